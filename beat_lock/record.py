@@ -1,0 +1,90 @@
+"""What the store holds, as plain frozen values: the lease record, slot claims, members, audit."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from beat_lock.identity import Identity
+
+
+@dataclass(frozen=True)
+class EntryClaim:
+    """The last claimed slot of one schedule entry, kept on the lease record itself."""
+
+    entry: str
+    slot: datetime  # the run's scheduled fire time, timezone-aware UTC
+    runs: int  # how many slots of this entry have ever been claimed
+    token: int  # fencing token of the claim
+    environment: str  # environment of the claimer
+    claim_id: str  # random id of the claim request, to recognise our own retried write
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """The lease item. It is never deleted and has no TTL, so ``token`` never goes back.
+
+    ``version`` changes on every write (acquire, renew, release, pin): a standby that sees it
+    unchanged for a full lease duration on its own monotonic clock may take over. The wall-clock
+    fields are written for people to read; no decision compares them across hosts.
+    """
+
+    name: str
+    token: int
+    version: str
+    holder: Identity | None
+    pin: str | None
+    renewed_at: datetime | None = None
+    tenure_started_at: datetime | None = None
+    tenure_ended_at: datetime | None = None
+    claims: Mapping[str, EntryClaim] = field(default_factory=dict)
+
+    @property
+    def held(self) -> bool:
+        return self.holder is not None
+
+
+class ClaimOutcome(enum.Enum):
+    CLAIMED = "claimed"  # publish the run
+    ALREADY_CLAIMED = "already-claimed"  # someone sent this slot (or a later one): skip it
+    LEASE_LOST = "lease-lost"  # the token is no longer the lease's: stop acting
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    outcome: ClaimOutcome
+    entry: str
+    slot: datetime
+    last: EntryClaim | None  # the entry's claim as stored after the attempt, if known
+    reason: str = ""
+
+    @property
+    def claimed(self) -> bool:
+        return self.outcome is ClaimOutcome.CLAIMED
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A heartbeat: one beat process (leader or standby) announcing that it is alive."""
+
+    identity: Identity
+    role: str  # "leader" or "standby"
+    seen_at: datetime  # wall clock of the participant's last heartbeat
+    expires_at: datetime
+    sequence: int  # increases on every heartbeat of this instance
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One line of the lock's history: a handover, a pin, a rollback, a release."""
+
+    at: datetime
+    kind: str
+    actor: str  # who ran it (user name)
+    host: str
+    result: str
+    detail: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,96 @@
+"""The interface every lease backend implements, with the exact conditions each write enforces.
+
+A backend only stores and compares; the timing rules (who may take over when, when a holder
+stops trusting its lease) live once, in :mod:`beat_lock.lease`, for every backend.
+
+Every conditional write is atomic in the store (one DynamoDB ``UpdateItem`` or one Redis Lua
+script). Writes return ``False`` (or a ClaimResult that says why) when their condition does not
+hold, and raise :class:`~beat_lock.errors.StoreUnavailable` when the store could not be asked in
+time. A write that raised may still have happened: callers that care read the record back and
+compare ``version`` (or a claim's ``claim_id``) with the value they tried to write.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from beat_lock.identity import Identity
+from beat_lock.location import LockLocation
+from beat_lock.record import AuditEvent, ClaimResult, LeaseRecord, Participant
+
+
+class LeaseStore(ABC):
+    """One lock store (a DynamoDB table or a Redis database) holding any number of named locks."""
+
+    location: LockLocation
+
+    @abstractmethod
+    def read(self, name: str) -> LeaseRecord | None:
+        """The lease record (strongly consistent), or None if the lock was never acquired."""
+
+    @abstractmethod
+    def acquire(
+        self, name: str, identity: Identity, *, expected_version: str | None, new_version: str
+    ) -> bool:
+        """Become holder, with token + 1, if the pin allows ``identity.environment`` and either
+        the record does not exist, has no holder, or (takeover) still has ``expected_version``."""
+
+    @abstractmethod
+    def renew(self, name: str, identity: Identity, token: int, *, new_version: str) -> bool:
+        """Keep the lease: only if ``identity`` holds it with ``token`` and the pin allows it."""
+
+    @abstractmethod
+    def release(self, name: str, identity: Identity, token: int, *, new_version: str) -> bool:
+        """Give the lease up (no holder; token kept) if ``identity`` holds it with ``token``."""
+
+    @abstractmethod
+    def claim(
+        self, name: str, entry: str, slot: datetime, *, identity: Identity, token: int,
+        claim_id: str,
+    ) -> ClaimResult:
+        """Claim one scheduled run, atomically: only if ``identity`` holds the lease with
+        ``token``, the pin allows it, and ``slot`` is later than the entry's last claimed slot.
+        Records slot, runs + 1, token, environment and ``claim_id`` for the entry."""
+
+    @abstractmethod
+    def pin(
+        self, name: str, environment: str | None, *, expected_token: int | None, new_version: str,
+        end_tenure: bool,
+    ) -> LeaseRecord | None:
+        """Set the pin (None = any environment), only if the token is still ``expected_token``
+        (None: no condition). With ``end_tenure`` and a holder outside ``environment``, clear
+        the holder and increase the token in the same write. Creates the record if missing.
+        Returns the record as written, or None if the token condition failed."""
+
+    @abstractmethod
+    def heartbeat(
+        self, name: str, identity: Identity, *, role: str, ttl_seconds: float, sequence: int,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Announce that ``identity`` is alive, as leader or standby, for ``ttl_seconds``."""
+
+    @abstractmethod
+    def leave(self, name: str, identity: Identity) -> None:
+        """Remove ``identity``'s heartbeat (clean shutdown)."""
+
+    @abstractmethod
+    def participants(self, name: str) -> list[Participant]:
+        """Heartbeats that have not expired, oldest instance first."""
+
+    @abstractmethod
+    def record_event(self, name: str, event: AuditEvent) -> None:
+        """Append to the lock's audit log (kept, with a long TTL where the store has one)."""
+
+    @abstractmethod
+    def events(self, name: str, limit: int = 50) -> list[AuditEvent]:
+        """The newest ``limit`` audit events, newest first."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise StoreUnavailable or StoreMissing unless the store answers and the table exists."""
+
+    def close(self) -> None:  # noqa: B027 - backends without connections need not override
+        """Release connections."""
