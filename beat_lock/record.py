@@ -40,6 +40,7 @@ class LeaseRecord:
     renewed_at: datetime | None = None
     tenure_started_at: datetime | None = None
     tenure_ended_at: datetime | None = None
+    renewals: int = 0  # successful renewals in the current tenure (0 right after acquire)
     claims: Mapping[str, EntryClaim] = field(default_factory=dict)
 
     @property
