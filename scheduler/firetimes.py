@@ -85,8 +85,8 @@ def fire_times(
     in `tz` (the app's timezone) with the DST rules of DESIGN.md. Interval: anchor + k*run_every for
     every integer k (anchor = the entry's last claimed slot); anchor None -> raises
     scheduler.errors.PhaseUnknown. Solar: Celery's own computation or UnsupportedSchedule."""
-    _require_aware(start, "start")
-    _require_aware(end, "end")
+    require_aware(start, "start")
+    require_aware(end, "end")
     _require_tz(tz)
     kind = _kind(schedule)
     if isinstance(kind, timedelta):
@@ -105,7 +105,7 @@ def next_fire_time(
     schedule: Any, after: datetime, *, tz: tzinfo, anchor: datetime | None = None
 ) -> datetime:
     """The first fire time strictly after `after` (same rules), aware UTC."""
-    _require_aware(after, "after")
+    require_aware(after, "after")
     _require_tz(tz)
     kind = _kind(schedule)
     if isinstance(kind, timedelta):
@@ -177,11 +177,12 @@ def _require_anchor(schedule: Any, run_every: timedelta, anchor: datetime | None
             "unknown until the lease store has a claimed slot for the entry (after beat has "
             "sent it once through the leased scheduler)"
         )
-    _require_aware(anchor, "anchor")
+    require_aware(anchor, "anchor")
     return anchor
 
 
-def _require_aware(value: datetime, name: str) -> None:
+def require_aware(value: datetime, name: str) -> None:
+    """ConfigError unless `value` is a timezone-aware datetime."""
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ConfigError(
             f"{name} must be a timezone-aware datetime (e.g. with tzinfo=timezone.utc), "
