@@ -90,7 +90,7 @@ def fire_times(
     _require_tz(tz)
     kind = _kind(schedule)
     if isinstance(kind, timedelta):
-        return _interval_times(schedule, kind, start, end, anchor)
+        return _interval_times(kind, start, end, anchor)
     if end <= start:
         return []
     first = start.astimezone(tz).date() - ONE_DAY
@@ -109,7 +109,7 @@ def next_fire_time(
     _require_tz(tz)
     kind = _kind(schedule)
     if isinstance(kind, timedelta):
-        anchor = _require_anchor(schedule, kind, anchor)
+        anchor = _require_anchor(kind, anchor)
         return (anchor + ((after - anchor) // kind + 1) * kind).astimezone(UTC)
     for day in _days_from(kind.days, after.astimezone(tz).date() - ONE_DAY):
         for run in _day_times(kind, day, tz):
@@ -151,9 +151,9 @@ def _kind(schedule: Any) -> CronFields | timedelta:
 
 
 def _interval_times(
-    schedule: Any, run_every: timedelta, start: datetime, end: datetime, anchor: datetime | None
+    run_every: timedelta, start: datetime, end: datetime, anchor: datetime | None
 ) -> list[datetime]:
-    anchor = _require_anchor(schedule, run_every, anchor)
+    anchor = _require_anchor(run_every, anchor)
     first = (start - anchor) // run_every + 1
     last = (end - anchor) // run_every
     if last - first + 1 > MAX_INTERVAL_RUNS:
@@ -170,10 +170,10 @@ def _interval_times(
     return runs
 
 
-def _require_anchor(schedule: Any, run_every: timedelta, anchor: datetime | None) -> datetime:
+def _require_anchor(run_every: timedelta, anchor: datetime | None) -> datetime:
     if anchor is None:
         raise PhaseUnknown(
-            f"interval schedule {schedule!r} (every {run_every}) has no anchor: its phase is "
+            f"interval schedule (every {run_every}) has no anchor: its phase is "
             "unknown until the lease store has a claimed slot for the entry (after beat has "
             "sent it once through the leased scheduler)"
         )
