@@ -85,8 +85,7 @@ def fire_times(
     in `tz` (the app's timezone) with the DST rules of DESIGN.md. Interval: anchor + k*run_every for
     every integer k (anchor = the entry's last claimed slot); anchor None -> raises
     scheduler.errors.PhaseUnknown. Solar: Celery's own computation or UnsupportedSchedule."""
-    require_aware(start, "start")
-    require_aware(end, "end")
+    start, end = utc_instant(start, "start"), utc_instant(end, "end")
     _require_tz(tz)
     kind = _kind(schedule)
     if isinstance(kind, timedelta):
@@ -105,12 +104,12 @@ def next_fire_time(
     schedule: Any, after: datetime, *, tz: tzinfo, anchor: datetime | None = None
 ) -> datetime:
     """The first fire time strictly after `after` (same rules), aware UTC."""
-    require_aware(after, "after")
+    after = utc_instant(after, "after")
     _require_tz(tz)
     kind = _kind(schedule)
     if isinstance(kind, timedelta):
         anchor = _require_anchor(kind, anchor)
-        return (anchor + ((after - anchor) // kind + 1) * kind).astimezone(UTC)
+        return anchor + ((after - anchor) // kind + 1) * kind
     for day in _days_from(kind.days, after.astimezone(tz).date() - ONE_DAY):
         for run in _day_times(kind, day, tz):
             if run > after:
@@ -162,7 +161,7 @@ def _interval_times(
             f"{start.isoformat()} and {end.isoformat()}, more than the {MAX_INTERVAL_RUNS} runs "
             "the fire-time maths lists at once; ask about a shorter period"
         )
-    at = anchor.astimezone(UTC) + first * run_every
+    at = anchor + first * run_every
     runs = []
     for _ in range(first, last + 1):
         runs.append(at)
@@ -177,17 +176,18 @@ def _require_anchor(run_every: timedelta, anchor: datetime | None) -> datetime:
             "unknown until the lease store has a claimed slot for the entry (after beat has "
             "sent it once through the leased scheduler)"
         )
-    require_aware(anchor, "anchor")
-    return anchor
+    return utc_instant(anchor, "anchor")
 
 
-def require_aware(value: datetime, name: str) -> None:
-    """ConfigError unless `value` is a timezone-aware datetime."""
+def utc_instant(value: datetime, name: str) -> datetime:
+    """`value` (aware) in UTC, else ConfigError. Python subtracts and compares two datetimes that
+    share a tzinfo by their wall clocks, not as instants, so all arithmetic here is done in UTC."""
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ConfigError(
             f"{name} must be a timezone-aware datetime (e.g. with tzinfo=timezone.utc), "
             f"got {value!r}"
         )
+    return value.astimezone(UTC)
 
 
 def _require_tz(tz: tzinfo) -> None:

@@ -17,14 +17,14 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from fnmatch import fnmatchcase
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from beat_lock.errors import ConfigError
 from scheduler.errors import PhaseUnknown, UnsupportedSchedule
-from scheduler.firetimes import fire_times, next_fire_time, require_aware
+from scheduler.firetimes import fire_times, next_fire_time, utc_instant
 
 ONE_MICROSECOND = timedelta(microseconds=1)
 DEFAULT_HORIZON = timedelta(days=7)
@@ -161,6 +161,7 @@ def quiet_windows(
     """The quiet windows of ``[start, end]``. `critical` holds entry names or globs; `anchors`
     maps interval entries to their last claimed slot. Raises PhaseUnknown or UnsupportedSchedule
     (naming the entry) when a critical entry cannot be placed."""
+    start, end = utc_instant(start, "start"), utc_instant(end, "end")
     _check_period(start, end, guard, min_length)
     schedules = entry_schedules(beat_schedule)
     chosen = select_critical(schedules, critical)
@@ -191,7 +192,7 @@ def quiet_windows(
         if free_end - free_start >= min_length
     )
     return QuietReport(
-        tz, start.astimezone(UTC), end.astimezone(UTC), guard, min_length, chosen, windows,
+        tz, start, end, guard, min_length, chosen, windows,
         tuple(runs), tuple(phase_unknown), tuple(unsupported), len(runs) + len(others),
     )
 
@@ -232,6 +233,7 @@ def next_quiet_window(
 ) -> QuietWindow | None:
     """The first quiet window of ``[now, now + horizon]`` (it starts at `now` when we are inside
     one), or None. A window that reaches the horizon is cut there."""
+    now = utc_instant(now, "now")
     report = quiet_windows(beat_schedule, critical, now, now + horizon, tz=tz, guard=guard,
                            min_length=min_length, anchors=anchors)
     return report.windows[0] if report.windows else None
@@ -255,7 +257,7 @@ def _free_stretches(
     critical_at: Sequence[datetime], start: datetime, end: datetime, guard: timedelta
 ) -> list[tuple[datetime, datetime]]:
     """The maximal stretches of ``[start, end]`` outside every ``[at - guard, at + guard]``
-    (`critical_at` ascending), as (start, end) pairs of positive length."""
+    (`critical_at` ascending; all times UTC), as (start, end) pairs of positive length."""
     stretches = []
     cursor = start
     for at in critical_at:
@@ -266,12 +268,10 @@ def _free_stretches(
             break
     if cursor < end:
         stretches.append((cursor, end))
-    return [(a.astimezone(UTC), b.astimezone(UTC)) for a, b in stretches]
+    return stretches
 
 
 def _check_period(start: datetime, end: datetime, guard: timedelta, min_length: timedelta) -> None:
-    require_aware(start, "start")
-    require_aware(end, "end")
     if end <= start:
         raise ConfigError(
             f"the period ends ({end.isoformat()}) before or when it starts "

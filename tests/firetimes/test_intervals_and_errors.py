@@ -112,3 +112,14 @@ def test_an_interval_too_fine_for_the_period_is_refused_not_listed() -> None:
                        r"5000000 runs"):
         fire_times(timedelta(milliseconds=1), ANCHOR, ANCHOR + timedelta(days=1), tz=UTC,
                    anchor=ANCHOR)
+
+
+def test_local_times_are_instants_not_wall_clocks() -> None:
+    """Python subtracts two datetimes that share a tzinfo by wall clock; the 23-hour spring day
+    must still hold 23 hourly runs when anchor and period are all given in Europe/London."""
+    midnight = datetime(2026, 3, 29, tzinfo=LONDON)
+    next_midnight = datetime(2026, 3, 30, tzinfo=LONDON)
+    runs = fire_times(timedelta(hours=1), midnight, next_midnight, tz=LONDON, anchor=midnight)
+    assert len(runs) == 23
+    assert next_fire_time(timedelta(hours=1), next_midnight - timedelta(hours=1), tz=LONDON,
+                          anchor=midnight) == datetime(2026, 3, 29, 23, 0, tzinfo=UTC)

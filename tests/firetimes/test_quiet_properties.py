@@ -40,14 +40,16 @@ def cases(draw: st.DrawFn) -> dict:
     critical = draw(st.sets(st.sampled_from(sorted(schedules)), min_size=1))
     start = draw(st.datetimes(min_value=datetime(2026, 3, 27), max_value=datetime(2026, 3, 31),
                               timezones=st.just(UTC)))
+    end = start + draw(st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=2)))
+    tz = draw(st.sampled_from([UTC, LONDON]))
     return {
         "schedules": schedules,
         "anchors": anchors,
         "critical": sorted(critical),
-        "start": start,
-        "end": start + draw(st.timedeltas(min_value=timedelta(minutes=1),
-                                          max_value=timedelta(days=2))),
-        "tz": draw(st.sampled_from([UTC, LONDON])),
+        "start": start,  # UTC, for the test's own arithmetic
+        "end": end,
+        "local": (start.astimezone(tz), end.astimezone(tz)),  # what the report is given
+        "tz": tz,
         "guard": draw(st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=2))),
         "min_length": draw(st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=3))),
     }
@@ -55,7 +57,7 @@ def cases(draw: st.DrawFn) -> dict:
 
 def report_of(case: dict) -> QuietReport:
     return quiet_windows(
-        case["schedules"], case["critical"], case["start"], case["end"], tz=case["tz"],
+        case["schedules"], case["critical"], *case["local"], tz=case["tz"],
         guard=case["guard"], min_length=case["min_length"], anchors=case["anchors"],
     )
 
