@@ -207,7 +207,7 @@ def quiet_windows(
     if not patterns:
         raise ConfigError(
             "no critical entries: name them with --critical NAME_OR_GLOB or set "
-            "beat_lock_critical; known entries: " + ", ".join(sorted(app_schedule.schedules))
+            "beat_lock_critical; " + quiet.describe_names(sorted(app_schedule.schedules), near="")
         )
     report = quiet.quiet_windows(
         app_schedule.schedules, patterns, start, end, tz=app_schedule.tz, guard=guard_length,

@@ -18,6 +18,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from difflib import get_close_matches
 from fnmatch import fnmatchcase
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,6 +29,7 @@ from scheduler.firetimes import fire_times, next_fire_time, utc_instant
 
 ONE_MICROSECOND = timedelta(microseconds=1)
 DEFAULT_HORIZON = timedelta(days=7)
+MAX_NAMES_SHOWN = 40
 
 
 @dataclass(frozen=True)
@@ -140,11 +142,23 @@ def select_critical(names: Iterable[str], patterns: Sequence[str]) -> tuple[str,
         matched = [name for name in known if fnmatchcase(name, pattern)]
         if not matched:
             raise ConfigError(
-                f"critical entry {pattern!r} matches no beat_schedule entry; known entries: "
-                f"{', '.join(known) if known else '(none: beat_schedule is empty)'}"
+                f"critical entry {pattern!r} matches no beat_schedule entry; "
+                f"{describe_names(known, near=pattern)}"
             )
         selected.update(matched)
     return tuple(sorted(selected))
+
+
+def describe_names(known: Sequence[str], *, near: str) -> str:
+    """'known entries: ...' for an error message: close matches first, at most a screenful."""
+    if not known:
+        return "known entries: none (beat_schedule is empty)"
+    close = get_close_matches(near, known, n=3)
+    hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+    if len(known) <= MAX_NAMES_SHOWN:
+        return f"{hint}known entries: {', '.join(known)}"
+    return (f"{hint}known entries ({len(known)}, the first {MAX_NAMES_SHOWN} shown): "
+            f"{', '.join(known[:MAX_NAMES_SHOWN])}, ...")
 
 
 def quiet_windows(

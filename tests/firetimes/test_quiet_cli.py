@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from beat_lock.errors import ConfigError
 from handover.cli import cli
 from handover.durations import format_duration, parse_duration
+from scheduler.quiet import select_critical
 
 HERE = Path(__file__).parent
 APP = "tests.firetimes.quietapp"
@@ -97,8 +98,8 @@ def test_default_period_is_the_next_day_from_now() -> None:
     ("args", "message"),
     [
         (["--critical", "billing"],
-         "critical entry 'billing' matches no beat_schedule entry; known entries: "
-         "backup-nightly, billing-nightly, cache-stats, cache-warm, chase-reminders, "),
+         "critical entry 'billing' matches no beat_schedule entry; did you mean "
+         "'billing-nightly'? known entries: backup-nightly, billing-nightly, cache-stats, "),
         (["--from", "2026-06-17T10:00", "--to", "2026-06-17T09:00"],
          "the period ends (2026-06-17T09:00:00+01:00) before or when it starts "
          "(2026-06-17T10:00:00+01:00); give a --to later than --from"),
@@ -129,6 +130,17 @@ def test_no_critical_entries_is_an_error_not_an_all_quiet_day() -> None:
     assert str(result.exception).startswith(
         "no critical entries: name them with --critical NAME_OR_GLOB or set beat_lock_critical; "
         "known entries: backup-nightly, billing-nightly,"
+    )
+
+
+def test_a_long_schedule_is_not_dumped_into_the_error() -> None:
+    names = [f"entry-{n}" for n in range(100)]
+    with pytest.raises(ConfigError) as caught:
+        select_critical(names, ["entry-1000"])
+    assert str(caught.value) == (
+        "critical entry 'entry-1000' matches no beat_schedule entry; did you mean 'entry-10' or "
+        "'entry-1' or 'entry-0'? known entries (100, the first 40 shown): "
+        + ", ".join(sorted(names)[:40]) + ", ..."
     )
 
 
@@ -181,7 +193,7 @@ PROCESS_CASES = {
                             "Error: cannot load the Celery app 'no_such_app'"),
     "unknown critical": (["-A", "quietapp", "quiet-windows", "--critical", "billing"], 2,
                          "Error: critical entry 'billing' matches no beat_schedule entry; "
-                         "known entries: backup-nightly, billing-nightly,"),
+                         "did you mean 'billing-nightly'? known entries: backup-nightly,"),
     "period backwards": (["quiet-windows", "-A", "quietapp", "--from", "2026-06-17T10:00",
                           "--to", "2026-06-17T09:00"], 2, "Error: the period ends"),
     "bad duration": (["-A", "quietapp", "quiet-windows", "--guard", "ten"], 2,
