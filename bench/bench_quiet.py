@@ -73,6 +73,7 @@ def measure(label: str, schedule: dict, anchors: dict, days: int, critical: list
     for _ in range(REPEATS):
         # Cold caches each time: the figure is what one report costs, not a warmed-up loop.
         firetimes._firing_days.cache_clear()
+        firetimes._day_offset.cache_clear()
         firetimes._hour_offset.cache_clear()
         began = time.perf_counter()
         report = quiet_windows(

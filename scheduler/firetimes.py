@@ -46,7 +46,7 @@ from scheduler.errors import PhaseUnknown, UnsupportedSchedule
 
 ONE_DAY = timedelta(days=1)
 ONE_SECOND = timedelta(seconds=1)
-MINUTE_STEPS = tuple(timedelta(minutes=minute) for minute in range(60))
+WALL_STEPS = tuple(timedelta(minutes=minute) for minute in range(24 * 60))  # from midnight
 # An interval listed over a long period can describe more runs than memory holds.
 MAX_INTERVAL_RUNS = 5_000_000
 
@@ -58,6 +58,7 @@ class CronFields:
     minutes: tuple[int, ...]
     hours: tuple[int, ...]
     days: str  # croniter expression "0 0 DOM MONTH DOW" naming the local days that fire
+    steps: tuple[timedelta, ...]  # each wall time of a firing day, from local midnight
 
     @property
     def wildcard_hour(self) -> bool:
@@ -73,7 +74,9 @@ class CronFields:
             f"0 0 {field(entry.day_of_month, 31)} {field(entry.month_of_year, 12)} "
             f"{field(entry.day_of_week, 7)}"
         )
-        return cls(tuple(sorted(entry.minute)), tuple(sorted(entry.hour)), days)
+        minutes, hours = tuple(sorted(entry.minute)), tuple(sorted(entry.hour))
+        steps = tuple(WALL_STEPS[hour * 60 + minute] for hour in hours for minute in minutes)
+        return cls(minutes, hours, days, steps)
 
 
 def fire_times(
@@ -224,19 +227,30 @@ def _days_from(days: str, first: date) -> Iterator[date]:
 
 def _day_times(fields: CronFields, day: date, tz: tzinfo) -> list[datetime]:
     """The instants at which `fields` fires on local `day`, ascending, each once."""
+    offset = _day_offset(tz, day)
+    if offset is not None:
+        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC) - offset
+        return [midnight + step for step in fields.steps]
     runs: list[datetime] = []
     regular = True
     for hour in fields.hours:
         offset = _hour_offset(tz, day, hour)
         if offset is not None:
             base = datetime(day.year, day.month, day.day, hour, tzinfo=UTC) - offset
-            runs.extend([base + MINUTE_STEPS[minute] for minute in fields.minutes])
+            runs.extend([base + WALL_STEPS[minute] for minute in fields.minutes])
             continue
         regular = False
         for minute in fields.minutes:
             wall = datetime(day.year, day.month, day.day, hour, minute)
             runs.extend(_wall_instants(wall, tz, wildcard_hour=fields.wildcard_hour))
     return runs if regular else sorted(set(runs))
+
+
+@lru_cache(maxsize=4096)
+def _day_offset(tz: tzinfo, day: date) -> timedelta | None:
+    """The one UTC offset of every whole minute of local `day`, or None on a change day."""
+    offsets = {_hour_offset(tz, day, hour) for hour in range(24)}
+    return offsets.pop() if len(offsets) == 1 else None
 
 
 @lru_cache(maxsize=16384)

@@ -181,7 +181,7 @@ def quiet_windows(
     chosen = select_critical(schedules, critical)
     anchors = anchors or {}
     runs: list[CriticalRun] = []
-    others: list[datetime] = []
+    others: list[list[datetime]] = []  # each entry's runs, ascending
     phase_unknown: list[Unplaced] = []
     unsupported: list[Unplaced] = []
     for name, entry in schedules.items():
@@ -192,22 +192,22 @@ def quiet_windows(
             runs.extend(CriticalRun(name, at) for at in times)
             continue
         try:
-            others.extend(fire_times(entry, start - ONE_MICROSECOND, end, tz=tz, anchor=anchor))
+            others.append(fire_times(entry, start - ONE_MICROSECOND, end, tz=tz, anchor=anchor))
         except PhaseUnknown as exc:
             phase_unknown.append(Unplaced(name, str(exc)))
         except UnsupportedSchedule as exc:
             unsupported.append(Unplaced(name, str(exc)))
     runs.sort(key=lambda run: (run.at, run.entry))
-    others.sort()
     windows = tuple(
-        QuietWindow(free_start, free_end,
-                    bisect_right(others, free_end) - bisect_left(others, free_start))
+        QuietWindow(free_start, free_end, sum(
+            bisect_right(times, free_end) - bisect_left(times, free_start) for times in others
+        ))
         for free_start, free_end in _free_stretches([run.at for run in runs], start, end, guard)
         if free_end - free_start >= min_length
     )
     return QuietReport(
-        tz, start, end, guard, min_length, chosen, windows,
-        tuple(runs), tuple(phase_unknown), tuple(unsupported), len(runs) + len(others),
+        tz, start, end, guard, min_length, chosen, windows, tuple(runs), tuple(phase_unknown),
+        tuple(unsupported), len(runs) + sum(len(times) for times in others),
     )
 
 
