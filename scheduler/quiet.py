@@ -15,7 +15,8 @@ entries that cannot be placed are named in the report, never silently dropped.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from difflib import get_close_matches
@@ -136,6 +137,8 @@ def entry_schedules(beat_schedule: Mapping[str, Any]) -> dict[str, Any]:
 def select_critical(names: Iterable[str], patterns: Sequence[str]) -> tuple[str, ...]:
     """The entry names matched by `patterns` (names or shell globs, case-sensitive). A pattern
     that matches nothing is an error that lists the known names."""
+    if isinstance(patterns, str):
+        raise ConfigError(f"critical entries must be a list of names or globs, got {patterns!r}")
     known = sorted(names)
     selected: set[str] = set()
     for pattern in patterns:
@@ -179,7 +182,8 @@ def quiet_windows(
     _check_period(start, end, guard, min_length)
     schedules = entry_schedules(beat_schedule)
     chosen = select_critical(schedules, critical)
-    anchors = anchors or {}
+    if anchors is None:
+        anchors = {}
     runs: list[CriticalRun] = []
     others: list[list[datetime]] = []  # each entry's runs, ascending
     phase_unknown: list[Unplaced] = []
@@ -187,8 +191,9 @@ def quiet_windows(
     for name, entry in schedules.items():
         anchor = anchors.get(name)
         if name in chosen:
-            times = _critical_times(name, entry, start - guard - ONE_MICROSECOND, end + guard,
-                                    tz, anchor)
+            with _placing_critical(name):
+                times = fire_times(entry, start - guard - ONE_MICROSECOND, end + guard, tz=tz,
+                                   anchor=anchor)
             runs.extend(CriticalRun(name, at) for at in times)
             continue
         try:
@@ -221,15 +226,12 @@ def next_critical_run(
 ) -> CriticalRun | None:
     """The first run of any critical entry strictly after `now` (None if nothing is critical)."""
     schedules = entry_schedules(beat_schedule)
-    anchors = anchors or {}
+    if anchors is None:
+        anchors = {}
     upcoming = []
     for name in select_critical(schedules, critical):
-        try:
+        with _placing_critical(name):
             at = next_fire_time(schedules[name], now, tz=tz, anchor=anchors.get(name))
-        except PhaseUnknown as exc:
-            raise PhaseUnknown(f"critical entry {name!r}: {exc}") from None
-        except UnsupportedSchedule as exc:
-            raise UnsupportedSchedule(f"critical entry {name!r}: {exc}") from None
         upcoming.append(CriticalRun(name, at))
     return min(upcoming, key=lambda run: (run.at, run.entry), default=None)
 
@@ -253,11 +255,11 @@ def next_quiet_window(
     return report.windows[0] if report.windows else None
 
 
-def _critical_times(
-    name: str, entry: Any, start: datetime, end: datetime, tz: tzinfo, anchor: datetime | None
-) -> list[datetime]:
+@contextmanager
+def _placing_critical(name: str) -> Iterator[None]:
+    """Name the critical entry in the error when its runs cannot be placed."""
     try:
-        return fire_times(entry, start, end, tz=tz, anchor=anchor)
+        yield
     except PhaseUnknown as exc:
         raise PhaseUnknown(
             f"critical entry {name!r}: {exc}; cannot say when it is quiet until then (or leave "

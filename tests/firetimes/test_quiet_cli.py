@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -23,6 +24,10 @@ APP = "tests.firetimes.quietapp"
 HANDOVER = Path(sys.executable).parent / "handover"
 # The app's settings may be overridden by the environment (BEAT_LOCK_URL...): keep them out.
 CLEAN_ENV = {key: None for key in os.environ if key.startswith("BEAT_LOCK_")}
+NEEDS_REDIS_STORE = pytest.mark.skipif(
+    importlib.util.find_spec("beat_lock.redis_store") is None,
+    reason="the redis lease store (beat_lock/redis_store.py) is not on this branch yet",
+)
 
 WEDNESDAY_TABLE = """\
 Quiet windows in Europe/London from Wed 17 Jun 2026 00:00 BST to Thu 18 Jun 2026 00:00 BST
@@ -158,9 +163,9 @@ def test_durations() -> None:
             parse_duration(bad, option="--guard")
 
 
+@NEEDS_REDIS_STORE
 def test_interval_anchors_come_from_the_claims_on_the_lease_record(redis_url, unique_name):
     """With a reachable lease store, an interval entry is placed on its last claimed slot."""
-    pytest.importorskip("beat_lock.redis_store", reason="the redis lease store is not built yet")
     from beat_lock.identity import Identity
     from beat_lock.location import parse_lock_url
     from beat_lock.stores import open_store
@@ -183,6 +188,15 @@ def test_interval_anchors_come_from_the_claims_on_the_lease_record(redis_url, un
     ]
     assert "reconcile-ledger" not in document["phase_unknown"]
     assert document["phase_unknown_reason"] == "the lease store has no claimed slot for them yet"
+
+
+@NEEDS_REDIS_STORE
+def test_an_unreachable_lease_store_leaves_the_phase_unknown_and_says_why() -> None:
+    result = invoke("--lock-url", "redis://127.0.0.1:1/0", "--date", "2026-06-17", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert "heartbeat" in document["phase_unknown"]
+    assert document["phase_unknown_reason"].startswith("the lease store could not be read: ")
 
 
 # -- the real command, as a process ---------------------------------------------------------------

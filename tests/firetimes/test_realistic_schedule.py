@@ -7,8 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from celery.schedules import solar
 
-from scheduler.errors import PhaseUnknown
+from handover.quiet_table import render_table
+from scheduler.errors import PhaseUnknown, UnsupportedSchedule
 from scheduler.quiet import QuietReport, next_critical_run, next_quiet_window, quiet_windows
 from tests.firetimes.quietapp import app
 
@@ -132,3 +134,18 @@ def test_the_preflight_questions() -> None:
     inside = next_quiet_window(SCHEDULE, CRITICAL, datetime(2026, 6, 17, 16, 25, tzinfo=UTC),
                                tz=LONDON, guard=GUARD, min_length=MIN_LENGTH, anchors=ANCHORS)
     assert inside.start == datetime(2026, 6, 17, 16, 40, tzinfo=UTC)
+
+
+def test_a_solar_entry_is_named_as_unsupported_and_refused_when_critical() -> None:
+    sunset = solar.__new__(solar)  # without ephem installed; see test_intervals_and_errors.py
+    sunset.event, sunset.lat, sunset.lon = "sunset", 51.5, -0.1
+    schedule = {**SCHEDULE, "lights-off": {"task": "lights", "schedule": sunset}}
+    report = quiet_windows(schedule, CRITICAL, local(date(2026, 6, 17), 0),
+                           local(date(2026, 6, 18), 0), tz=LONDON, guard=GUARD,
+                           min_length=MIN_LENGTH, anchors=ANCHORS)
+    assert [item.entry for item in report.unsupported] == ["lights-off"]
+    assert report.to_dict()["unsupported"] == ["lights-off"]
+    assert "Not counted, unsupported schedule: lights-off: solar schedule (sunset at latitude " \
+        "51.5," in render_table(report, phase_unknown_reason="-")
+    with pytest.raises(UnsupportedSchedule, match=r"^critical entry 'lights-off': solar schedule"):
+        next_critical_run(schedule, ["lights-*"], datetime(2026, 6, 17, tzinfo=UTC), tz=LONDON)
