@@ -10,13 +10,16 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from celery import Celery
 from click.testing import CliRunner
 
 from beat_lock.errors import ConfigError
 from handover.cli import cli
 from handover.durations import format_duration, parse_duration
+from handover.quiet_commands import app_timezone
 from scheduler.quiet import select_critical
 
 HERE = Path(__file__).parent
@@ -266,3 +269,26 @@ def test_handover_process_json_shape(processes) -> None:
     ]
     for stamp in [document["from"], document["to"]] + [r["at"] for r in document["critical_runs"]]:
         assert datetime.fromisoformat(stamp).utcoffset() == timedelta(hours=1)
+
+
+def test_the_app_time_zone_is_the_one_beat_uses() -> None:
+    app = Celery("zones", set_as_current=False)
+    assert app_timezone(app) is UTC
+    app.conf.timezone = "Europe/London"
+    assert app_timezone(app) == ZoneInfo("Europe/London")
+    app.conf.timezone = "Europe/Londres"
+    with pytest.raises(ConfigError, match=r"^app.conf.timezone 'Europe/Londres' is not a time "
+                       r"zone name such as Europe/London or UTC$"):
+        app_timezone(app)
+    app.conf.timezone = None
+    app.conf.enable_utc = False
+    with pytest.raises(ConfigError, match=r"^app.conf.timezone is not set and enable_utc is off"):
+        app_timezone(app)
+
+
+def test_without_an_app_the_command_says_how_to_name_one() -> None:
+    result = CliRunner().invoke(cli, ["quiet-windows"], env=CLEAN_ENV)
+    assert isinstance(result.exception, ConfigError)
+    assert str(result.exception) == (
+        "no Celery app given: name it with -A, e.g. handover -A proj quiet-windows"
+    )
