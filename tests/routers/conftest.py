@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
 
 from routers.route_format import Route, side_from_url
@@ -35,16 +35,18 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def dynamodb(moto_server) -> Any:
     return dynamodb_client(REGION)
 
 
-@pytest.fixture
-def route_table(moto_server, unique_name) -> str:
-    """A fresh table with the toolkit's key schema (pk, sk) on the moto server."""
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=unique_name,
+@pytest.fixture(scope="session")
+def route_table(moto_server, dynamodb) -> str:
+    """One table with the toolkit's key schema (pk, sk) on the moto server, shared by the router
+    tests (each test uses a route name of its own: see ``name``)."""
+    table = f"routes{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=table,
         KeySchema=[
             {"AttributeName": "pk", "KeyType": "HASH"},
             {"AttributeName": "sk", "KeyType": "RANGE"},
@@ -55,6 +57,12 @@ def route_table(moto_server, unique_name) -> str:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+    return table
+
+
+@pytest.fixture
+def name(unique_name) -> str:
+    """A route name no other test uses."""
     return unique_name
 
 

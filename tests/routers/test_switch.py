@@ -29,11 +29,11 @@ def emitted() -> list[dict]:
 
 
 @pytest.fixture
-def make_switch(route_table, clock, emitted):
-    def make(name="web", *, seed=20240501, **config):
+def make_switch(route_table, name, clock, emitted):
+    def make(route=None, *, seed=20240501, **config):
         parsed = parse_config(
             CloudFrontConfig,
-            {"route": name, "table": route_table, "region": REGION, **config},
+            {"route": route or name, "table": route_table, "region": REGION, **config},
         )
         return open_switch(
             parsed,
@@ -63,22 +63,22 @@ def new_share(switch, keys):
 
 
 def test_zero_sends_nothing_and_hundred_sends_everything(
-    make_switch, put_route, dynamodb, route_table, clock
+    name, make_switch, put_route, dynamodb, route_table, clock
 ):
-    put_route(origin_route("web", "0"))
+    put_route(origin_route(name, "0"))
     switch = make_switch()
     half = DRAWS // 2
     assert new_share(switch, [None] * half) == 0
     assert new_share(switch, (f"visitor-{i}" for i in range(half))) == 0
-    change_percent(dynamodb, route_table, "web", Decimal(100), action="set", reason="all in")
+    change_percent(dynamodb, route_table, name, Decimal(100), action="set", reason="all in")
     clock.advance(30)
     assert new_share(switch, [None] * half) == half
     assert new_share(switch, (f"visitor-{i}" for i in range(half))) == half
 
 
 @pytest.mark.parametrize("percent", ["0.1", "1", "50"])
-def test_observed_share_is_within_five_sigma(make_switch, put_route, percent):
-    put_route(origin_route("web", percent))
+def test_observed_share_is_within_five_sigma(name, make_switch, put_route, percent):
+    put_route(origin_route(name, percent))
     switch = make_switch()
     p = float(percent) / 100
     bound = 5 * math.sqrt(DRAWS * p * (1 - p))
@@ -87,14 +87,14 @@ def test_observed_share_is_within_five_sigma(make_switch, put_route, percent):
 
 
 def test_keys_stay_put_and_only_ever_move_old_to_new(
-    make_switch, put_route, dynamodb, route_table, clock
+    name, make_switch, put_route, dynamodb, route_table, clock
 ):
-    put_route(origin_route("web", "0"))
+    put_route(origin_route(name, "0"))
     switch = make_switch()
     keys = [f"visitor-{i}" for i in range(5000)]
     previous: set[str] = set()
     for percent in ["0.1", "1", "5", "25", "50", "99.9", "100"]:
-        change_percent(dynamodb, route_table, "web", Decimal(percent), action="set", reason="")
+        change_percent(dynamodb, route_table, name, Decimal(percent), action="set", reason="")
         clock.advance(30)
         on_new = {key for key in keys if switch.decide(key).side == NEW}
         assert on_new == {key for key in keys if switch.decide(key).side == NEW}, "not sticky"
@@ -113,13 +113,13 @@ def test_a_bucket_below_a_threshold_stays_below_every_higher_one(key, low, high)
     assert not (draw < low and draw >= high)
 
 
-def test_the_item_is_read_once_per_ttl(make_switch, put_route, dynamodb, route_table, clock):
-    put_route(origin_route("web", "0"))
+def test_the_item_is_read_once_per_ttl(name, make_switch, put_route, dynamodb, route_table, clock):
+    put_route(origin_route(name, "0"))
     switch = make_switch(cache_ttl_seconds=30)
     reads = counting(switch)
     assert new_share(switch, [None] * 1000) == 0
     assert len(reads) == 1
-    change_percent(dynamodb, route_table, "web", Decimal(100), action="set", reason="")
+    change_percent(dynamodb, route_table, name, Decimal(100), action="set", reason="")
     clock.advance(29.9)
     assert new_share(switch, [None] * 1000) == 0, "the change was seen before the TTL ran out"
     assert len(reads) == 1
@@ -134,9 +134,9 @@ def test_the_item_is_read_once_per_ttl(make_switch, put_route, dynamodb, route_t
 
 
 def test_an_unreachable_store_keeps_the_last_good_route(
-    make_switch, put_route, moto_server, clock, emitted, caplog
+    name, make_switch, put_route, moto_server, clock, emitted, caplog
 ):
-    put_route(origin_route("web", "100"))
+    put_route(origin_route(name, "100"))
     switch = make_switch(store_timeout_seconds=0.3)
     reads = counting(switch)
     assert switch.decide("k").side == NEW
@@ -159,9 +159,9 @@ def test_an_unreachable_store_keeps_the_last_good_route(
 
 
 def test_never_having_read_a_route_sends_everything_old_and_says_so(
-    make_switch, route_table, emitted, caplog
+    name, make_switch, route_table, emitted, caplog
 ):
-    old = origin_route("web").old
+    old = origin_route(name).old
     switch = make_switch(
         endpoint_url=f"http://127.0.0.1:{free_port()}",
         store_timeout_seconds=0.3,
@@ -187,12 +187,12 @@ def test_never_having_read_a_route_sends_everything_old_and_says_so(
     ],
 )
 def test_a_malformed_item_is_reported_and_the_last_good_route_kept(
-    make_switch, put_route, dynamodb, route_table, clock, emitted, caplog, change, reported
+    name, make_switch, put_route, dynamodb, route_table, clock, emitted, caplog, change, reported
 ):
-    put_route(origin_route("web", "100"))
+    put_route(origin_route(name, "100"))
     switch = make_switch()
     assert switch.decide(None).side == NEW
-    item = route_to_item(origin_route("web", "100"))
+    item = route_to_item(origin_route(name, "100"))
     dynamodb.put_item(TableName=route_table, Item={**item, **change})
     clock.advance(30)
     with caplog.at_level(logging.WARNING, logger="routers.switch"):
@@ -202,8 +202,10 @@ def test_a_malformed_item_is_reported_and_the_last_good_route_kept(
     assert emitted[-1]["outcome"] == "malformed"
 
 
-def test_a_malformed_first_item_sends_everything_old(make_switch, dynamodb, route_table, caplog):
-    item = route_to_item(origin_route("web", "100"))
+def test_a_malformed_first_item_sends_everything_old(
+    name, make_switch, dynamodb, route_table, caplog
+):
+    item = route_to_item(origin_route(name, "100"))
     dynamodb.put_item(TableName=route_table, Item={**item, "percent": {"N": "-5"}})
     switch = make_switch()
     with caplog.at_level(logging.ERROR, logger="routers.switch"):
@@ -212,22 +214,22 @@ def test_a_malformed_first_item_sends_everything_old(make_switch, dynamodb, rout
     assert "NO ROUTE CONFIG HAS EVER BEEN READ" in caplog.text
 
 
-def test_a_route_of_the_other_kind_is_refused(make_switch, put_route, caplog):
-    put_route(origin_route("web", "100"))
-    switch = make_switch(name="other")
-    switch.reader = make_switch(name="web").reader
+def test_the_item_of_another_route_is_refused(name, make_switch, put_route, caplog):
+    put_route(origin_route(name, "100"))
+    switch = make_switch("other")
+    switch.reader = make_switch(name).reader
     with caplog.at_level(logging.ERROR, logger="routers.switch"):
         assert switch.decide(None).side == OLD
     assert (
-        "the item is cloudfront route 'web', but this handler serves cloudfront route "
+        f"the item is cloudfront route {name!r}, but this handler serves cloudfront route "
         "'other'" in caplog.text
     )
 
 
 def test_each_refresh_and_batch_writes_one_emf_line_with_counts(
-    make_switch, put_route, clock, emitted
+    name, make_switch, put_route, clock, emitted
 ):
-    put_route(origin_route("web", "50"))
+    put_route(origin_route(name, "50"))
     switch = make_switch()
     switch.decide(None)
     assert len(emitted) == 1
@@ -238,7 +240,7 @@ def test_each_refresh_and_batch_writes_one_emf_line_with_counts(
     line = emitted[1]
     assert line["RoutedToOld"] + line["RoutedToNew"] == 1000
     assert line["RoutedToNew"] > 0 and line["RoutedToOld"] > 0
-    assert line["PercentToNew"] == 50.0 and line["Route"] == "web" and line["event"] == "batch"
+    assert line["PercentToNew"] == 50.0 and line["Route"] == name and line["event"] == "batch"
     metrics = line["_aws"]["CloudWatchMetrics"][0]
     assert metrics["Namespace"] == "BeatHandover/Routers"
     assert metrics["Dimensions"] == [["Route"]]
