@@ -8,6 +8,7 @@ misspelt ``sticky_cooky`` must not silently turn stickiness off.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import math
 import random
@@ -15,7 +16,6 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from routers.emf import Emit, print_line
@@ -30,7 +30,7 @@ from routers.route_format import (
 from routers.route_store import dynamodb_client, item_reader
 from routers.switch import DEFAULT_NAMESPACE, Switch
 
-PACKAGED_CONFIG = Path(__file__).with_name("config.json")
+CONFIG_FILE_NAME = "config.json"
 TABLE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 HEADER_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -315,23 +315,26 @@ def _check_relations(config: SwitchConfig) -> None:
             )
 
 
-def packaged_config(path: Path = PACKAGED_CONFIG) -> dict[str, Any]:
+def packaged_config() -> dict[str, Any]:
     """The config dict packaged next to the handler modules, else a RouterConfigError saying how
-    to build it."""
+    to build it. Read as a package resource, so it works from an unpacked Lambda deployment and
+    from a zip on ``sys.path`` alike."""
+    resource = importlib.resources.files(__package__) / CONFIG_FILE_NAME
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        text = resource.read_text(encoding="utf-8")
+    except (OSError, KeyError):
         raise RouterConfigError(
-            f"{path} is missing: a packaged handler reads its configuration from config.json next "
-            "to its module (Lambda@Edge has no environment variables). Build the zip with "
-            "`handover route package ROUTE --out DIR`, or call make_handler(config) yourself"
+            f"{resource} is missing: a packaged handler reads its configuration from "
+            f"{CONFIG_FILE_NAME} next to its module (Lambda@Edge has no environment variables). "
+            "Build the zip with `handover route package ROUTE --out DIR`, or call "
+            "make_handler(config) yourself"
         ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RouterConfigError(f"{path} is not valid JSON ({exc})") from None
+        raise RouterConfigError(f"{resource} is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise RouterConfigError(f"{path} must hold a JSON object, got {data!r}")
+        raise RouterConfigError(f"{resource} must hold a JSON object, got {data!r}")
     return data
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from routers.config import CONFIG_TYPES, PACKAGED_CONFIG, parse_config
+from routers.config import CONFIG_FILE_NAME, CONFIG_TYPES, parse_config
 
 HANDLERS = {
     "cloudfront": "routers.cloudfront.handler",
@@ -30,7 +30,7 @@ def build_zip(kind: str, config: Mapping[str, Any], out_dir: Path) -> Path:
     parse_config(CONFIG_TYPES[kind], config)
     package = Path(__file__).parent
     files = {f"routers/{path.name}": path.read_bytes() for path in sorted(package.glob("*.py"))}
-    files[f"routers/{PACKAGED_CONFIG.name}"] = (
+    files[f"routers/{CONFIG_FILE_NAME}"] = (
         json.dumps(dict(config), indent=2, sort_keys=True) + "\n"
     ).encode()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import boto3
 import pytest
 
 from routers.route_format import Route, side_from_url
@@ -38,6 +39,11 @@ def clock() -> FakeClock:
 @pytest.fixture(scope="session")
 def dynamodb(moto_server) -> Any:
     return dynamodb_client(REGION)
+
+
+@pytest.fixture(scope="session")
+def sqs(moto_server) -> Any:
+    return boto3.client("sqs", region_name=REGION)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-import boto3
 import pytest
 
 from routers.errors import RouterConfigError, UnprocessableEvent
@@ -23,11 +22,6 @@ from tests.routers.conftest import REGION
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def sqs(moto_server):
-    return boto3.client("sqs", region_name=REGION)
 
 
 @pytest.fixture
