@@ -12,6 +12,7 @@ import click
 
 from beat_lock.errors import BeatLockError, ConfigError, StoreMissing
 from handover.connection import connection_options
+from handover.route_commands import route
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -44,5 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_REFUSED)
     sys.exit(EXIT_OK)
 
+
+cli.add_command(route)
 
 celery_command = cli

@@ -319,20 +319,37 @@ def parse_route(data: Mapping[str, Any], *, error: type[RouterError]) -> Route:
             f"{where}: the sides need distinct labels, and old may not be called 'new' nor new "
             f"'old'; got old={old.label!r} new={new.label!r}"
         )
+    ttl, version = data.get("cache_ttl_seconds"), data.get("version")
     try:
-        ttl = _whole(data.get("cache_ttl_seconds"), 1, MAX_CACHE_TTL_SECONDS, "")
-        version = _whole(data.get("version"), 0, 2**63, "")
+        ttl = _whole(ttl, 1, MAX_CACHE_TTL_SECONDS, "")
     except ValueError:
         raise error(
-            f"{where}: cache_ttl_seconds must be whole seconds from 1 to {MAX_CACHE_TTL_SECONDS} "
-            f"and version a whole number >= 0, got {data.get('cache_ttl_seconds')!r} and "
-            f"{data.get('version')!r}"
+            f"{where}: cache_ttl_seconds must be whole seconds from 1 to {MAX_CACHE_TTL_SECONDS}, "
+            f"got {ttl!r}"
         ) from None
+    try:
+        version = _whole(version, 0, 2**63, "")
+    except ValueError:
+        raise error(f"{where}: version must be a whole number >= 0, got {version!r}") from None
     texts = {key: data.get(key, "") for key in ("updated_at", "updated_by", "reason")}
     bad = {key: value for key, value in texts.items() if not isinstance(value, str)}
     if bad:
         raise error(f"{where}: {', '.join(bad)} must be text, got {bad!r}")
     return Route(name, kind, percent, old, new, ttl, version, **texts)
+
+
+def new_route(name: str, kind: str, old: Side, new: Side, *, cache_ttl_seconds: int) -> Route:
+    """A route to create, at 0 %, validated as a stored one would be (RouterConfigError)."""
+    data = {
+        "pk": ROUTE_PREFIX + parse_name(name, source="NAME"),
+        "kind": kind,
+        "percent": Decimal(0),
+        "old": side_to_dict(old),
+        "new": side_to_dict(new),
+        "cache_ttl_seconds": cache_ttl_seconds,
+        "version": 0,
+    }
+    return parse_route(data, error=RouterConfigError)
 
 
 def route_key(name: str) -> dict[str, dict[str, str]]:

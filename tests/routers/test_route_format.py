@@ -149,8 +149,7 @@ def _item(**changes):
         ),
         (
             {"version": {"S": "1"}},
-            "route 'web': cache_ttl_seconds must be whole seconds from 1 "
-            "to 3600 and version a whole number >= 0, got Decimal('30') and '1'",
+            "route 'web': version must be a whole number >= 0, got '1'",
         ),
         ({"pk": {"S": "lease#web"}}, "route item has pk 'lease#web'; expected route#NAME"),
     ],
