@@ -170,7 +170,7 @@ COMMON_KEYS: dict[str, tuple[Parser, Any, str]] = {
     "endpoint_url": (
         _text(re.compile(r"^https?://\S+$"), "an http(s) URL"),
         None,
-        "AWS endpoint for local stacks and tests; leave unset in AWS",
+        "AWS endpoint (DynamoDB; SQS too for ses_receipts) for local stacks and tests",
     ),
     "metrics_namespace": (
         _text(re.compile(r"^[A-Za-z0-9/_.#:-]{1,255}$"), "a CloudWatch namespace"),

@@ -100,6 +100,8 @@ class Switch:
         self._route: Route | None = None
         self._stale = False  # the last read failed; self._route is older than one TTL
         self._read_due_at: float | None = None
+        self._threshold = 0
+        self._decisions: dict[str, Decision] = {}
         self._counts = {OLD: 0, NEW: 0}
         self._forced = 0
 
@@ -117,9 +119,7 @@ class Switch:
         if route is None:
             return self._count(self._fallback_decision())
         draw = bucket(route.name, key) if key else self._rng.randrange(RESOLUTION)
-        side = NEW if draw < route.threshold else OLD
-        target = route.side(side)
-        return self._count(Decision(side, target, target.label))
+        return self._count(self._decisions[NEW if draw < self._threshold else OLD])
 
     def force(self, name: str) -> Decision | None:
         """The side ``name`` (old, new or a label) names, or None if it names neither."""
@@ -168,6 +168,11 @@ class Switch:
             self._keep_last_good("malformed", str(exc))
             return
         previous, self._route, self._stale = self._route, route, False
+        # Worked out once per read, not per request: this is the warm path.
+        self._threshold = route.threshold
+        self._decisions = {
+            side: Decision(side, route.side(side), route.side(side).label) for side in (OLD, NEW)
+        }
         if previous is None or previous.version != route.version:
             logger.info(
                 "route=%s version=%s percent=%s old=%s new=%s route config loaded",
