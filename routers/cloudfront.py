@@ -16,10 +16,12 @@ requests go if no route item has ever been readable.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import random
 import time
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -40,6 +42,9 @@ class CloudFrontRouter:
     def __init__(self, config: CloudFrontConfig, switch: Switch) -> None:
         self.config = config
         self.switch = switch
+        self._side_header_key = "-".join(
+            part.capitalize() for part in config.side_header.split("-")
+        )
 
     def __call__(self, event: Any, context: Any) -> dict[str, Any]:
         request = _request_of(event)
@@ -53,9 +58,7 @@ class CloudFrontRouter:
             decision = self.switch.decide(self._sticky_key(headers))
         if isinstance(decision.target, OriginSide):
             _point_at(request, decision.target)
-        headers[self.config.side_header] = [
-            {"key": _display(self.config.side_header), "value": decision.label}
-        ]
+        headers[self.config.side_header] = [{"key": self._side_header_key, "value": decision.label}]
         return request
 
     def _override(self, value: str, secret: str | None) -> Decision | None:
@@ -112,22 +115,25 @@ def _pop_header(headers: Headers, name: str) -> str | None:
     return entries[0].get("value")
 
 
-def _display(name: str) -> str:
-    return "-".join(part.capitalize() for part in name.split("-"))
-
-
 def _point_at(request: dict[str, Any], side: OriginSide) -> None:
-    custom = request["origin"]["custom"]
-    custom["domainName"] = side.domain_name
-    updates: Mapping[str, Any] = {
+    request["origin"]["custom"].update(_origin_fields(side))
+    request["headers"]["host"] = [{"key": "Host", "value": side.domain_name}]
+
+
+@functools.lru_cache(maxsize=8)
+def _origin_fields(side: OriginSide) -> Mapping[str, Any]:
+    """The custom-origin fields a side sets (those it leaves unset keep the distribution's)."""
+    fields = {
+        "domainName": side.domain_name,
         "protocol": side.protocol,
         "port": side.port,
         "path": side.path,
         "readTimeout": side.read_timeout_seconds,
         "keepaliveTimeout": side.keepalive_timeout_seconds,
     }
-    custom.update({key: value for key, value in updates.items() if value is not None})
-    request["headers"]["host"] = [{"key": "Host", "value": side.domain_name}]
+    return types.MappingProxyType(
+        {key: value for key, value in fields.items() if value is not None}
+    )
 
 
 def make_handler(

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 
 from routers.emf import Emit, print_line
 from routers.errors import RouterConfigError
+from routers.fields import REQUIRED, Field, parse_fields
 from routers.route_format import (
     DEFAULT_CACHE_TTL_SECONDS,
     MAX_CACHE_TTL_SECONDS,
@@ -94,7 +95,6 @@ class SesReceiptsConfig(SwitchConfig):
 
 
 Parser = Callable[[Any], Any]
-_REQUIRED = object()
 
 
 def _text(pattern: re.Pattern[str], expected: str, *, lower: bool = False) -> Parser:
@@ -144,81 +144,90 @@ def _route(value: Any) -> str:
     return parse_name(value, source="config key 'route'")
 
 
-# key: (parser, default, meaning); the README's table of keys follows these.
-COMMON_KEYS: dict[str, tuple[Parser, Any, str]] = {
-    "route": (_route, _REQUIRED, "name of the route item to follow (pk route#NAME)"),
-    "table": (
+def _side_parser(kind: str) -> Parser:
+    def parse(value: Any) -> Side:
+        return parse_side(kind, value, where="config key 'fallback_side'", error=RouterConfigError)
+
+    return parse
+
+
+# The README's table of keys follows these (a test checks it).
+COMMON_KEYS: dict[str, Field] = {
+    "route": Field(_route, REQUIRED, "name of the route item to follow (pk route#NAME)"),
+    "table": Field(
         _text(TABLE_PATTERN, "a DynamoDB table name"),
-        _REQUIRED,
+        REQUIRED,
         "DynamoDB table holding the route item",
     ),
-    "region": (
+    "region": Field(
         _text(REGION_PATTERN, "an AWS region name such as eu-west-2"),
-        _REQUIRED,
+        REQUIRED,
         "region of the table (a Lambda@Edge copy runs in many regions; the table is in one)",
     ),
-    "cache_ttl_seconds": (
+    "cache_ttl_seconds": Field(
         _seconds(MAX_CACHE_TTL_SECONDS),
         DEFAULT_CACHE_TTL_SECONDS,
         "read the route item at most once per this many seconds per container",
     ),
-    "store_timeout_seconds": (
+    "store_timeout_seconds": Field(
         _seconds(30),
         1.0,
         "connect and read timeout of one DynamoDB attempt (2 attempts)",
     ),
-    "endpoint_url": (
+    "endpoint_url": Field(
         _text(re.compile(r"^https?://\S+$"), "an http(s) URL"),
         None,
         "AWS endpoint (DynamoDB; SQS too for ses_receipts) for local stacks and tests",
     ),
-    "metrics_namespace": (
+    "metrics_namespace": Field(
         _text(re.compile(r"^[A-Za-z0-9/_.#:-]{1,255}$"), "a CloudWatch namespace"),
         DEFAULT_NAMESPACE,
         "CloudWatch namespace of the EMF metrics",
     ),
 }
-CLOUDFRONT_KEYS: dict[str, tuple[Parser, Any, str]] = {
-    "fallback_side": (
-        None,
+CLOUDFRONT_KEYS: dict[str, Field] = {
+    "fallback_side": Field(
+        _side_parser("cloudfront"),
         None,
         "origin used when no route item was ever read (an `old` side "
         "map); unset: leave the distribution's own origin",
     ),
-    "sticky_cookie": (
+    "sticky_cookie": Field(
         _text(COOKIE_PATTERN, "a cookie name"),
         None,
         "cookie whose value keeps a visitor on one side",
     ),
-    "sticky_header": (
+    "sticky_header": Field(
         _text(HEADER_PATTERN, "a header name", lower=True),
         None,
         "header whose value keeps a client on one side (if no sticky cookie)",
     ),
-    "override_header": (
+    "override_header": Field(
         _edge_header,
         "x-route-override",
         "header naming a side to force (old, new or a label); always stripped",
     ),
-    "override_secret_header": (
+    "override_secret_header": Field(
         _edge_header,
         "x-route-secret",
         "header carrying the override secret; always stripped",
     ),
-    "override_secret": (
+    "override_secret": Field(
         _secret,
         None,
         "shared secret an override must carry; unset: overrides are ignored",
     ),
-    "side_header": (_edge_header, "x-route-side", "header telling the origin which side it is"),
+    "side_header": Field(
+        _edge_header, "x-route-side", "header telling the origin which side it is"
+    ),
 }
-SES_RECEIPTS_KEYS: dict[str, tuple[Parser, Any, str]] = {
-    "fallback_side": (
-        None,
-        _REQUIRED,
+SES_RECEIPTS_KEYS: dict[str, Field] = {
+    "fallback_side": Field(
+        _side_parser("ses_receipts"),
+        REQUIRED,
         "queue used when no route item was ever read (the `old` side map: label, queue_url)",
     ),
-    "task_name": (
+    "task_name": Field(
         _task_name,
         "process-ses-result",
         'Celery task to send; it gets one argument {"Message": <SNS Message text>}',
@@ -238,32 +247,9 @@ C = TypeVar("C", bound=SwitchConfig)
 def parse_config(config_type: type[C], raw: object) -> C:
     """A validated ``config_type`` from a plain dict, else RouterConfigError naming the key."""
     kind = config_type.kind
-    keys = KEYS[kind]
-    if not isinstance(raw, Mapping):
-        raise RouterConfigError(f"the {kind} handler config must be a JSON object, got {raw!r}")
-    unknown = sorted(set(raw) - set(keys))
-    if unknown:
-        raise RouterConfigError(
-            f"unknown {kind} config key(s) {', '.join(map(repr, unknown))}; the keys are "
-            f"{', '.join(keys)}"
-        )
-    values: dict[str, Any] = {}
-    for key, (parser, default, _meaning) in keys.items():
-        if key not in raw or raw[key] is None:
-            if default is _REQUIRED:
-                raise RouterConfigError(f"the {kind} handler config lacks the required key {key!r}")
-            values[key] = default
-        elif key == "fallback_side":
-            values[key] = parse_side(
-                kind, raw[key], where="config key 'fallback_side'", error=RouterConfigError
-            )
-        else:
-            try:
-                values[key] = parser(raw[key])
-            except ValueError as exc:
-                raise RouterConfigError(
-                    f"config key {key!r} must be {exc}, got {raw[key]!r}"
-                ) from None
+    values = parse_fields(
+        raw, KEYS[kind], where=f"the {kind} handler config", noun="key", error=RouterConfigError
+    )
     config = config_type(**values)
     _check_relations(config)
     return config

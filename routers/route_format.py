@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from routers.errors import MalformedRoute, RouterConfigError, RouterError
+from routers.fields import REQUIRED, Field, parse_fields
 
 KINDS = ("cloudfront", "ses_receipts")
 ROUTE_PREFIX = "route#"
@@ -225,18 +226,17 @@ def _queue_url(value: Any) -> str:
     return value
 
 
-# field: (parser, required)
-_SIDE_FIELDS: dict[str, dict[str, tuple[Callable[[Any], Any], bool]]] = {
+_SIDE_FIELDS: dict[str, dict[str, Field]] = {
     "cloudfront": {
-        "label": (_label, True),
-        "domain_name": (_domain, True),
-        "protocol": (_protocol, False),
-        "port": (_port, False),
-        "path": (_path, False),
-        "read_timeout_seconds": (_timeout, False),
-        "keepalive_timeout_seconds": (_timeout, False),
+        "label": Field(_label, REQUIRED),
+        "domain_name": Field(_domain, REQUIRED),
+        "protocol": Field(_protocol),
+        "port": Field(_port),
+        "path": Field(_path),
+        "read_timeout_seconds": Field(_timeout),
+        "keepalive_timeout_seconds": Field(_timeout),
     },
-    "ses_receipts": {"label": (_label, True), "queue_url": (_queue_url, True)},
+    "ses_receipts": {"label": Field(_label, REQUIRED), "queue_url": Field(_queue_url, REQUIRED)},
 }
 _SIDE_TYPES: dict[str, type[OriginSide] | type[QueueSide]] = {
     "cloudfront": OriginSide,
@@ -246,25 +246,9 @@ _SIDE_TYPES: dict[str, type[OriginSide] | type[QueueSide]] = {
 
 def parse_side(kind: str, data: object, *, where: str, error: type[RouterError]) -> Side:
     """A side of a ``kind`` route from a plain mapping, else ``error`` naming field and value."""
-    fields = _SIDE_FIELDS[kind]
-    if not isinstance(data, Mapping):
-        raise error(f"{where} must be a map with {', '.join(fields)}, got {data!r}")
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise error(
-            f"{where} has unknown field(s) {', '.join(map(repr, unknown))} for a {kind} side; "
-            f"the fields are {', '.join(fields)}"
-        )
-    values = {}
-    for field, (parser, required) in fields.items():
-        if field not in data:
-            if required:
-                raise error(f"{where} lacks {field}; a {kind} side needs {field}")
-            continue
-        try:
-            values[field] = parser(data[field])
-        except ValueError as exc:
-            raise error(f"{where}.{field} must be {exc}, got {data[field]!r}") from None
+    values = parse_fields(
+        data, _SIDE_FIELDS[kind], where=f"{where} (a {kind} side)", noun="field", error=error
+    )
     return _SIDE_TYPES[kind](**values)
 
 

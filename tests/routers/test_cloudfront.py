@@ -199,34 +199,35 @@ def test_an_event_that_is_not_an_origin_request_is_refused(name, put_route, hand
     [
         (
             {"stiky_cookie": "v"},
-            "unknown cloudfront config key(s) 'stiky_cookie'; the keys are "
+            "the cloudfront handler config has unknown key(s) 'stiky_cookie'; the keys are "
             "route, table, region, cache_ttl_seconds, store_timeout_seconds, endpoint_url, "
             "metrics_namespace, fallback_side, sticky_cookie, sticky_header, override_header, "
             "override_secret_header, override_secret, side_header",
         ),
         (
             {"override_secret": "short"},
-            "config key 'override_secret' must be a printable secret "
+            "the cloudfront handler config: key 'override_secret' must be a printable secret "
             "of at least 16 characters, got 'short'",
         ),
         (
             {"cache_ttl_seconds": 0},
-            "config key 'cache_ttl_seconds' must be a number of seconds "
+            "the cloudfront handler config: key 'cache_ttl_seconds' must be a number of seconds "
             "greater than 0 and at most 3600, got 0",
         ),
         (
             {"side_header": "X-Amz-Cf-Id"},
-            "config key 'side_header' must be a header name "
+            "the cloudfront handler config: key 'side_header' must be a header name "
             "Lambda@Edge lets a function add and remove",
         ),
         ({"side_header": "x-route-secret"}, "the header config keys must name distinct headers"),
         (
             {"region": "London"},
-            "config key 'region' must be an AWS region name such as eu-west-2, got 'London'",
+            "the cloudfront handler config: key 'region' must be an AWS region name such as "
+            "eu-west-2, got 'London'",
         ),
         (
             {"fallback_side": {"label": "paas"}},
-            "config key 'fallback_side' lacks domain_name; a cloudfront side needs domain_name",
+            "config key 'fallback_side' (a cloudfront side) lacks the required field 'domain_name'",
         ),
     ],
 )

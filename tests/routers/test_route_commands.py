@@ -229,7 +229,7 @@ def test_package_bakes_the_route_and_options_into_the_zip(handover, created, tmp
     ("options", "message"),
     [
         ({"table": "other"}, "sets table; those come from the route and the lock URL"),
-        ({"sticky_cooky": "v"}, "unknown cloudfront config key(s) 'sticky_cooky'"),
+        ({"sticky_cooky": "v"}, "the cloudfront handler config has unknown key(s) 'sticky_cooky'"),
         ([1], "must hold a JSON object, got [1]"),
     ],
 )

@@ -86,7 +86,7 @@ def test_queue_url_side_knows_its_queue_name():
         ),
         (
             "https://bad_host.example.com",
-            "--new.domain_name must be a host name such as "
+            "--new (a cloudfront side): field 'domain_name' must be a host name such as "
             "ecs.example.com (no scheme, port or path), got 'bad_host.example.com'",
         ),
         ("https://x.example.com:99999", "--new 'https://x.example.com:99999' is not a URL ("),
@@ -133,12 +133,12 @@ def _item(**changes):
         ),
         (
             {"new": None},
-            "route 'web': new must be a map with label, domain_name, protocol, port, "
-            "path, read_timeout_seconds, keepalive_timeout_seconds, got None",
+            "route 'web': new (a cloudfront side) must be a map of label, domain_name, protocol, "
+            "port, path, read_timeout_seconds, keepalive_timeout_seconds, got None",
         ),
         (
             {"new": {"M": {"label": {"S": "ecs"}, "queue_url": {"S": "x"}}}},
-            "route 'web': new has unknown field(s) 'queue_url' for a cloudfront side; the fields "
+            "route 'web': new (a cloudfront side) has unknown field(s) 'queue_url'; the fields "
             "are label, domain_name, protocol, port, path, read_timeout_seconds, "
             "keepalive_timeout_seconds",
         ),

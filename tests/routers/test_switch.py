@@ -182,8 +182,14 @@ def test_never_having_read_a_route_sends_everything_old_and_says_so(
     [
         ({"percent": {"S": "lots"}}, "percent must be a number from 0 to 100"),
         ({"percent": {"N": "101"}}, "got Decimal('101')"),
-        ({"kind": {"S": "ses_receipts"}}, "'port', 'protocol' for a ses_receipts side"),
-        ({"new": {"M": {"domain_name": {"S": "ecs.example.com"}}}}, "new lacks label"),
+        (
+            {"kind": {"S": "ses_receipts"}},
+            "(a ses_receipts side) has unknown field(s) 'domain_name'",
+        ),
+        (
+            {"new": {"M": {"domain_name": {"S": "ecs.example.com"}}}},
+            "new (a cloudfront side) lacks the required field 'label'",
+        ),
     ],
 )
 def test_a_malformed_item_is_reported_and_the_last_good_route_kept(
