@@ -9,7 +9,6 @@ in NAME is an error, never a new route.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -27,6 +26,7 @@ from beat_lock.errors import (
     StoreUnavailable,
 )
 from handover.connection import connection_options, get_connection
+from routers.config import json_object
 from routers.errors import (
     MalformedRoute,
     RouteConflict,
@@ -284,14 +284,10 @@ def show_history(name: str, limit: int) -> None:
 @connection_options
 def package(name: str, out_dir: Path, config_file: Any) -> None:
     """Build the Lambda zip of a route's handler with its config baked in."""
-    extra: Any = {}
+    extra: dict[str, Any] = {}
     if config_file is not None:
-        try:
-            extra = json.load(config_file)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"--config {config_file.name}: not valid JSON ({exc})") from None
-        if not isinstance(extra, dict):
-            raise ConfigError(f"--config {config_file.name} must hold a JSON object, got {extra!r}")
+        with route_errors():
+            extra = json_object(config_file.read(), source=f"--config {config_file.name}")
         derived = sorted(set(extra) & set(DERIVED_KEYS))
         if derived:
             raise ConfigError(

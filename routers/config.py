@@ -315,12 +315,17 @@ def packaged_config() -> dict[str, Any]:
             "Build the zip with `handover route package ROUTE --out DIR`, or call "
             "make_handler(config) yourself"
         ) from None
+    return json_object(text, source=str(resource))
+
+
+def json_object(text: str, *, source: str) -> dict[str, Any]:
+    """The JSON object in ``text``, else RouterConfigError naming ``source``."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RouterConfigError(f"{resource} is not valid JSON ({exc})") from None
+        raise RouterConfigError(f"{source} is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise RouterConfigError(f"{resource} must hold a JSON object, got {data!r}")
+        raise RouterConfigError(f"{source} must hold a JSON object, got {data!r}")
     return data
 
 

@@ -33,18 +33,9 @@ def handover(route_table, capsys):
 
 @pytest.fixture
 def created(handover, name):
+    create = f"route create {name} --kind cloudfront --old https://paas.example.com --new "
     code, out, err = handover(
-        "route",
-        "create",
-        name,
-        "--kind",
-        "cloudfront",
-        "--old",
-        "https://paas.example.com",
-        "--new",
-        "https://ecs.example.com:8443/app",
-        "--reason",
-        "ecs is ready",
+        *(create + "https://ecs.example.com:8443/app").split(), "--reason", "ecs is ready"
     )
     assert (code, err) == (0, ""), err
     assert out.startswith(f"created route {name} in table ")
@@ -116,17 +107,8 @@ def test_setting_the_same_percentage_writes_nothing(handover, created, dynamodb,
 
 
 def test_creating_a_route_twice_is_refused(handover, created):
-    code, _, err = handover(
-        "route",
-        "create",
-        created,
-        "--kind",
-        "cloudfront",
-        "--old",
-        "https://a.example.com",
-        "--new",
-        "https://b.example.com",
-    )
+    again = f"route create {created} --kind cloudfront --old https://a.example.com --new "
+    code, _, err = handover(*(again + "https://b.example.com").split())
     assert code == 3
     assert err == (
         f"Error: route {created!r} exists already; change it with `handover route set`\n"
