@@ -13,6 +13,7 @@ import click
 from beat_lock.errors import BeatLockError, ConfigError, StoreMissing
 from handover.connection import connection_options
 from handover.quiet_commands import quiet_windows
+from handover.route_commands import route
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -48,5 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_REFUSED)
     sys.exit(EXIT_OK)
 
+
+cli.add_command(route)
 
 celery_command = cli
