@@ -9,7 +9,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
+import boto3
 import pytest
+import redis
 
 from beat_lock.dynamodb import create_table
 from beat_lock.identity import Identity
@@ -103,3 +105,27 @@ def pause_server(
             cont()
 
     return paused
+
+
+@pytest.fixture
+def write_raw_field(backend: str, store_url: str) -> Iterator[Callable[[str, str, str], None]]:
+    """Write one field of a lease record behind the store's back, as a careless hand edit
+    would (a text value, in DynamoDB a string attribute)."""
+    if backend == "dynamodb":
+        client = boto3.client("dynamodb")
+        table = parse_lock_url(store_url).table
+
+        def write(name: str, field: str, value: str) -> None:
+            client.update_item(
+                TableName=table, Key={"pk": {"S": f"lease#{name}"}, "sk": {"S": "lease"}},
+                UpdateExpression="SET #f = :v", ExpressionAttributeNames={"#f": field},
+                ExpressionAttributeValues={":v": {"S": value}},
+            )
+    else:
+        client = redis.Redis.from_url(store_url)
+
+        def write(name: str, field: str, value: str) -> None:
+            client.hset(f"beat_lock:{{{name}}}:lease", field, value)
+
+    yield write
+    client.close()

@@ -249,7 +249,7 @@ def test_a_holder_cut_off_for_a_full_lease_steps_down_then_resumes_its_tenure(
 
 
 def test_unavailable_store_is_absorbed_but_a_corrupt_record_stops_the_step(
-    make_store, make_lease, paas, backend, store_url, lock_name
+    make_store, make_lease, paas, write_raw_field, lock_name
 ):
     faulty = FaultyStore(make_store())
     faulty.fail["read"] = "before"
@@ -257,7 +257,7 @@ def test_unavailable_store_is_absorbed_but_a_corrupt_record_stops_the_step(
     assert lease.step() == pytest.approx(TIMINGS.poll_seconds)
     faulty.fail.clear()
     lease.step()
-    corrupt_token(backend, store_url, lock_name, "seven")
+    write_raw_field(lock_name, "token", "seven")
     with pytest.raises(CorruptRecord, match="field 'token' is 'seven', expected a whole number"):
         make_lease(paas).step()
 
@@ -285,22 +285,3 @@ def test_claims_go_out_in_slot_order_only_while_leading(make_lease, paas, ecs, c
         ClaimOutcome.CLAIMED, 2, 1, "paas")
     assert holder.claim("invoices", SLOT).outcome is ClaimOutcome.CLAIMED
     assert set(holder.read().claims) == {"letters", "invoices"}
-
-
-def corrupt_token(backend: str, store_url: str, lock_name: str, value: str) -> None:
-    """Overwrite the stored token with ``value``, as a careless hand edit would."""
-    if backend == "dynamodb":
-        import boto3
-
-        table = store_url.split("//")[1].split("?")[0]
-        boto3.client("dynamodb").update_item(
-            TableName=table, Key={"pk": {"S": f"lease#{lock_name}"}, "sk": {"S": "lease"}},
-            UpdateExpression="SET #t = :v", ExpressionAttributeNames={"#t": "token"},
-            ExpressionAttributeValues={":v": {"S": value}},
-        )
-    else:
-        import redis
-
-        client = redis.Redis.from_url(store_url)
-        client.hset(f"beat_lock:{{{lock_name}}}:lease", "token", value)
-        client.close()
