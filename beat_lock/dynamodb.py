@@ -34,7 +34,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from beat_lock.errors import ConfigError, CorruptRecord, StoreError, StoreMissing, StoreUnavailable
 from beat_lock.identity import Identity
 from beat_lock.layout import (
-    claim_failure,
+    claim_result,
     event_fields,
     event_from_fields,
     event_key,
@@ -45,7 +45,7 @@ from beat_lock.layout import (
     slot_millis,
 )
 from beat_lock.location import LockLocation, parse_lock_url
-from beat_lock.record import AuditEvent, ClaimOutcome, ClaimResult, LeaseRecord, Participant
+from beat_lock.record import AuditEvent, ClaimResult, LeaseRecord, Participant
 from beat_lock.store import LeaseStore
 from beat_lock.timings import LeaseTimings
 
@@ -336,9 +336,7 @@ class DynamoDBStore(LeaseStore):
             values,
             names,
         )
-        if done and record is not None:
-            return ClaimResult(ClaimOutcome.CLAIMED, entry, slot, record.claims.get(entry))
-        return claim_failure(record, entry, slot, identity, token, claim_id)
+        return claim_result(done, record, entry, slot, identity, token, claim_id)
 
     def pin(
         self, name: str, environment: str | None, *, expected_token: int | None, new_version: str,

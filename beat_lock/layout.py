@@ -74,16 +74,17 @@ def holder_matches(record: LeaseRecord | None, identity: Identity, token: int) -
     )
 
 
-def claim_failure(
-    record: LeaseRecord | None, entry: str, slot: datetime, identity: Identity, token: int,
-    claim_id: str,
+def claim_result(
+    done: bool, record: LeaseRecord | None, entry: str, slot: datetime, identity: Identity,
+    token: int, claim_id: str,
 ) -> ClaimResult:
-    """Why a claim's condition did not hold, judged on the record as it was then.
-
-    Our own earlier write of this claim (a retry after a lost answer) counts as claimed."""
+    """The outcome of a claim write, from whether its condition held (``done``) and the record
+    (as written if it held, as it was if it did not). Our own earlier write of this claim (a
+    retry after a lost answer) counts as claimed."""
     last = record.claims.get(entry) if record is not None else None
-    if last is not None and last.claim_id == claim_id:
-        return ClaimResult(ClaimOutcome.CLAIMED, entry, slot, last, "our earlier attempt stored it")
+    if done or (last is not None and last.claim_id == claim_id):
+        reason = "" if done else "our earlier attempt stored it"
+        return ClaimResult(ClaimOutcome.CLAIMED, entry, slot, last, reason)
     if not holder_matches(record, identity, token):
         return ClaimResult(
             ClaimOutcome.LEASE_LOST, entry, slot, last, lease_lost_reason(record, identity, token)

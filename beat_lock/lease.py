@@ -31,7 +31,7 @@ from typing import Any
 
 from beat_lock.errors import BeatLockError, StoreUnavailable
 from beat_lock.identity import Identity
-from beat_lock.layout import new_version, slot_millis
+from beat_lock.layout import claim_result, new_version, slot_millis
 from beat_lock.record import ClaimOutcome, ClaimResult, LeaseRecord
 from beat_lock.store import LeaseStore
 from beat_lock.timings import LeaseTimings
@@ -287,11 +287,11 @@ class Lease:
         record = self.store.read(self.name)
         with self._claims_lock:
             self._pending_claims.pop(key, None)
-        last = record.claims.get(entry) if record is not None else None
-        if last is not None and last.claim_id == claim_id:
-            return ClaimResult(ClaimOutcome.CLAIMED, entry, slot, last,
-                               "our earlier attempt stored it")
-        return ClaimResult(ClaimOutcome.LEASE_LOST, entry, slot, last, reason)
+        # Only whether the stored claim is ours matters here, so no token is compared.
+        stored = claim_result(False, record, entry, slot, self.identity, -1, claim_id)
+        if stored.claimed:
+            return stored
+        return ClaimResult(ClaimOutcome.LEASE_LOST, entry, slot, stored.last, reason)
 
     def release(self) -> None:
         """Clean shutdown: release if leader (the other side may acquire at once), remove our
