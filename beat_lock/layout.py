@@ -118,12 +118,7 @@ def record_from_fields(name: str, fields: Mapping[str, str]) -> LeaseRecord:
     if (holder_env is None) != (holder_id is None):
         field = "holder_env" if holder_env is None else "holder_id"
         reader.fail(field, fields.get(field), "present whenever the other holder field is")
-    holder = None
-    if holder_env is not None:
-        try:
-            holder = Identity(holder_env, holder_id)
-        except ConfigError:
-            reader.fail("holder_env", holder_env, "an environment label and an instance id")
+    holder = None if holder_env is None else reader.identity("holder_env", "holder_id")
     return LeaseRecord(
         name=name,
         token=reader.integer("token"),
@@ -167,10 +162,7 @@ def participants_from_rows(
         expires_at = reader.number("expires_at")
         if expires_at <= now:
             continue
-        try:
-            identity = Identity(reader.text("environment"), reader.text("instance_id"))
-        except ConfigError:
-            reader.fail("environment", fields.get("environment"), "an environment label")
+        identity = reader.identity("environment", "instance_id")
         participant = Participant(
             identity=identity,
             role=reader.text("role"),
@@ -243,6 +235,12 @@ class _FieldReader:
         if value is None or not (value.isascii() and value.isdigit()):
             self.fail(field, value, "a whole number of at least 0")
         return int(value)
+
+    def identity(self, environment_field: str, instance_field: str) -> Identity:
+        environment = self.environment(environment_field)
+        if environment is None:
+            self.fail(environment_field, None, "an environment label such as 'ecs'")
+        return Identity(environment, self.text(instance_field))
 
     def environment(self, field: str) -> str | None:
         value = self.fields.get(field)

@@ -54,7 +54,6 @@ class _Tenure:
 
     token: int
     renewed_at: float  # our clock when the last successful renewal (or the acquire) was sent
-    version: str  # the record version that renewal wrote
 
 
 class Lease:
@@ -139,13 +138,12 @@ class Lease:
             # A standby may have taken over by now; rejoin as one (the next read tells).
             self._step_down(f"no successful renewal for {self.timings.lease_seconds}s")
             return self._clock()
-        version = new_version()
         sent_at = self._clock()
-        if not self.store.renew(self.name, self.identity, tenure.token, new_version=version):
+        if not self.store.renew(self.name, self.identity, tenure.token, new_version=new_version()):
             self._step_down("renewal refused: the lease was taken over, handed over or pinned "
                             "to another environment")
             return self._clock()
-        self._tenure = _Tenure(tenure.token, sent_at, version)
+        self._tenure = _Tenure(tenure.token, sent_at)
         return sent_at + self.timings.renew_seconds
 
     def _poll(self) -> float:
@@ -176,10 +174,9 @@ class Lease:
             log.info("lease standby %s because=%r", self._context(), because)
 
     def _acquire(self, expected_version: str | None, *, previous: LeaseRecord | None) -> None:
-        version = new_version()
         sent_at = self._clock()
         token = self.store.acquire(
-            self.name, self.identity, expected_version=expected_version, new_version=version
+            self.name, self.identity, expected_version=expected_version, new_version=new_version()
         )
         if token is None:
             self._seen = None  # someone else moved first: watch the new version from scratch
@@ -187,13 +184,12 @@ class Lease:
         how = "acquired" if previous is None else (
             f"took over from {previous.holder} (token {previous.token}, version unchanged for "
             f"{self.timings.lease_seconds}s)")
-        self._become_leader(_Tenure(token, sent_at, version), how)
+        self._become_leader(_Tenure(token, sent_at), how)
 
     def _resume(self, record: LeaseRecord) -> None:
-        version = new_version()
         sent_at = self._clock()
-        if self.store.renew(self.name, self.identity, record.token, new_version=version):
-            self._become_leader(_Tenure(record.token, sent_at, version), "resumed our tenure")
+        if self.store.renew(self.name, self.identity, record.token, new_version=new_version()):
+            self._become_leader(_Tenure(record.token, sent_at), "resumed our tenure")
 
     def _become_leader(self, tenure: _Tenure, how: str) -> None:
         self._tenure = tenure
