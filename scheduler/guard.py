@@ -23,7 +23,7 @@ from typing import Any
 from celery import Task
 
 from scheduler.headers import format_slot, slot_of
-from scheduler.run_marks import RunMarks, open_run_marks
+from scheduler.run_marks import RunMarks
 from scheduler.settings import BeatLockSettings
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class OncePerSlotTask(Task):
         """The marks store of this worker process, opened on first use (after any fork)."""
         if self._run_marks is None:
             settings = BeatLockSettings.from_app(self.app)
-            self._run_marks = open_run_marks(
+            self._run_marks = RunMarks(
                 settings.require_location(), settings.name, settings.guard_ttl_seconds,
                 settings.timings,
             )

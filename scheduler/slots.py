@@ -11,8 +11,9 @@ Rules, for the slots ``s`` with ``since < s <= now``:
   on-time slot is always sent, whatever the policy: a leader that stalled for a few seconds, or a
   standby that took over within the grace, loses nothing.
 - **late**: older than the grace. The entry's policy decides: ``latest`` sends the newest late
-  slot once (Celery's behaviour), ``all`` sends the newest ``limit`` late slots, oldest first,
-  ``none`` sends none of them.
+  slot once, and only if no slot is on time (the on-time run is the catch-up: after downtime
+  Celery also runs an entry once, not twice), ``all`` sends the newest ``limit`` late slots,
+  oldest first, ``none`` sends none of them.
 - **missed**: older than ``max_lateness``. Never sent, whatever the policy (never enumerated, so a
   one-second entry that was down for a week costs nothing).
 
@@ -95,13 +96,15 @@ def decide(schedule: Any, position: Position, now: datetime, *, tz: tzinfo,
     on_time_from = now - timedelta(seconds=rules.grace_seconds)
     late = [slot for slot in due if slot < on_time_from]
     on_time = tuple(due[len(late):])
-    chosen = _late_slots_to_send(late, rules)
-    skipped = tuple(slot for slot in late if slot not in chosen)
+    chosen = _late_slots_to_send(late, on_time, rules)
+    skipped = tuple(late[:len(late) - len(chosen)])
     return Decision(send=chosen + on_time, skipped=skipped, missed_before=missed_before)
 
 
-def _late_slots_to_send(late: list[datetime], rules: CatchUpRules) -> tuple[datetime, ...]:
-    if rules.policy == "latest":
+def _late_slots_to_send(late: list[datetime], on_time: tuple[datetime, ...], rules: CatchUpRules
+                        ) -> tuple[datetime, ...]:
+    """The newest late slots the policy sends (always a suffix of ``late``)."""
+    if rules.policy == "latest" and not on_time:
         return tuple(late[-1:])
     if rules.policy == "all":
         return tuple(late[-rules.limit:])
