@@ -12,6 +12,7 @@ import click
 
 from beat_lock.errors import BeatLockError, ConfigError, StoreMissing
 from handover.connection import connection_options
+from handover.quiet_commands import quiet_windows
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -24,6 +25,9 @@ EXIT_ROLLBACK_FAILED = 5
 @connection_options
 def cli() -> None:
     """Move Celery beat between environments safely, and steer the percentage routers."""
+
+
+cli.add_command(quiet_windows)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,85 @@
+"""The quiet-window report as a table for people: each window in local time and UTC with its
+length and the runs inside, and the critical runs that separate the windows."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+
+from handover.durations import format_duration
+from scheduler.quiet import CriticalRun, QuietReport, zone_name
+
+
+def render_table(report: QuietReport, *, phase_unknown_reason: str) -> str:
+    """The report as lines of text. `phase_unknown_reason` says why interval entries had no
+    anchor (e.g. the lease store could not be read)."""
+    tz = report.tz
+    lines = [
+        f"Quiet windows in {zone_name(tz)} from {_local(report.start, tz, year=True)} "
+        f"to {_local(report.end, tz, year=True)}",
+        f"Critical: {', '.join(report.critical) if report.critical else '(none)'}; guard "
+        f"{format_duration(report.guard)} either side of each critical run; windows of at least "
+        f"{format_duration(report.min_length)}.",
+        "",
+    ]
+    rows = [("START (local)", "END (local)", "UTC", "LENGTH", "RUNS INSIDE")]
+    row_of_window = []
+    for window in report.windows:
+        row_of_window.append(len(rows))
+        rows.append((
+            _local(window.start, tz), _local(window.end, tz),
+            f"{_utc(window.start)} - {_utc(window.end)}", format_duration(window.length),
+            str(window.noncritical_runs),
+        ))
+    widths = [max(len(row[column]) for row in rows) for column in range(5)]
+    table = ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+             .rstrip() for row in rows]
+    lines.append(table[0])
+    runs = report.critical_runs
+    run_times = [run.at for run in runs]
+    shown = 0
+    for window, row in zip(report.windows, row_of_window, strict=True):
+        before = bisect_left(run_times, window.start, lo=shown)
+        lines.extend(_critical_lines(runs[shown:before], tz))
+        shown = before
+        lines.append(table[row])
+    lines.extend(_critical_lines(runs[shown:], tz))
+    if not report.windows:
+        lines.append(f"  No quiet window of at least {format_duration(report.min_length)} "
+                     "in this period.")
+    if report.phase_unknown:
+        lines += ["", f"Not counted, phase unknown ({phase_unknown_reason}): "
+                  + ", ".join(item.entry for item in report.phase_unknown)]
+    for item in report.unsupported:
+        lines += ["", f"Not counted, unsupported schedule: {item.entry}: {item.reason}"]
+    return "\n".join(lines)
+
+
+def _critical_lines(runs: Sequence[CriticalRun], tz: tzinfo) -> list[str]:
+    """One line per critical entry between two windows: its run, or how many and from when."""
+    by_entry: dict[str, list[datetime]] = {}
+    for run in runs:
+        by_entry.setdefault(run.entry, []).append(run.at)
+    lines = []
+    for entry, times in sorted(by_entry.items(), key=lambda item: (item[1][0], item[0])):
+        if len(times) == 1:
+            when = f"{_local(times[0], tz)} ({_utc(times[0])} UTC)"
+        else:
+            when = (f"{len(times)} runs, {_local(times[0], tz)} to {_local(times[-1], tz)} "
+                    f"({_utc(times[0])} - {_utc(times[-1])} UTC)")
+        lines.append(f"      critical {entry}: {when}")
+    return lines
+
+
+def _local(at: datetime, tz: tzinfo, *, year: bool = False) -> str:
+    day = "%a %d %b %Y" if year else "%a %d %b"
+    return at.astimezone(tz).strftime(f"{day} {_clock(at)} %Z")
+
+
+def _utc(at: datetime) -> str:
+    return at.strftime(f"%d %b {_clock(at)}")
+
+
+def _clock(at: datetime) -> str:
+    return "%H:%M:%S" if at.second or at.microsecond else "%H:%M"

@@ -1,0 +1,283 @@
+"""When a beat schedule entry fires: one answer for the leased scheduler and the quiet windows.
+
+Crontab entries are computed in the app's time zone. croniter picks the local calendar days on
+which an entry fires (with Celery's rule that day-of-month AND day-of-week must both match,
+croniter's ``day_or=False``); each of those days contributes the product of the entry's hours and
+minutes as local wall-clock times, and each wall time is mapped to real instants by the daylight
+saving rules of DESIGN.md:
+
+* an ordinary wall time is one instant;
+* a wall time that does not exist (spring forward) fires once, at the first instant after the gap,
+  if the hour field names specific hours ("fixed-time"), and not at all if the hour field covers
+  all 24 hours ("wildcard hour": no real instant has that local time);
+* a wall time that occurs twice (fall back) fires once, at its first occurrence, for fixed-time
+  entries, and at both occurrences for wildcard-hour entries.
+
+So ``crontab(minute=30, hour=1)`` in Europe/London fires at 02:00 BST on the spring change day and
+at the first 01:30 on the autumn one, while ``crontab(minute=0)`` fires 23 and 25 times on those
+days. Several wall times that map to one instant (two fixed times inside one gap) fire once.
+
+Interval entries (``timedelta``, a number of seconds, ``celery.schedules.schedule``) fire at
+``anchor + k * run_every`` for every integer k, where the anchor is the entry's last claimed slot;
+without one the phase is unknown (:class:`~scheduler.errors.PhaseUnknown`). Solar entries are
+computed by the ephem astronomy library, which this toolkit does not depend on, so they raise
+:class:`~scheduler.errors.UnsupportedSchedule`.
+
+Every time returned is an aware UTC datetime. Offsets are assumed to change at most once within
+any local hour (true of every zone in the tz database).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
+from typing import Any
+
+from celery.schedules import crontab, solar
+from celery.schedules import schedule as interval_schedule
+from croniter import croniter
+from croniter.croniter import CroniterBadDateError
+
+from beat_lock.errors import ConfigError
+from scheduler.errors import PhaseUnknown, UnsupportedSchedule
+
+ONE_DAY = timedelta(days=1)
+ONE_SECOND = timedelta(seconds=1)
+MINUTE_STEPS = tuple(timedelta(minutes=minute) for minute in range(60))
+# An interval listed over a long period can describe more runs than memory holds.
+MAX_INTERVAL_RUNS = 5_000_000
+
+
+@dataclass(frozen=True)
+class CronFields:
+    """A crontab as the fire-time maths sees it: expanded minutes and hours, croniter day rule."""
+
+    minutes: tuple[int, ...]
+    hours: tuple[int, ...]
+    days: str  # croniter expression "0 0 DOM MONTH DOW" naming the local days that fire
+
+    @property
+    def wildcard_hour(self) -> bool:
+        return len(self.hours) == 24
+
+    @classmethod
+    def of(cls, entry: crontab) -> CronFields:
+        def field(values: set[int], full: int) -> str:
+            return "*" if len(values) == full else ",".join(map(str, sorted(values)))
+
+        # Celery numbers days of the week 0-6 from Sunday, as croniter does.
+        days = (
+            f"0 0 {field(entry.day_of_month, 31)} {field(entry.month_of_year, 12)} "
+            f"{field(entry.day_of_week, 7)}"
+        )
+        return cls(tuple(sorted(entry.minute)), tuple(sorted(entry.hour)), days)
+
+
+def fire_times(
+    schedule: Any, start: datetime, end: datetime, *, tz: tzinfo, anchor: datetime | None = None
+) -> list[datetime]:
+    """Every instant t with start < t <= end (half-open, both aware) at which `schedule` (a celery
+    crontab, schedule/timedelta interval, or solar) fires, as aware UTC datetimes, ascending.
+    crontab: croniter semantics with Celery's day-of-month AND day-of-week (day_or=False), computed
+    in `tz` (the app's timezone) with the DST rules of DESIGN.md. Interval: anchor + k*run_every for
+    every integer k (anchor = the entry's last claimed slot); anchor None -> raises
+    scheduler.errors.PhaseUnknown. Solar: Celery's own computation or UnsupportedSchedule."""
+    require_aware(start, "start")
+    require_aware(end, "end")
+    _require_tz(tz)
+    kind = _kind(schedule)
+    if isinstance(kind, timedelta):
+        return _interval_times(schedule, kind, start, end, anchor)
+    if end <= start:
+        return []
+    first = start.astimezone(tz).date() - ONE_DAY
+    last = end.astimezone(tz).date() + ONE_DAY
+    runs: list[datetime] = []
+    for day in _firing_days(kind.days, first, last):
+        runs.extend(_day_times(kind, day, tz))
+    return runs[bisect_right(runs, start) : bisect_right(runs, end)]
+
+
+def next_fire_time(
+    schedule: Any, after: datetime, *, tz: tzinfo, anchor: datetime | None = None
+) -> datetime:
+    """The first fire time strictly after `after` (same rules), aware UTC."""
+    require_aware(after, "after")
+    _require_tz(tz)
+    kind = _kind(schedule)
+    if isinstance(kind, timedelta):
+        anchor = _require_anchor(schedule, kind, anchor)
+        return (anchor + ((after - anchor) // kind + 1) * kind).astimezone(UTC)
+    for day in _days_from(kind.days, after.astimezone(tz).date() - ONE_DAY):
+        for run in _day_times(kind, day, tz):
+            if run > after:
+                return run
+    raise UnsupportedSchedule(
+        f"{schedule!r} never fires after {after.isoformat()}: no day matches its day-of-month, "
+        "month and day-of-week together within 50 years; fix the entry's crontab"
+    )
+
+
+def _kind(schedule: Any) -> CronFields | timedelta:
+    """The crontab fields or the interval of `schedule`; UnsupportedSchedule for anything else."""
+    if isinstance(schedule, crontab):
+        return CronFields.of(schedule)
+    if isinstance(schedule, interval_schedule):
+        run_every = schedule.run_every
+    elif isinstance(schedule, timedelta):
+        run_every = schedule
+    elif isinstance(schedule, int | float) and not isinstance(schedule, bool):
+        run_every = timedelta(seconds=schedule)
+    elif isinstance(schedule, solar):
+        raise UnsupportedSchedule(
+            f"solar schedule ({getattr(schedule, 'event', '?')} at latitude "
+            f"{getattr(schedule, 'lat', '?')}, longitude {getattr(schedule, 'lon', '?')}) is not "
+            "supported: its times come from the ephem astronomy library, which beat-handover "
+            "does not use, so they cannot be computed exactly; use a crontab for this entry"
+        )
+    else:
+        raise UnsupportedSchedule(
+            f"cannot compute fire times of {type(schedule).__name__} schedule {schedule!r}: "
+            "only crontab, celery.schedules.schedule, timedelta and seconds are supported"
+        )
+    if run_every <= timedelta(0):
+        raise ConfigError(
+            f"interval schedule of {run_every} never advances: give it a positive run_every"
+        )
+    return run_every
+
+
+def _interval_times(
+    schedule: Any, run_every: timedelta, start: datetime, end: datetime, anchor: datetime | None
+) -> list[datetime]:
+    anchor = _require_anchor(schedule, run_every, anchor)
+    first = (start - anchor) // run_every + 1
+    last = (end - anchor) // run_every
+    if last - first + 1 > MAX_INTERVAL_RUNS:
+        raise UnsupportedSchedule(
+            f"interval schedule of {run_every} fires {last - first + 1} times between "
+            f"{start.isoformat()} and {end.isoformat()}, more than the {MAX_INTERVAL_RUNS} runs "
+            "the fire-time maths lists at once; ask about a shorter period"
+        )
+    at = anchor.astimezone(UTC) + first * run_every
+    runs = []
+    for _ in range(first, last + 1):
+        runs.append(at)
+        at += run_every
+    return runs
+
+
+def _require_anchor(schedule: Any, run_every: timedelta, anchor: datetime | None) -> datetime:
+    if anchor is None:
+        raise PhaseUnknown(
+            f"interval schedule {schedule!r} (every {run_every}) has no anchor: its phase is "
+            "unknown until the lease store has a claimed slot for the entry (after beat has "
+            "sent it once through the leased scheduler)"
+        )
+    require_aware(anchor, "anchor")
+    return anchor
+
+
+def require_aware(value: datetime, name: str) -> None:
+    """ConfigError unless `value` is a timezone-aware datetime."""
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ConfigError(
+            f"{name} must be a timezone-aware datetime (e.g. with tzinfo=timezone.utc), "
+            f"got {value!r}"
+        )
+
+
+def _require_tz(tz: tzinfo) -> None:
+    if not isinstance(tz, tzinfo):
+        raise ConfigError(
+            f"tz must be a tzinfo such as zoneinfo.ZoneInfo('Europe/London'), got {tz!r}"
+        )
+
+
+@lru_cache(maxsize=1024)
+def _firing_days(days: str, first: date, last: date) -> tuple[date, ...]:
+    """The local days from `first` to `last` (inclusive) on which the croniter day rule fires."""
+    found = []
+    for day in _days_from(days, first):
+        if day > last:
+            break
+        found.append(day)
+    return tuple(found)
+
+
+def _days_from(days: str, first: date) -> Iterator[date]:
+    """Days matching `days` from `first` on, through croniter over naive midnights: pure calendar
+    arithmetic, no time zone, so croniter's own DST handling never comes into play."""
+    cron = croniter(
+        days, datetime(first.year, first.month, first.day) - ONE_SECOND,
+        day_or=False, ret_type=datetime,
+    )
+    while True:
+        try:
+            yield cron.get_next().date()
+        except CroniterBadDateError:
+            return
+
+
+def _day_times(fields: CronFields, day: date, tz: tzinfo) -> list[datetime]:
+    """The instants at which `fields` fires on local `day`, ascending, each once."""
+    runs: list[datetime] = []
+    regular = True
+    for hour in fields.hours:
+        offset = _hour_offset(tz, day, hour)
+        if offset is not None:
+            base = datetime(day.year, day.month, day.day, hour, tzinfo=UTC) - offset
+            runs.extend([base + MINUTE_STEPS[minute] for minute in fields.minutes])
+            continue
+        regular = False
+        for minute in fields.minutes:
+            wall = datetime(day.year, day.month, day.day, hour, minute)
+            runs.extend(_wall_instants(wall, tz, wildcard_hour=fields.wildcard_hour))
+    return runs if regular else sorted(set(runs))
+
+
+@lru_cache(maxsize=16384)
+def _hour_offset(tz: tzinfo, day: date, hour: int) -> timedelta | None:
+    """The UTC offset every whole minute of this local hour has, or None if the hour has a gap,
+    a fold or a change of offset (then each wall time is mapped on its own)."""
+    first = datetime(day.year, day.month, day.day, hour, tzinfo=tz)
+    last = first.replace(minute=59)
+    offsets = {
+        first.utcoffset(), first.replace(fold=1).utcoffset(),
+        last.utcoffset(), last.replace(fold=1).utcoffset(),
+    }
+    return offsets.pop() if len(offsets) == 1 else None
+
+
+def _wall_instants(wall: datetime, tz: tzinfo, *, wildcard_hour: bool) -> list[datetime]:
+    """The instants at which a run at local wall time `wall` (naive) fires, by the DST rules."""
+    candidates = {_as_utc(wall, tz, fold) for fold in (0, 1)}
+    real = sorted(at for at in candidates if _local_wall(at, tz) == wall)
+    if real:
+        return real if wildcard_hour else real[:1]
+    return [] if wildcard_hour else [_gap_end(min(candidates), max(candidates), tz)]
+
+
+def _as_utc(wall: datetime, tz: tzinfo, fold: int) -> datetime:
+    offset = wall.replace(tzinfo=tz, fold=fold).utcoffset()
+    return (wall - offset).replace(tzinfo=UTC)
+
+
+def _local_wall(at: datetime, tz: tzinfo) -> datetime:
+    return at.astimezone(tz).replace(tzinfo=None, fold=0)
+
+
+def _gap_end(before: datetime, after: datetime, tz: tzinfo) -> datetime:
+    """The instant the offset changes between `before` (still the old offset) and `after` (the
+    new one): the first instant after a gap. Offsets change on whole seconds, so bisect them."""
+    old = before.astimezone(tz).utcoffset()
+    while after - before > ONE_SECOND:
+        middle = before + ((after - before) // ONE_SECOND // 2) * ONE_SECOND
+        if middle.astimezone(tz).utcoffset() == old:
+            before = middle
+        else:
+            after = middle
+    return after
