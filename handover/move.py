@@ -42,6 +42,12 @@ class Pinned:
     record: LeaseRecord
     started_at: float
 
+    @property
+    def first_new_token(self) -> int:
+        """The lowest token a holder in the pinned environment can have: the pinned token if it
+        already held the lease (the pin ended no tenure), else the next one (a new acquire)."""
+        return self.record.token + (1 if self.record.holder is None else 0)
+
 
 @dataclass(frozen=True)
 class Takeover:
@@ -217,7 +223,7 @@ def roll_back(
     if not await_leader or environment is None:
         return Rollback(True, pinned, None)
     wait = wait_for_leader(
-        store, name, environment, min_token=pinned.record.token, started_at=pinned.started_at,
+        store, name, environment, min_token=pinned.first_new_token, started_at=pinned.started_at,
         timeout_seconds=timeout_seconds, console=console,
         label=f"waiting for {environment} to lead again", clock=clock, sleep=sleep,
     )

@@ -98,7 +98,8 @@ def hand_over(
     console.line("Confirm:")
     try:
         wait = wait_for_leader(
-            store, name, target, min_token=pinned.record.token, started_at=pinned.started_at,
+            store, name, target, min_token=pinned.first_new_token,
+            started_at=pinned.started_at,
             timeout_seconds=request.timeout_seconds, console=console,
             label=f"waiting for {target} to take over",
         )
