@@ -17,6 +17,7 @@ from beat_lock.record import LeaseRecord, Participant
 from beat_lock.store import LeaseStore
 from handover.console import Console
 from handover.critical import CriticalOutlook, Outlook
+from handover.status import describe_participant
 from handover.times import age_seconds, clock_time, describe_seconds
 
 OK, REFUSED, FAILED, FORCED, STOP = "ok", "refused", "failed", "forced", "stop"
@@ -85,7 +86,7 @@ def run_preflight(
     result.add(console, Check(f"{target} not leading yet", OK, _not_leading(result.record, target)))
 
     result.participants = store.participants(name)
-    result.add(console, _participants_check(result.participants, target))
+    result.add(console, _participants_check(result.participants, result.record, target))
 
     if guard_seconds == 0:
         result.add(console, Check("critical entries", OK, "not checked: the guard is 0"))
@@ -131,7 +132,9 @@ def _not_leading(record: LeaseRecord | None, target: str) -> str:
     return f"{target} does not hold the lease"
 
 
-def _participants_check(participants: list[Participant], target: str) -> Check:
+def _participants_check(
+    participants: list[Participant], record: LeaseRecord | None, target: str
+) -> Check:
     name = f"live {target} participants"
     ours = [p for p in participants if p.identity.environment == target]
     if not ours:
@@ -142,10 +145,7 @@ def _participants_check(participants: list[Participant], target: str) -> Check:
             f"no {target} beat has a live heartbeat (environments seen: {seen}); start beat "
             f"in {target} with beat_lock_environment={target} and the same lock, then retry",
         )
-    listed = "; ".join(
-        f"{p.identity.instance_id} ({p.role}, seen {describe_seconds(age_seconds(p.seen_at))} "
-        "ago)" for p in ours
-    )
+    listed = "; ".join(describe_participant(p, record) for p in ours)
     return Check(name, OK, f"{len(ours)}: {listed}")
 
 

@@ -4,6 +4,7 @@ recent handovers; once, as JSON, or refreshed until Ctrl-C."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,21 @@ def by_environment(participants: list[Participant]) -> dict[str, list[Participan
     return dict(sorted(grouped.items()))
 
 
+def role_of(participant: Participant, record: LeaseRecord | None) -> str:
+    """Leader or standby as the lease record says; a heartbeat's own role lags a change of
+    holder by up to one heartbeat, the record does not."""
+    holder = record.holder if record is not None else None
+    return "leader" if participant.identity == holder else "standby"
+
+
+def describe_participant(participant: Participant, record: LeaseRecord | None) -> str:
+    """``host:123:ab12 (leader, seen 0.40 s ago)``."""
+    return (
+        f"{participant.identity.instance_id} ({role_of(participant, record)}, seen "
+        f"{describe_seconds(age_seconds(participant.seen_at))} ago)"
+    )
+
+
 def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
     record = snapshot.record
     lease: dict[str, Any] | None = None
@@ -75,7 +91,7 @@ def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
             environment: [
                 {
                     "instance": p.identity.instance_id,
-                    "role": p.role,
+                    "role": role_of(p, record),
                     "seen_at": p.seen_at.isoformat(),
                     "seen_seconds_ago": _ago(p.seen_at),
                 }
@@ -108,11 +124,7 @@ def snapshot_lines(snapshot: Snapshot) -> list[str]:
     if not grouped:
         lines.append("    none alive")
     for environment, members in grouped.items():
-        listed = "; ".join(
-            f"{p.identity.instance_id} ({p.role}, seen "
-            f"{describe_seconds(age_seconds(p.seen_at))} ago)"
-            for p in members
-        )
+        listed = "; ".join(describe_participant(p, record) for p in members)
         lines.append(f"    {environment}: {len(members)} live: {listed}")
     lines.append("  recent handovers:")
     if not snapshot.events:
@@ -162,7 +174,7 @@ def watch(
 ) -> None:
     """Refresh until Ctrl-C: a redrawn screen on a terminal, else one block (or JSON line) per
     refresh. A silent store is shown, not fatal: watching is how one sees it come back."""
-    tty = click.get_text_stream("stdout").isatty()
+    tty = sys.stdout.isatty()
     try:
         while True:
             try:
