@@ -14,6 +14,7 @@ answer: same ``version`` or ``claim_id``), a lost lease or a slot already claime
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -86,11 +87,19 @@ def client_config(timings: LeaseTimings) -> Config:
     )
 
 
+_session: boto3.session.Session | None = None
+_session_lock = threading.Lock()
+
+
 def make_client(region: str | None, timings: LeaseTimings) -> Any:
+    """A DynamoDB client of this process's one boto3 session: a session reads every service
+    model from disk (a third of a second); the clients made from it are thread-safe."""
+    global _session
     try:
-        return boto3.session.Session().client(
-            "dynamodb", region_name=region, config=client_config(timings)
-        )
+        with _session_lock:
+            if _session is None:
+                _session = boto3.session.Session()
+            return _session.client("dynamodb", region_name=region, config=client_config(timings))
     except NoRegionError:
         raise ConfigError(
             "no AWS region for the DynamoDB lock table: add ?region=REGION to the lock URL "
