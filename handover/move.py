@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from beat_lock.errors import StoreUnavailable
+from beat_lock.errors import CorruptRecord, StoreError, StoreUnavailable
 from beat_lock.layout import new_version
 from beat_lock.record import LeaseRecord
 from beat_lock.store import LeaseStore
@@ -147,9 +147,12 @@ def wait_for_leader(
     while True:
         try:
             record = store.read(name)
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, CorruptRecord) as exc:
+            # Waiting only reads, so a failed read is retried until the timeout decides. (A
+            # store emulator that applies a write field by field, as the moto server does, can
+            # even show a record half-written for an instant.)
             if not silent_noted:
-                console.line(f"  the store did not answer ({exc}); still trying")
+                console.line(f"  reading the lease failed ({exc}); still trying")
                 silent_noted = True
         else:
             seen_after = clock() - started_at
@@ -210,8 +213,8 @@ def roll_back(
             )
             if pinned is not None:
                 break
-    except StoreUnavailable as exc:
-        return Rollback(False, None, None, f"the store did not answer: {exc}")
+    except StoreError as exc:
+        return Rollback(False, None, None, f"the store failed: {exc}")
     if pinned is None:
         return Rollback(
             False, None, None,
