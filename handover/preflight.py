@@ -19,6 +19,7 @@ from handover.console import Console
 from handover.critical import CriticalOutlook, Outlook
 from handover.status import describe_participant
 from handover.times import age_seconds, clock_time, describe_seconds
+from scheduler.quiet import DEFAULT_HORIZON
 
 OK, REFUSED, FAILED, FORCED, STOP = "ok", "refused", "failed", "forced", "stop"
 
@@ -167,7 +168,7 @@ def _critical_check(outlook: CriticalOutlook, guard_seconds: float, force: bool)
             name, OK, f"none fires within the {guard} guard (next: {when}, in "
             f"{describe_seconds(max(in_seconds, 0.0))})"
         )
-    quiet = "no quiet window was found"
+    quiet = f"no quiet window in the next {DEFAULT_HORIZON.days} days"
     if outlook.quiet_from is not None:
         quiet = f"the next quiet window of {guard} starts at {clock_time(outlook.quiet_from)}"
     return Check(
