@@ -91,15 +91,19 @@ _session: boto3.session.Session | None = None
 _session_lock = threading.Lock()
 
 
-def make_client(region: str | None, timings: LeaseTimings) -> Any:
+def make_client(
+    region: str | None, timings: LeaseTimings, endpoint_url: str | None = None
+) -> Any:
     """A DynamoDB client of this process's one boto3 session: a session reads every service
-    model from disk (a third of a second); the clients made from it are thread-safe."""
+    model from disk (a third of a second); the clients made from it are thread-safe.
+    ``endpoint_url`` None: AWS, or what AWS_ENDPOINT_URL(_DYNAMODB) says."""
     global _session
     try:
         with _session_lock:
             if _session is None:
                 _session = boto3.session.Session()
-            return _session.client("dynamodb", region_name=region, config=client_config(timings))
+            return _session.client("dynamodb", region_name=region, endpoint_url=endpoint_url,
+                                   config=client_config(timings))
     except NoRegionError:
         raise ConfigError(
             "no AWS region for the DynamoDB lock table: add ?region=REGION to the lock URL "
@@ -107,11 +111,14 @@ def make_client(region: str | None, timings: LeaseTimings) -> Any:
         ) from None
 
 
-def create_table(table: str, region: str | None = None) -> bool:
+def create_table(
+    table: str, region: str | None = None, *, endpoint_url: str | None = None
+) -> bool:
     """Create the lock table (on-demand billing, TTL on ``expires_at``) if it does not exist.
     Returns True if this call created it. Safe to run any number of times."""
     query = f"?region={region}" if region is not None else ""
-    store = DynamoDBStore(parse_lock_url(f"dynamodb://{table}{query}"), LeaseTimings())
+    store = DynamoDBStore(parse_lock_url(f"dynamodb://{table}{query}"), LeaseTimings(),
+                          endpoint_url=endpoint_url)
     call = store._call
     created = True
     try:
@@ -215,12 +222,15 @@ def _text_fields(item: Mapping[str, Any], what: str) -> dict[str, str]:
 class DynamoDBStore(LeaseStore):
     """Leases of any number of locks in one DynamoDB table (``dynamodb://TABLE?region=R``)."""
 
-    def __init__(self, location: LockLocation, timings: LeaseTimings) -> None:
+    def __init__(
+        self, location: LockLocation, timings: LeaseTimings, *, endpoint_url: str | None = None
+    ) -> None:
         if location.backend != "dynamodb" or not location.table:
             raise ConfigError(f"DynamoDBStore needs a dynamodb:// location, got {location.url!r}")
         self.location = location
         self.table = location.table
-        self._call = _Caller(make_client(location.region, timings), location.table)
+        client = make_client(location.region, timings, endpoint_url)
+        self._call = _Caller(client, location.table)
 
     def _key(self, pk: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}, "sk": {"S": sk}}
@@ -246,7 +256,11 @@ class DynamoDBStore(LeaseStore):
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except _Rejected as exc:
-            return False, self._record(name, exc.response.get("Item"))
+            if "Item" in exc.response:
+                return False, self._record(name, exc.response["Item"])
+            # No item: it does not exist, or the implementation ignores ALL_OLD (dynalite,
+            # older DynamoDB Local). A consistent read tells which.
+            return False, self.read(name)
         return True, self._record(name, answer.get("Attributes"))
 
     def read(self, name: str) -> LeaseRecord | None:

@@ -23,6 +23,7 @@ from handover.critical import outlook_for
 from handover.procedure import HandoverRequest, hand_over
 from handover.quiet_commands import quiet_windows
 from handover.report import EXIT_REFUSED, EXIT_USAGE
+from handover.route_commands import route
 from handover.setup import init_table
 from handover.times import Duration
 
@@ -36,6 +37,8 @@ HELP = """Move Celery beat between environments safely, and steer the percentage
   handover status [--watch]    who leads, the pin, live participants, recent handovers
   handover history             the audit log of handovers, pins and roll-backs
   handover init                create the lock table, print least-privilege IAM policies
+  handover quiet-windows       when it is safe to move beat: no critical run near
+  handover route ...           steer the percentage routers (CloudFront, SES receipts)
 
 Connection options (-A/--app, --lock-url, --lock-name) work before or after a command.
 
@@ -194,6 +197,7 @@ def init(account_id: str | None) -> None:
 
 
 cli.add_command(quiet_windows)
+cli.add_command(route)
 
 
 def main(argv: list[str] | None = None) -> None:

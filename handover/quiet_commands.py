@@ -142,14 +142,18 @@ def resolve_period(
             end = _parse_time(end_text, "--to", tz)
         else:
             end = start + timedelta(days=1 if days is None else days)
-    if end <= start:
+    # As instants: Python compares datetimes sharing a tzinfo by their wall clocks.
+    start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
+    if end_utc <= start_utc:
         raise ConfigError(
             f"the period ends ({end.isoformat()}) before or when it starts "
             f"({start.isoformat()}); give a --to later than --from"
         )
-    if end - start > MAX_PERIOD:
-        raise ConfigError(f"the period is {end - start} long; ask about at most 366 days at once")
-    return start, end
+    if end_utc - start_utc > MAX_PERIOD:
+        raise ConfigError(
+            f"the period is {end_utc - start_utc} long; ask about at most 366 days at once"
+        )
+    return start_utc, end_utc
 
 
 def _parse_time(text: str, option: str, tz: tzinfo) -> datetime:
@@ -203,7 +207,7 @@ def quiet_windows(
     if not patterns:
         raise ConfigError(
             "no critical entries: name them with --critical NAME_OR_GLOB or set "
-            "beat_lock_critical; known entries: " + ", ".join(sorted(app_schedule.schedules))
+            "beat_lock_critical; " + quiet.describe_names(sorted(app_schedule.schedules), near="")
         )
     report = quiet.quiet_windows(
         app_schedule.schedules, patterns, start, end, tz=app_schedule.tz, guard=guard_length,

@@ -3,12 +3,15 @@ length and the runs inside, and the critical runs that separate the windows."""
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import textwrap
+from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
 from handover.durations import format_duration
 from scheduler.quiet import CriticalRun, QuietReport, zone_name
+
+WIDTH = 100
 
 
 def render_table(report: QuietReport, *, phase_unknown_reason: str) -> str:
@@ -18,9 +21,9 @@ def render_table(report: QuietReport, *, phase_unknown_reason: str) -> str:
     lines = [
         f"Quiet windows in {zone_name(tz)} from {_local(report.start, tz, year=True)} "
         f"to {_local(report.end, tz, year=True)}",
-        f"Critical: {', '.join(report.critical) if report.critical else '(none)'}; guard "
-        f"{format_duration(report.guard)} either side of each critical run; windows of at least "
-        f"{format_duration(report.min_length)}.",
+        *_wrap(f"Critical: {', '.join(report.critical) if report.critical else '(none)'}; guard "
+               f"{format_duration(report.guard)} either side of each critical run; windows of "
+               f"at least {format_duration(report.min_length)}."),
         "",
     ]
     rows = [("START (local)", "END (local)", "UTC", "LENGTH", "RUNS INSIDE")]
@@ -35,12 +38,13 @@ def render_table(report: QuietReport, *, phase_unknown_reason: str) -> str:
     widths = [max(len(row[column]) for row in rows) for column in range(5)]
     table = ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
              .rstrip() for row in rows]
-    lines.append(table[0])
+    if report.windows:
+        lines.append(table[0])
     runs = report.critical_runs
     run_times = [run.at for run in runs]
     shown = 0
     for window, row in zip(report.windows, row_of_window, strict=True):
-        before = bisect_left(run_times, window.start, lo=shown)
+        before = bisect_right(run_times, window.start, lo=shown)
         lines.extend(_critical_lines(runs[shown:before], tz))
         shown = before
         lines.append(table[row])
@@ -49,11 +53,16 @@ def render_table(report: QuietReport, *, phase_unknown_reason: str) -> str:
         lines.append(f"  No quiet window of at least {format_duration(report.min_length)} "
                      "in this period.")
     if report.phase_unknown:
-        lines += ["", f"Not counted, phase unknown ({phase_unknown_reason}): "
-                  + ", ".join(item.entry for item in report.phase_unknown)]
+        lines += ["", *_wrap(f"Not counted, phase unknown ({phase_unknown_reason}): "
+                             + ", ".join(item.entry for item in report.phase_unknown))]
     for item in report.unsupported:
-        lines += ["", f"Not counted, unsupported schedule: {item.entry}: {item.reason}"]
+        lines += ["", *_wrap(f"Not counted, unsupported schedule: {item.entry}: {item.reason}")]
     return "\n".join(lines)
+
+
+def _wrap(text: str, indent: str = "") -> list[str]:
+    return textwrap.wrap(text, width=WIDTH, initial_indent=indent,
+                         subsequent_indent=indent + "  ", break_on_hyphens=False)
 
 
 def _critical_lines(runs: Sequence[CriticalRun], tz: tzinfo) -> list[str]:
@@ -68,7 +77,7 @@ def _critical_lines(runs: Sequence[CriticalRun], tz: tzinfo) -> list[str]:
         else:
             when = (f"{len(times)} runs, {_local(times[0], tz)} to {_local(times[-1], tz)} "
                     f"({_utc(times[0])} - {_utc(times[-1])} UTC)")
-        lines.append(f"      critical {entry}: {when}")
+        lines.extend(_wrap(f"critical {entry}: {when}", indent="      "))
     return lines
 
 

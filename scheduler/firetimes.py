@@ -46,7 +46,7 @@ from scheduler.errors import PhaseUnknown, UnsupportedSchedule
 
 ONE_DAY = timedelta(days=1)
 ONE_SECOND = timedelta(seconds=1)
-MINUTE_STEPS = tuple(timedelta(minutes=minute) for minute in range(60))
+WALL_STEPS = tuple(timedelta(minutes=minute) for minute in range(24 * 60))  # from midnight
 # An interval listed over a long period can describe more runs than memory holds.
 MAX_INTERVAL_RUNS = 5_000_000
 
@@ -58,6 +58,7 @@ class CronFields:
     minutes: tuple[int, ...]
     hours: tuple[int, ...]
     days: str  # croniter expression "0 0 DOM MONTH DOW" naming the local days that fire
+    steps: tuple[timedelta, ...]  # each wall time of a firing day, from local midnight
 
     @property
     def wildcard_hour(self) -> bool:
@@ -73,7 +74,9 @@ class CronFields:
             f"0 0 {field(entry.day_of_month, 31)} {field(entry.month_of_year, 12)} "
             f"{field(entry.day_of_week, 7)}"
         )
-        return cls(tuple(sorted(entry.minute)), tuple(sorted(entry.hour)), days)
+        minutes, hours = tuple(sorted(entry.minute)), tuple(sorted(entry.hour))
+        steps = tuple(WALL_STEPS[hour * 60 + minute] for hour in hours for minute in minutes)
+        return cls(minutes, hours, days, steps)
 
 
 def fire_times(
@@ -85,12 +88,11 @@ def fire_times(
     in `tz` (the app's timezone) with the DST rules of DESIGN.md. Interval: anchor + k*run_every for
     every integer k (anchor = the entry's last claimed slot); anchor None -> raises
     scheduler.errors.PhaseUnknown. Solar: Celery's own computation or UnsupportedSchedule."""
-    require_aware(start, "start")
-    require_aware(end, "end")
+    start, end = utc_instant(start, "start"), utc_instant(end, "end")
     _require_tz(tz)
     kind = _kind(schedule)
     if isinstance(kind, timedelta):
-        return _interval_times(schedule, kind, start, end, anchor)
+        return _interval_times(kind, start, end, anchor)
     if end <= start:
         return []
     first = start.astimezone(tz).date() - ONE_DAY
@@ -105,12 +107,12 @@ def next_fire_time(
     schedule: Any, after: datetime, *, tz: tzinfo, anchor: datetime | None = None
 ) -> datetime:
     """The first fire time strictly after `after` (same rules), aware UTC."""
-    require_aware(after, "after")
+    after = utc_instant(after, "after")
     _require_tz(tz)
     kind = _kind(schedule)
     if isinstance(kind, timedelta):
-        anchor = _require_anchor(schedule, kind, anchor)
-        return (anchor + ((after - anchor) // kind + 1) * kind).astimezone(UTC)
+        anchor = _require_anchor(kind, anchor)
+        return anchor + ((after - anchor) // kind + 1) * kind
     for day in _days_from(kind.days, after.astimezone(tz).date() - ONE_DAY):
         for run in _day_times(kind, day, tz):
             if run > after:
@@ -151,9 +153,9 @@ def _kind(schedule: Any) -> CronFields | timedelta:
 
 
 def _interval_times(
-    schedule: Any, run_every: timedelta, start: datetime, end: datetime, anchor: datetime | None
+    run_every: timedelta, start: datetime, end: datetime, anchor: datetime | None
 ) -> list[datetime]:
-    anchor = _require_anchor(schedule, run_every, anchor)
+    anchor = _require_anchor(run_every, anchor)
     first = (start - anchor) // run_every + 1
     last = (end - anchor) // run_every
     if last - first + 1 > MAX_INTERVAL_RUNS:
@@ -162,7 +164,7 @@ def _interval_times(
             f"{start.isoformat()} and {end.isoformat()}, more than the {MAX_INTERVAL_RUNS} runs "
             "the fire-time maths lists at once; ask about a shorter period"
         )
-    at = anchor.astimezone(UTC) + first * run_every
+    at = anchor + first * run_every
     runs = []
     for _ in range(first, last + 1):
         runs.append(at)
@@ -170,24 +172,25 @@ def _interval_times(
     return runs
 
 
-def _require_anchor(schedule: Any, run_every: timedelta, anchor: datetime | None) -> datetime:
+def _require_anchor(run_every: timedelta, anchor: datetime | None) -> datetime:
     if anchor is None:
         raise PhaseUnknown(
-            f"interval schedule {schedule!r} (every {run_every}) has no anchor: its phase is "
+            f"interval schedule (every {run_every}) has no anchor: its phase is "
             "unknown until the lease store has a claimed slot for the entry (after beat has "
             "sent it once through the leased scheduler)"
         )
-    require_aware(anchor, "anchor")
-    return anchor
+    return utc_instant(anchor, "anchor")
 
 
-def require_aware(value: datetime, name: str) -> None:
-    """ConfigError unless `value` is a timezone-aware datetime."""
+def utc_instant(value: datetime, name: str) -> datetime:
+    """`value` (aware) in UTC, else ConfigError. Python subtracts and compares two datetimes that
+    share a tzinfo by their wall clocks, not as instants, so all arithmetic here is done in UTC."""
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ConfigError(
             f"{name} must be a timezone-aware datetime (e.g. with tzinfo=timezone.utc), "
             f"got {value!r}"
         )
+    return value.astimezone(UTC)
 
 
 def _require_tz(tz: tzinfo) -> None:
@@ -224,19 +227,30 @@ def _days_from(days: str, first: date) -> Iterator[date]:
 
 def _day_times(fields: CronFields, day: date, tz: tzinfo) -> list[datetime]:
     """The instants at which `fields` fires on local `day`, ascending, each once."""
+    offset = _day_offset(tz, day)
+    if offset is not None:
+        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC) - offset
+        return [midnight + step for step in fields.steps]
     runs: list[datetime] = []
     regular = True
     for hour in fields.hours:
         offset = _hour_offset(tz, day, hour)
         if offset is not None:
             base = datetime(day.year, day.month, day.day, hour, tzinfo=UTC) - offset
-            runs.extend([base + MINUTE_STEPS[minute] for minute in fields.minutes])
+            runs.extend([base + WALL_STEPS[minute] for minute in fields.minutes])
             continue
         regular = False
         for minute in fields.minutes:
             wall = datetime(day.year, day.month, day.day, hour, minute)
             runs.extend(_wall_instants(wall, tz, wildcard_hour=fields.wildcard_hour))
     return runs if regular else sorted(set(runs))
+
+
+@lru_cache(maxsize=4096)
+def _day_offset(tz: tzinfo, day: date) -> timedelta | None:
+    """The one UTC offset of every whole minute of local `day`, or None on a change day."""
+    offsets = {_hour_offset(tz, day, hour) for hour in range(24)}
+    return offsets.pop() if len(offsets) == 1 else None
 
 
 @lru_cache(maxsize=16384)

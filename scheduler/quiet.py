@@ -15,19 +15,22 @@ entries that cannot be placed are named in the report, never silently dropped.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
+from difflib import get_close_matches
 from fnmatch import fnmatchcase
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from beat_lock.errors import ConfigError
 from scheduler.errors import PhaseUnknown, UnsupportedSchedule
-from scheduler.firetimes import fire_times, next_fire_time, require_aware
+from scheduler.firetimes import fire_times, next_fire_time, utc_instant
 
 ONE_MICROSECOND = timedelta(microseconds=1)
 DEFAULT_HORIZON = timedelta(days=7)
+MAX_NAMES_SHOWN = 40
 
 
 @dataclass(frozen=True)
@@ -134,17 +137,31 @@ def entry_schedules(beat_schedule: Mapping[str, Any]) -> dict[str, Any]:
 def select_critical(names: Iterable[str], patterns: Sequence[str]) -> tuple[str, ...]:
     """The entry names matched by `patterns` (names or shell globs, case-sensitive). A pattern
     that matches nothing is an error that lists the known names."""
+    if isinstance(patterns, str):
+        raise ConfigError(f"critical entries must be a list of names or globs, got {patterns!r}")
     known = sorted(names)
     selected: set[str] = set()
     for pattern in patterns:
         matched = [name for name in known if fnmatchcase(name, pattern)]
         if not matched:
             raise ConfigError(
-                f"critical entry {pattern!r} matches no beat_schedule entry; known entries: "
-                f"{', '.join(known) if known else '(none: beat_schedule is empty)'}"
+                f"critical entry {pattern!r} matches no beat_schedule entry; "
+                f"{describe_names(known, near=pattern)}"
             )
         selected.update(matched)
     return tuple(sorted(selected))
+
+
+def describe_names(known: Sequence[str], *, near: str) -> str:
+    """'known entries: ...' for an error message: close matches first, at most a screenful."""
+    if not known:
+        return "known entries: none (beat_schedule is empty)"
+    close = get_close_matches(near, known, n=3)
+    hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+    if len(known) <= MAX_NAMES_SHOWN:
+        return f"{hint}known entries: {', '.join(known)}"
+    return (f"{hint}known entries ({len(known)}, the first {MAX_NAMES_SHOWN} shown): "
+            f"{', '.join(known[:MAX_NAMES_SHOWN])}, ...")
 
 
 def quiet_windows(
@@ -161,38 +178,41 @@ def quiet_windows(
     """The quiet windows of ``[start, end]``. `critical` holds entry names or globs; `anchors`
     maps interval entries to their last claimed slot. Raises PhaseUnknown or UnsupportedSchedule
     (naming the entry) when a critical entry cannot be placed."""
+    start, end = utc_instant(start, "start"), utc_instant(end, "end")
     _check_period(start, end, guard, min_length)
     schedules = entry_schedules(beat_schedule)
     chosen = select_critical(schedules, critical)
-    anchors = anchors or {}
+    if anchors is None:
+        anchors = {}
     runs: list[CriticalRun] = []
-    others: list[datetime] = []
+    others: list[list[datetime]] = []  # each entry's runs, ascending
     phase_unknown: list[Unplaced] = []
     unsupported: list[Unplaced] = []
     for name, entry in schedules.items():
         anchor = anchors.get(name)
         if name in chosen:
-            times = _critical_times(name, entry, start - guard - ONE_MICROSECOND, end + guard,
-                                    tz, anchor)
+            with _placing_critical(name):
+                times = fire_times(entry, start - guard - ONE_MICROSECOND, end + guard, tz=tz,
+                                   anchor=anchor)
             runs.extend(CriticalRun(name, at) for at in times)
             continue
         try:
-            others.extend(fire_times(entry, start - ONE_MICROSECOND, end, tz=tz, anchor=anchor))
+            others.append(fire_times(entry, start - ONE_MICROSECOND, end, tz=tz, anchor=anchor))
         except PhaseUnknown as exc:
             phase_unknown.append(Unplaced(name, str(exc)))
         except UnsupportedSchedule as exc:
             unsupported.append(Unplaced(name, str(exc)))
     runs.sort(key=lambda run: (run.at, run.entry))
-    others.sort()
     windows = tuple(
-        QuietWindow(free_start, free_end,
-                    bisect_right(others, free_end) - bisect_left(others, free_start))
+        QuietWindow(free_start, free_end, sum(
+            bisect_right(times, free_end) - bisect_left(times, free_start) for times in others
+        ))
         for free_start, free_end in _free_stretches([run.at for run in runs], start, end, guard)
         if free_end - free_start >= min_length
     )
     return QuietReport(
-        tz, start.astimezone(UTC), end.astimezone(UTC), guard, min_length, chosen, windows,
-        tuple(runs), tuple(phase_unknown), tuple(unsupported), len(runs) + len(others),
+        tz, start, end, guard, min_length, chosen, windows, tuple(runs), tuple(phase_unknown),
+        tuple(unsupported), len(runs) + sum(len(times) for times in others),
     )
 
 
@@ -206,15 +226,12 @@ def next_critical_run(
 ) -> CriticalRun | None:
     """The first run of any critical entry strictly after `now` (None if nothing is critical)."""
     schedules = entry_schedules(beat_schedule)
-    anchors = anchors or {}
+    if anchors is None:
+        anchors = {}
     upcoming = []
     for name in select_critical(schedules, critical):
-        try:
+        with _placing_critical(name):
             at = next_fire_time(schedules[name], now, tz=tz, anchor=anchors.get(name))
-        except PhaseUnknown as exc:
-            raise PhaseUnknown(f"critical entry {name!r}: {exc}") from None
-        except UnsupportedSchedule as exc:
-            raise UnsupportedSchedule(f"critical entry {name!r}: {exc}") from None
         upcoming.append(CriticalRun(name, at))
     return min(upcoming, key=lambda run: (run.at, run.entry), default=None)
 
@@ -232,16 +249,17 @@ def next_quiet_window(
 ) -> QuietWindow | None:
     """The first quiet window of ``[now, now + horizon]`` (it starts at `now` when we are inside
     one), or None. A window that reaches the horizon is cut there."""
+    now = utc_instant(now, "now")
     report = quiet_windows(beat_schedule, critical, now, now + horizon, tz=tz, guard=guard,
                            min_length=min_length, anchors=anchors)
     return report.windows[0] if report.windows else None
 
 
-def _critical_times(
-    name: str, entry: Any, start: datetime, end: datetime, tz: tzinfo, anchor: datetime | None
-) -> list[datetime]:
+@contextmanager
+def _placing_critical(name: str) -> Iterator[None]:
+    """Name the critical entry in the error when its runs cannot be placed."""
     try:
-        return fire_times(entry, start, end, tz=tz, anchor=anchor)
+        yield
     except PhaseUnknown as exc:
         raise PhaseUnknown(
             f"critical entry {name!r}: {exc}; cannot say when it is quiet until then (or leave "
@@ -255,7 +273,7 @@ def _free_stretches(
     critical_at: Sequence[datetime], start: datetime, end: datetime, guard: timedelta
 ) -> list[tuple[datetime, datetime]]:
     """The maximal stretches of ``[start, end]`` outside every ``[at - guard, at + guard]``
-    (`critical_at` ascending), as (start, end) pairs of positive length."""
+    (`critical_at` ascending; all times UTC), as (start, end) pairs of positive length."""
     stretches = []
     cursor = start
     for at in critical_at:
@@ -266,12 +284,10 @@ def _free_stretches(
             break
     if cursor < end:
         stretches.append((cursor, end))
-    return [(a.astimezone(UTC), b.astimezone(UTC)) for a, b in stretches]
+    return stretches
 
 
 def _check_period(start: datetime, end: datetime, guard: timedelta, min_length: timedelta) -> None:
-    require_aware(start, "start")
-    require_aware(end, "end")
     if end <= start:
         raise ConfigError(
             f"the period ends ({end.isoformat()}) before or when it starts "

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from beat_lock.errors import ConfigError, CorruptRecord, StoreMissing, StoreUnavailable
 from handover.cli import cli, exit_code_for
 
-SUBCOMMANDS = ["status", "history", "init", "quiet-windows"]
+SUBCOMMANDS = ["status", "history", "init", "quiet-windows", "route show"]
 
 
 def run(*args: str):
@@ -29,7 +29,8 @@ def test_help_documents_every_exit_code():
         "5    the roll-back failed",
     ):
         assert line in result.output
-    for command in [*SUBCOMMANDS, "--to ENV", "--force", "--dry-run", "--guard", "--timeout"]:
+    commands = [command.split()[0] for command in SUBCOMMANDS]
+    for command in [*commands, "--to ENV", "--force", "--dry-run", "--guard", "--timeout"]:
         assert command in result.output
 
 

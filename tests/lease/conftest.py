@@ -1,5 +1,9 @@
 """Fixtures of the lease tests: every test that takes ``store_url`` runs once per backend, on
-the real servers (the session's moto server and redis-server), with a fresh lock name."""
+the real servers (the session's moto server and redis-server), with a fresh lock name.
+
+A module may override ``backend`` to choose its backends: the race tests run DynamoDB on
+dynalite (a node DynamoDB with per-item locking), because moto is not concurrency-safe.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,13 @@ import boto3
 import pytest
 import redis
 
-from beat_lock.dynamodb import create_table
+from beat_lock.dynamodb import KEY_SCHEMA, DynamoDBStore, create_table
 from beat_lock.identity import Identity
 from beat_lock.location import parse_lock_url
 from beat_lock.store import LeaseStore
 from beat_lock.stores import open_store
 from beat_lock.timings import LeaseTimings
+from tests.servers import DynaliteServer, dynalite_missing, start_dynalite
 
 BACKENDS = ["dynamodb", "redis"]
 
@@ -31,6 +36,29 @@ def lock_table(moto_server) -> str:
     return table
 
 
+@pytest.fixture(scope="session")
+def dynalite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DynaliteServer]:
+    missing = dynalite_missing()
+    if missing is not None:
+        pytest.skip(f"the DynamoDB race tests need dynalite: {missing}")
+    server = start_dynalite(tmp_path_factory.mktemp("dynalite"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def dynalite_table(dynalite_server: DynaliteServer, moto_server) -> str:
+    """A fresh lock table in dynalite (moto_server: for the fake credentials it sets). Not by
+    create_table: dynalite has no UpdateTimeToLive, and heartbeat expiry is checked on read."""
+    table = f"locks-{uuid.uuid4().hex[:10]}"
+    boto3.client("dynamodb", endpoint_url=dynalite_server.url).create_table(
+        TableName=table, KeySchema=KEY_SCHEMA, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": key["AttributeName"], "AttributeType": "S"}
+                              for key in KEY_SCHEMA],
+    )
+    return table
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -40,6 +68,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 def store_url(backend: str, request: pytest.FixtureRequest) -> str:
     if backend == "dynamodb":
         return f"dynamodb://{request.getfixturevalue('lock_table')}?region=eu-west-2"
+    if backend == "dynalite":
+        return f"dynamodb://{request.getfixturevalue('dynalite_table')}?region=eu-west-2"
     return request.getfixturevalue("redis_url")
 
 
@@ -49,12 +79,19 @@ def lock_name(unique_name: str) -> str:
 
 
 @pytest.fixture
-def make_store(store_url: str) -> Iterator[Callable[..., LeaseStore]]:
+def make_store(
+    backend: str, store_url: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., LeaseStore]]:
     """Open stores (each its own client, as two processes would have) on the test's backend."""
     opened: list[LeaseStore] = []
+    location = parse_lock_url(store_url)
 
     def make(timings: LeaseTimings | None = None) -> LeaseStore:
-        store = open_store(parse_lock_url(store_url), timings)
+        if backend == "dynalite":
+            endpoint = request.getfixturevalue("dynalite_server").url
+            store = DynamoDBStore(location, timings or LeaseTimings(), endpoint_url=endpoint)
+        else:
+            store = open_store(location, timings)
         opened.append(store)
         return store
 

@@ -1,0 +1,321 @@
+"""``handover route``: create, steer, inspect and package the percentage routers.
+
+Routes live in the DynamoDB table of the lock URL (the Lambda handlers read them there), as
+items ``route#NAME`` with an audit trail ``route-audit#NAME``; the item format is
+``routers.route_format``'s alone. A route is created once with ``route create`` (at 0 %, both
+sides given as URLs); ``route set`` only changes the percentage of a route that exists, so a typo
+in NAME is an error, never a new route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+from botocore.exceptions import NoRegionError
+
+from beat_lock.errors import (
+    BeatLockError,
+    ConfigError,
+    CorruptRecord,
+    StoreMissing,
+    StoreUnavailable,
+)
+from handover.connection import connection_options, get_connection
+from routers.config import json_object
+from routers.errors import (
+    MalformedRoute,
+    RouteConflict,
+    RouteNotFound,
+    RouterConfigError,
+    RouteStoreMissing,
+    RouteStoreUnavailable,
+)
+from routers.packaging import HANDLERS, build_zip, sha256_of
+from routers.route_format import (
+    DEFAULT_CACHE_TTL_SECONDS,
+    KINDS,
+    Route,
+    format_percent,
+    new_route,
+    parse_percent,
+    side_from_url,
+    side_to_dict,
+)
+from routers.route_store import (
+    change_percent,
+    create_route,
+    dynamodb_client,
+    get_route,
+    history,
+    list_routes,
+)
+
+# Keys `route package` derives from the route and the lock URL; a --config file may not set them.
+DERIVED_KEYS = ("route", "table", "region", "cache_ttl_seconds", "fallback_side")
+
+
+@contextmanager
+def route_errors() -> Iterator[None]:
+    """The routers' errors as the toolkit's, so ``handover`` exits with its documented codes."""
+    try:
+        yield
+    except (RouterConfigError, RouteNotFound) as exc:
+        raise ConfigError(str(exc)) from None
+    except MalformedRoute as exc:
+        raise CorruptRecord(str(exc)) from None
+    except RouteStoreMissing as exc:
+        raise StoreMissing(str(exc)) from None
+    except RouteStoreUnavailable as exc:
+        raise StoreUnavailable(str(exc)) from None
+    except RouteConflict as exc:
+        raise BeatLockError(str(exc)) from None
+
+
+def open_routes() -> tuple[Any, str]:
+    """A DynamoDB client and the table of the lock URL; routes exist only in DynamoDB."""
+    location = get_connection().settings().require_location()
+    if location.backend != "dynamodb" or location.table is None:
+        raise ConfigError(
+            f"routes live in DynamoDB, where the Lambda handlers read them, but the lock URL "
+            f"names {location.describe()}; give --lock-url dynamodb://TABLE?region=REGION"
+        )
+    try:
+        return dynamodb_client(location.region), location.table
+    except NoRegionError:
+        raise ConfigError(
+            f"no AWS region for table {location.table!r}: add ?region=REGION to the lock URL or "
+            "set AWS_REGION"
+        ) from None
+
+
+def follow_note(route: Route) -> str:
+    note = (
+        f"Every handler container follows within {route.cache_ttl_seconds} s (the route's cache "
+        "TTL)."
+    )
+    if route.kind == "cloudfront":
+        note += (
+            " CloudFront runs the router only on cache misses: responses it has cached keep "
+            "coming from where they came from until they expire."
+        )
+    return note
+
+
+def describe(route: Route) -> list[str]:
+    return [
+        f"route {route.name} ({route.kind}): {format_percent(route.percent)}% to "
+        f"{route.new.label}, the rest to {route.old.label}",
+        f"  old  {route.old.label:<8} {route.old.describe()}",
+        f"  new  {route.new.label:<8} {route.new.describe()}",
+        f"  version {route.version}, changed {route.updated_at} by {route.updated_by}"
+        + (f": {route.reason}" if route.reason else ""),
+        f"  cache TTL {route.cache_ttl_seconds} s",
+    ]
+
+
+@click.group(name="route")
+@connection_options
+def route() -> None:
+    """Steer the percentage routers (CloudFront origins, SES receipts) from paas to ecs."""
+
+
+@route.command()
+@click.argument("name", required=False)
+@connection_options
+def show(name: str | None) -> None:
+    """Show one route, or every route in the table."""
+    client, table = open_routes()
+    with route_errors():
+        routes = [get_route(client, table, name)] if name else list_routes(client, table)
+    if not routes:
+        click.echo(f"no routes in table {table}; create one with `handover route create`")
+    for found in routes:
+        click.echo("\n".join(describe(found)))
+
+
+@route.command()
+@click.argument("name")
+@click.option("--kind", type=click.Choice(KINDS), required=True, help="Which handler serves it.")
+@click.option(
+    "--old",
+    "old_url",
+    required=True,
+    metavar="URL",
+    help="Old side: origin URL (cloudfront) or SQS queue URL (ses_receipts).",
+)
+@click.option("--new", "new_url", required=True, metavar="URL", help="New side, as --old.")
+@click.option("--old-label", default="paas", show_default=True, help="Name of the old side.")
+@click.option("--new-label", default="ecs", show_default=True, help="Name of the new side.")
+@click.option(
+    "--cache-ttl-seconds",
+    type=int,
+    default=DEFAULT_CACHE_TTL_SECONDS,
+    show_default=True,
+    help="How long handler containers cache the route.",
+)
+@click.option("--read-timeout-seconds", type=int, help="Origin read timeout (cloudfront).")
+@click.option(
+    "--keepalive-timeout-seconds", type=int, help="Origin keep-alive timeout (cloudfront)."
+)
+@click.option("--reason", default="", help="Why, for the audit trail.")
+@connection_options
+def create(
+    name: str,
+    kind: str,
+    old_url: str,
+    new_url: str,
+    old_label: str,
+    new_label: str,
+    cache_ttl_seconds: int,
+    read_timeout_seconds: int | None,
+    keepalive_timeout_seconds: int | None,
+    reason: str,
+) -> None:
+    """Create a route at 0 % (everything to the old side)."""
+    timeouts = {
+        key: value
+        for key, value in (
+            ("read_timeout_seconds", read_timeout_seconds),
+            ("keepalive_timeout_seconds", keepalive_timeout_seconds),
+        )
+        if value is not None
+    }
+    if timeouts and kind != "cloudfront":
+        raise ConfigError(
+            "--read-timeout-seconds and --keepalive-timeout-seconds are for "
+            f"cloudfront routes; {name!r} is a {kind} route"
+        )
+    client, table = open_routes()
+    with route_errors():
+        old = side_from_url(kind, old_label, old_url, where="--old", **timeouts)
+        new = side_from_url(kind, new_label, new_url, where="--new", **timeouts)
+        created = create_route(
+            client,
+            table,
+            new_route(name, kind, old, new, cache_ttl_seconds=cache_ttl_seconds),
+            reason=reason,
+        )
+    click.echo(f"created route {name} in table {table}, at 0%: everything goes to {old.label}")
+    click.echo("\n".join(describe(created)[1:]))
+    click.echo(
+        f"Next: `handover route package {name} --out DIR`, deploy the zip, then "
+        f"`handover route set {name} PERCENT`."
+    )
+
+
+def _change(name: str, percent: Decimal, *, action: str, reason: str) -> None:
+    client, table = open_routes()
+    with route_errors():
+        current = get_route(client, table, name)
+        if current.percent == percent:
+            click.echo(
+                f"route {name} already sends {format_percent(percent)}% to "
+                f"{current.new.label}; nothing written"
+            )
+            return
+        before, after = change_percent(client, table, name, percent, action=action, reason=reason)
+    click.echo(
+        f"route {name}: {format_percent(before.percent)}% -> {format_percent(after.percent)}% "
+        f"to {after.new.label} (version {after.version})"
+    )
+    click.echo(follow_note(after))
+
+
+@route.command(name="set", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("percent")
+@click.option("--reason", default="", help="Why, for the audit trail.")
+@connection_options
+def set_percent(name: str, percent: str, reason: str) -> None:
+    """Send PERCENT (0-100, up to 4 decimals) of traffic to the new side."""
+    with route_errors():
+        value = parse_percent(percent, source="PERCENT")
+    _change(name, value, action="set", reason=reason)
+
+
+@route.command()
+@click.argument("name")
+@click.option("--reason", default="", help="Why, for the audit trail.")
+@connection_options
+def abort(name: str, reason: str) -> None:
+    """Send everything back to the old side at once (0 %)."""
+    _change(name, Decimal(0), action="abort", reason=reason)
+
+
+@route.command(name="history")
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@connection_options
+def show_history(name: str, limit: int) -> None:
+    """Who changed a route, when, from what to what, and why (newest first)."""
+    client, table = open_routes()
+    with route_errors():
+        get_route(client, table, name)
+        changes = history(client, table, name, limit=limit)
+    for change in changes:
+        old = "" if change.old_percent is None else f"{format_percent(change.old_percent)}% -> "
+        click.echo(
+            f"{change.at}  {change.actor}@{change.host}  {change.action:<6}  {old}"
+            f"{format_percent(change.new_percent)}%  (version {change.version})"
+            + (f"  {change.reason}" if change.reason else "")
+        )
+
+
+@route.command()
+@click.argument("name")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write NAME-KIND.zip into.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.File("r"),
+    help="JSON object of handler options (sticky_cookie, override_secret, task_name...).",
+)
+@connection_options
+def package(name: str, out_dir: Path, config_file: Any) -> None:
+    """Build the Lambda zip of a route's handler with its config baked in."""
+    extra: dict[str, Any] = {}
+    if config_file is not None:
+        with route_errors():
+            extra = json_object(config_file.read(), source=f"--config {config_file.name}")
+        derived = sorted(set(extra) & set(DERIVED_KEYS))
+        if derived:
+            raise ConfigError(
+                f"--config {config_file.name} sets {', '.join(derived)}; those come from the "
+                "route and the lock URL, leave them out"
+            )
+    client, table = open_routes()
+    with route_errors():
+        found = get_route(client, table, name)
+        config = {
+            "route": name,
+            "table": table,
+            "region": client.meta.region_name,
+            "cache_ttl_seconds": found.cache_ttl_seconds,
+            "fallback_side": side_to_dict(found.old),
+            **extra,
+        }
+        path = build_zip(found.kind, config, out_dir)
+    click.echo(f"wrote {path} ({path.stat().st_size // 1024} KiB, sha256 {sha256_of(path)})")
+    click.echo(f"handler: {HANDLERS[found.kind]}   runtime: python3.11 or newer")
+    click.echo(
+        f"its role needs dynamodb:GetItem on table {table} in {client.meta.region_name}"
+        + (" and sqs:SendMessage on both queues" if found.kind == "ses_receipts" else "")
+    )
+    if found.kind == "cloudfront":
+        click.echo(
+            "Lambda@Edge: create the function in us-east-1, publish a version and attach "
+            "it to the distribution's origin-request event."
+        )
+    if "override_secret" in config:
+        click.echo("The zip holds the override secret: store and share it as a secret.")

@@ -1,0 +1,125 @@
+"""``routers`` stands alone: it imports only the standard library and boto3, and its packaged zip
+imports and runs its handlers in an interpreter that has nothing else."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from routers.packaging import HANDLERS, build_zip, sha256_of
+from routers.route_format import QueueSide, Route
+from tests.routers.conftest import REGION, origin_route
+from tests.routers.test_cloudfront import event as cloudfront_event
+from tests.routers.test_ses_receipts import sns_record
+
+ROOT = Path(__file__).resolve().parents[2]
+ALLOWED = set(sys.stdlib_module_names) | {"boto3", "botocore", "routers"}
+FORBIDDEN = ("celery", "kombu", "redis", "click", "croniter", "beat_lock", "scheduler", "handover")
+# Run first in each clean interpreter: any import of a forbidden package fails loudly.
+BLOCKER = f"""
+import sys
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {FORBIDDEN!r}:
+            raise ImportError("routers imported " + name)
+sys.meta_path.insert(0, Blocker())
+"""
+
+
+def clean_python(code: str, *path: str) -> subprocess.CompletedProcess:
+    """Run ``code`` with no site (no .pth, no editable installs) and only ``path`` importable
+    besides the standard library, with the forbidden packages blocked."""
+    script = f"import sys\nsys.path[:0] = {list(path)!r}\n{BLOCKER}\n{code}"
+    return subprocess.run(
+        [sys.executable, "-S", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
+        env={**os.environ, "PYTHONPATH": ""},
+    )
+
+
+def test_routers_source_imports_only_the_standard_library_and_boto3():
+    for source in sorted((ROOT / "routers").glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            for imported in names:
+                assert imported.split(".")[0] in ALLOWED, f"{source.name} imports {imported}"
+
+
+def test_the_handlers_import_in_an_interpreter_without_celery_redis_or_click():
+    result = clean_python(
+        "import routers.cloudfront, routers.ses_receipts, routers.packaging\n"
+        f"print(sorted(n for n in sys.modules if n.split('.')[0] in {FORBIDDEN!r}))",
+        str(ROOT),
+        sysconfig.get_paths()["purelib"],
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.fixture
+def zip_config(route_table, name, sqs, put_route):
+    """A packaged config for each kind, for a route at 100 % stored in the test table."""
+
+    def config(kind: str) -> dict:
+        base = {"route": name, "table": route_table, "region": REGION}
+        if kind == "cloudfront":
+            put_route(origin_route(name, "100"))
+            return {**base, "sticky_cookie": "visitor"}
+        old, new = (
+            QueueSide(label, sqs.create_queue(QueueName=f"{name}-{label}")["QueueUrl"])
+            for label in ("paas", "ecs")
+        )
+        put_route(Route(name, "ses_receipts", Decimal(100), old, new))
+        return {**base, "fallback_side": {"label": "paas", "queue_url": old.queue_url}}
+
+    return config
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("kind", "event", "expect"),
+    [
+        ("cloudfront", cloudfront_event(cookie="visitor=v1"), '"domainName": "ecs.example.com"'),
+        ("ses_receipts", {"Records": [sns_record("m-1")]}, '"side": "ecs"'),
+    ],
+)
+def test_the_packaged_zip_runs_its_handler_with_only_boto3_beside_it(
+    zip_config, tmp_path, kind, event, expect
+):
+    config = zip_config(kind)
+    path = build_zip(kind, config, tmp_path)
+    assert path.name == f"{config['route']}-{kind}.zip"
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        assert json.loads(archive.read("routers/config.json")) == config
+    assert "routers/config.json" in names and "routers/switch.py" in names
+    assert all(name.startswith("routers/") for name in names), names
+    module, _, function = HANDLERS[kind].rpartition(".")
+    result = clean_python(
+        f"import json, importlib\nmodule = importlib.import_module({module!r})\n"
+        f"assert module.__file__.startswith({str(path)!r}), module.__file__\n"
+        f"print(json.dumps(module.{function}({event!r}, None)))",
+        str(path),
+        sysconfig.get_paths()["purelib"],
+    )
+    assert result.returncode == 0, result.stderr
+    assert expect in result.stdout.splitlines()[-1]
+    rebuilt = build_zip(kind, config, tmp_path / "again")
+    assert sha256_of(rebuilt) == sha256_of(path), "the zip is not reproducible"
