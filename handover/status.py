@@ -140,7 +140,7 @@ def _lease_age(record: LeaseRecord) -> str:
     if record.holder is not None and record.tenure_started_at is not None:
         parts.append(
             f"held for {describe_seconds(age_seconds(record.tenure_started_at))} "
-            f"({record.renewals} renewals)"
+            f"({record.renewals} renewal{'' if record.renewals == 1 else 's'})"
         )
     if record.holder is None and record.tenure_ended_at is not None:
         parts.append(f"last tenure ended {clock_time(record.tenure_ended_at)}")

@@ -40,13 +40,16 @@ class Duration(click.ParamType):
 
 
 def describe_seconds(seconds: float) -> str:
-    """``0.42 s``, ``12.3 s``, ``4m 05s``, ``2h 03m``: short and exact enough for an operator."""
+    """``0.42 s``, ``12.3 s``, ``4m 05s``, ``2h 03m``, ``36d 05h``: short and exact enough for
+    an operator."""
     if seconds < 60:
         return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
     whole = round(seconds)
     if whole < 3600:
         return f"{whole // 60}m {whole % 60:02d}s"
-    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+    if whole < 86400:
+        return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d {whole % 86400 // 3600:02d}h"
 
 
 def clock_time(moment: datetime) -> str:

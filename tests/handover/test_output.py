@@ -24,7 +24,8 @@ class Terminal(io.StringIO):
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0.4213, "0.42 s"), (12.34, "12.3 s"), (245, "4m 05s"), (7380, "2h 03m")],
+    [(0.4213, "0.42 s"), (12.34, "12.3 s"), (245, "4m 05s"), (7380, "2h 03m"),
+     (3_108_000, "35d 23h")],
 )
 def test_describe_seconds(seconds, text):
     assert describe_seconds(seconds) == text
