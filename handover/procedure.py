@@ -11,7 +11,7 @@ from beat_lock.store import LeaseStore
 from handover import audit
 from handover.console import Console
 from handover.critical import Outlook
-from handover.move import Wait, WaitEnd, pin, roll_back, wait_for_leader
+from handover.move import Rollback, Wait, WaitEnd, pin, roll_back, wait_for_leader
 from handover.preflight import Preflight, run_preflight
 from handover.report import HandoverReport, Outcome, Tenure
 from handover.times import describe_seconds
@@ -177,10 +177,14 @@ def _roll_back(
         f"{describe_seconds(request.timeout_seconds)}"
     )
     console.line(f"Rolling back: {why}.")
-    result = roll_back(
-        store, name, back_to, await_leader=previous is not None and back_to is not None,
-        timeout_seconds=request.timeout_seconds, console=console,
-    )
+    try:
+        result = roll_back(
+            store, name, back_to, await_leader=previous is not None and back_to is not None,
+            timeout_seconds=request.timeout_seconds, console=console,
+        )
+    except KeyboardInterrupt:
+        console.end_wait()
+        result = Rollback(False, None, None, "the roll-back itself was interrupted (Ctrl-C)")
     report.rollback = {
         "reason": why,
         "to": back_to,

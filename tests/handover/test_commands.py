@@ -171,3 +171,15 @@ def test_outlook_without_an_app_cannot_tell(lock, monkeypatch):
         "beat_lock_critical names letters but no Celery app was given, so their schedule is "
         "unknown; give -A APP"
     )
+
+
+def test_a_missing_table_says_run_init_and_exits_2(moto_server, unique_name):
+    url = f"dynamodb://{unique_name}?region=eu-west-2"
+
+    handover = run("--lock-url", url, "--to", "ecs")
+    status = run("status", "--lock-url", url)
+
+    assert handover.exit_code == 2 and status.exit_code == 2
+    assert "The lock table does not exist: run `handover init` first." in handover.output
+    assert status.output.startswith("Error: ")
+    assert unique_name in status.output
