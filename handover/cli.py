@@ -22,7 +22,7 @@ from handover.console import Console
 from handover.critical import outlook_for
 from handover.procedure import HandoverRequest, hand_over
 from handover.quiet_commands import quiet_windows
-from handover.report import EXIT_REFUSED, EXIT_USAGE
+from handover.report import EXIT_REFUSED, EXIT_ROLLBACK_FAILED, EXIT_USAGE
 from handover.route_commands import route
 from handover.setup import init_table
 from handover.times import Duration
@@ -138,7 +138,7 @@ def cli(
     )
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
-    elif report.exit_code == 5:
+    elif report.exit_code == EXIT_ROLLBACK_FAILED:
         for line in report.lines():
             console.loud(line)
     else:

@@ -24,6 +24,7 @@ both_stores = pytest.mark.parametrize("lock", ["redis", "dynamodb"], indirect=Tr
 def handover(lock, target, *, outlook=QUIET, console=None, **options):
     console = console or Console(stream=io.StringIO())
     options.setdefault("timeout_seconds", 10.0)
+    options.setdefault("guard_seconds", 600.0)
     report = hand_over(
         lock.store, lock.name, HandoverRequest(target=target, **options),
         outlook=outlook if callable(outlook) else (lambda _record: outlook), console=console,
