@@ -1,13 +1,15 @@
 """The operator's command line: ``handover`` (and ``celery -A proj handover``).
 
-One click group serves both entry points. The group itself catches the library's base error
-(:class:`~beat_lock.errors.BeatLockError`) around every command and turns it into one clear line
-and a documented exit code, so the same holds when Celery's own command line runs the group.
+One click group serves both entry points. The library's base error
+(:class:`~beat_lock.errors.BeatLockError`) is caught once, at the top, and turned into one clear
+line and a documented exit code: by :func:`main` for the ``handover`` script, and by the group
+itself when it runs under Celery's command line (which would print a traceback).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -54,14 +56,16 @@ Exit codes:
 
 
 class HandoverGroup(click.Group):
-    """The ``handover`` group: library errors end every command with a documented exit code."""
+    """The ``handover`` group. Under ``celery handover`` it is not the top of the command line,
+    so it ends library errors itself; as the ``handover`` script, :func:`main` does."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except BeatLockError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            raise click.exceptions.Exit(exit_code_for(exc)) from None
+            if ctx.parent is None:
+                raise
+            raise click.exceptions.Exit(report_error(exc)) from None
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
@@ -70,6 +74,12 @@ class HandoverGroup(click.Group):
 def exit_code_for(exc: BeatLockError) -> int:
     """2 for what the user must fix (configuration, a missing table), 3 for everything else."""
     return EXIT_USAGE if isinstance(exc, ConfigError | StoreMissing) else EXIT_REFUSED
+
+
+def report_error(exc: BeatLockError) -> int:
+    """Print ``Error: ...`` (the message says what was wrong and what to do); the exit code."""
+    click.echo(f"Error: {exc}", err=True)
+    return exit_code_for(exc)
 
 
 def _environment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -201,8 +211,11 @@ cli.add_command(route)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point; click turns usage errors into exit code 2."""
-    cli.main(args=argv, prog_name="handover")
+    """Console entry point: click ends usage errors (exit 2), this the library's errors."""
+    try:
+        cli.main(args=argv, prog_name="handover")
+    except BeatLockError as exc:
+        sys.exit(report_error(exc))
 
 
 celery_command = cli
