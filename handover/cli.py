@@ -197,8 +197,9 @@ def history(limit: int, as_json: bool) -> None:
 def init(account_id: str | None) -> None:
     """Create the DynamoDB lock table (idempotent) and print the IAM policies as JSON.
 
-    The policies (least privilege) are for a beat, an operator and a router Lambda; they go to
-    stdout, progress to stderr, so `handover init > policies.json` keeps only the JSON.
+    The policies (least privilege) are for a beat, an operator, a worker (once-per-slot guard)
+    and a router Lambda; they go to stdout, progress to stderr, so `handover init >
+    policies.json` keeps only the JSON.
     """
     settings = get_connection().settings()
     policies = init_table(settings, account_id=account_id, say=lambda t: click.echo(t, err=True))

@@ -1,9 +1,9 @@
-"""Least-privilege IAM policies for the three principals that touch the lock table.
+"""Least-privilege IAM policies for the principals that touch the lock table.
 
 Each policy names the one table and, through ``dynamodb:LeadingKeys``, only the partition keys
 that principal works on (see the table layout: ``lease#NAME``, ``member#NAME``, ``audit#NAME``,
-``route#ROUTE``, ``route-audit#ROUTE``), so a beat cannot rewrite routes and a router Lambda can
-only read them.
+``run#NAME``, ``route#ROUTE``, ``route-audit#ROUTE``), so a beat cannot rewrite routes, a worker
+can only mark the runs it starts, and a router Lambda can only read routes.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ OPERATOR_TABLE_ACTIONS = (
     "dynamodb:UpdateTimeToLive",
 )
 ROUTER_ITEM_ACTIONS = ("dynamodb:GetItem",)
+# Workers whose tasks use the once-per-slot guard write one set-if-absent mark per run.
+WORKER_ITEM_ACTIONS = ("dynamodb:PutItem",)
 
 
 def table_arn(table: str, *, region: str, account_id: str) -> str:
@@ -51,7 +53,8 @@ def _policy(*statements: dict) -> dict[str, Any]:
 
 
 def policies(table: str, *, region: str, account_id: str, lock_name: str) -> dict[str, Any]:
-    """The policy documents of a beat, an operator and a router Lambda, keyed by principal."""
+    """The policy documents of a beat, an operator, a worker (once-per-slot guard) and a router
+    Lambda, keyed by principal."""
     arn = table_arn(table, region=region, account_id=account_id)
     lock_keys = [f"lease#{lock_name}", f"member#{lock_name}", f"audit#{lock_name}"]
     route_keys = ["route#*", "route-audit#*"]
@@ -66,6 +69,9 @@ def policies(table: str, *, region: str, account_id: str, lock_name: str) -> dic
             _item_statement("OperatorRouteItems", OPERATOR_ITEM_ACTIONS, arn, route_keys),
             {"Sid": "OperatorTable", "Effect": "Allow", "Action": list(OPERATOR_TABLE_ACTIONS),
              "Resource": arn},
+        ),
+        "worker": _policy(
+            _item_statement("WorkerRunMarks", WORKER_ITEM_ACTIONS, arn, [f"run#{lock_name}"]),
         ),
         "router": _policy(
             _item_statement("RouterReadRoutes", ROUTER_ITEM_ACTIONS, arn, ["route#*"]),

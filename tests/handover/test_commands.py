@@ -110,7 +110,7 @@ def test_init_creates_the_table_once_and_prints_the_policies(moto_server, unique
     assert f"table {unique_name} in eu-west-2: created" in first.stderr
     assert f"table {unique_name} in eu-west-2: already exists" in again.stderr
     policies = json.loads(first.stdout)
-    assert sorted(policies) == ["beat", "operator", "router"]
+    assert sorted(policies) == ["beat", "operator", "router", "worker"]
     assert policies["beat"]["Statement"][0]["Resource"] == (
         f"arn:aws:dynamodb:eu-west-2:123456789012:table/{unique_name}"
     )

@@ -124,6 +124,8 @@ def test_policies_name_one_table_and_only_each_principals_keys():
 
     assert keys("beat") == {"lease#beat", "member#beat", "audit#beat"}
     assert keys("router") == {"route#*"}
+    assert keys("worker") == {"run#beat"}
+    assert actions("worker") == {"dynamodb:PutItem"}
     assert actions("router") == {"dynamodb:GetItem"}
     assert "dynamodb:CreateTable" in actions("operator")
     assert "dynamodb:CreateTable" not in actions("beat")
