@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+# A beat reads the lease, writes it and its heartbeat with UpdateItem, and deletes its
+# heartbeat on a clean stop; it never lists members or writes audit events.
 BEAT_ITEM_ACTIONS = (
     "dynamodb:GetItem",
-    "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
-    "dynamodb:Query",
 )
 OPERATOR_ITEM_ACTIONS = (
     "dynamodb:GetItem",
@@ -56,11 +56,12 @@ def policies(table: str, *, region: str, account_id: str, lock_name: str) -> dic
     """The policy documents of a beat, an operator, a worker (once-per-slot guard) and a router
     Lambda, keyed by principal."""
     arn = table_arn(table, region=region, account_id=account_id)
-    lock_keys = [f"lease#{lock_name}", f"member#{lock_name}", f"audit#{lock_name}"]
+    beat_keys = [f"lease#{lock_name}", f"member#{lock_name}"]
+    lock_keys = [*beat_keys, f"audit#{lock_name}"]
     route_keys = ["route#*", "route-audit#*"]
     return {
         "beat": _policy(
-            _item_statement("BeatLockItems", BEAT_ITEM_ACTIONS, arn, lock_keys),
+            _item_statement("BeatLockItems", BEAT_ITEM_ACTIONS, arn, beat_keys),
             {"Sid": "BeatLockTable", "Effect": "Allow", "Action": ["dynamodb:DescribeTable"],
              "Resource": arn},
         ),
