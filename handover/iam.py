@@ -23,11 +23,14 @@ OPERATOR_ITEM_ACTIONS = (
     "dynamodb:UpdateItem",
     "dynamodb:Query",
 )
+# Scan lists every route (`handover route show` without a name); a scan has no partition key,
+# so it cannot be narrowed by LeadingKeys and is granted on the table, to operators only.
 OPERATOR_TABLE_ACTIONS = (
     "dynamodb:CreateTable",
     "dynamodb:DescribeTable",
     "dynamodb:DescribeTimeToLive",
     "dynamodb:UpdateTimeToLive",
+    "dynamodb:Scan",
 )
 ROUTER_ITEM_ACTIONS = ("dynamodb:GetItem",)
 # Workers whose tasks use the once-per-slot guard write one set-if-absent mark per run.

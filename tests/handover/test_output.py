@@ -132,4 +132,5 @@ def test_policies_name_one_table_and_only_each_principals_keys():
     assert actions("router") == {"dynamodb:GetItem"}
     assert "dynamodb:CreateTable" in actions("operator")
     assert "dynamodb:CreateTable" not in actions("beat")
+    assert "dynamodb:Scan" in actions("operator")
     assert "dynamodb:DeleteItem" not in actions("operator")
