@@ -31,7 +31,7 @@ from typing import Any
 
 from beat_lock.errors import BeatLockError, StoreUnavailable
 from beat_lock.identity import Identity
-from beat_lock.layout import new_version, slot_millis
+from beat_lock.layout import claim_result, new_version, slot_millis
 from beat_lock.record import ClaimOutcome, ClaimResult, LeaseRecord
 from beat_lock.store import LeaseStore
 from beat_lock.timings import LeaseTimings
@@ -54,7 +54,6 @@ class _Tenure:
 
     token: int
     renewed_at: float  # our clock when the last successful renewal (or the acquire) was sent
-    version: str  # the record version that renewal wrote
 
 
 class Lease:
@@ -75,7 +74,11 @@ class Lease:
         self._on_start_leading = on_start_leading
         self._on_stop_leading = on_stop_leading
         self._heartbeat_detail = heartbeat_detail
+        # _lock serialises the state machine (step, release, stepping down); it is never held
+        # by a claim in flight or a heartbeat, so a hung renewal does not hold up a claim.
         self._lock = threading.RLock()
+        self._heartbeat_lock = threading.Lock()
+        self._claims_lock = threading.Lock()
         self._role = Role.STANDBY
         self._tenure: _Tenure | None = None
         self._seen: tuple[str, float] | None = None  # another holder's version, first seen at
@@ -112,9 +115,10 @@ class Lease:
             if self._clock() >= self._lease_due:
                 action = self._renew if self._role is Role.LEADER else self._poll
                 self._lease_due = self._absorbing(action)
+        with self._heartbeat_lock:
             if self._clock() >= self._heartbeat_due:
                 self._heartbeat_due = self._absorbing(self._heartbeat)
-            return max(0.0, min(self._lease_due, self._heartbeat_due) - self._clock())
+        return max(0.0, min(self._lease_due, self._heartbeat_due) - self._clock())
 
     def _absorbing(self, action: Callable[[], float]) -> float:
         """Run ``action`` (which returns when it is next due); if the store did not answer,
@@ -134,13 +138,12 @@ class Lease:
             # A standby may have taken over by now; rejoin as one (the next read tells).
             self._step_down(f"no successful renewal for {self.timings.lease_seconds}s")
             return self._clock()
-        version = new_version()
         sent_at = self._clock()
-        if not self.store.renew(self.name, self.identity, tenure.token, new_version=version):
+        if not self.store.renew(self.name, self.identity, tenure.token, new_version=new_version()):
             self._step_down("renewal refused: the lease was taken over, handed over or pinned "
                             "to another environment")
             return self._clock()
-        self._tenure = _Tenure(tenure.token, sent_at, version)
+        self._tenure = _Tenure(tenure.token, sent_at)
         return sent_at + self.timings.renew_seconds
 
     def _poll(self) -> float:
@@ -171,10 +174,9 @@ class Lease:
             log.info("lease standby %s because=%r", self._context(), because)
 
     def _acquire(self, expected_version: str | None, *, previous: LeaseRecord | None) -> None:
-        version = new_version()
         sent_at = self._clock()
         token = self.store.acquire(
-            self.name, self.identity, expected_version=expected_version, new_version=version
+            self.name, self.identity, expected_version=expected_version, new_version=new_version()
         )
         if token is None:
             self._seen = None  # someone else moved first: watch the new version from scratch
@@ -182,13 +184,12 @@ class Lease:
         how = "acquired" if previous is None else (
             f"took over from {previous.holder} (token {previous.token}, version unchanged for "
             f"{self.timings.lease_seconds}s)")
-        self._become_leader(_Tenure(token, sent_at, version), how)
+        self._become_leader(_Tenure(token, sent_at), how)
 
     def _resume(self, record: LeaseRecord) -> None:
-        version = new_version()
         sent_at = self._clock()
-        if self.store.renew(self.name, self.identity, record.token, new_version=version):
-            self._become_leader(_Tenure(record.token, sent_at, version), "resumed our tenure")
+        if self.store.renew(self.name, self.identity, record.token, new_version=new_version()):
+            self._become_leader(_Tenure(record.token, sent_at), "resumed our tenure")
 
     def _become_leader(self, tenure: _Tenure, how: str) -> None:
         self._tenure = tenure
@@ -233,7 +234,9 @@ class Lease:
 
     def safe_remaining(self) -> float:
         """Seconds until valid() turns false (0.0 if not leader)."""
-        tenure = self._tenure
+        return self._safe_remaining(self._tenure)
+
+    def _safe_remaining(self, tenure: _Tenure | None) -> float:
         if tenure is None:
             return 0.0
         return max(0.0, self.timings.safe_seconds - (self._clock() - tenure.renewed_at))
@@ -245,45 +248,46 @@ class Lease:
         (on_stop_leading). Our own retried write (same claim id stored) counts as CLAIMED.
         StoreUnavailable propagates (the caller retries later, with the same claim id)."""
         key = (entry, slot_millis(slot))
-        with self._lock:
-            tenure = self._tenure
-            if tenure is None or not self.valid():
-                return self._claim_without_lease(entry, slot, key)
+        tenure = self._tenure
+        if self._safe_remaining(tenure) <= 0.0:
+            return self._claim_without_lease(entry, slot, key, tenure)
+        with self._claims_lock:
             claim_id = self._pending_claims.pop(key, None) or new_version()
-            self._remember_pending(key, claim_id)
-            result = self.store.claim(
-                self.name, entry, slot, identity=self.identity, token=tenure.token,
-                claim_id=claim_id,
-            )
-            del self._pending_claims[key]
-            log.debug("lease claim %s entry=%s slot=%s token=%d outcome=%s reason=%r",
-                      self._context(), entry, slot.isoformat(), tenure.token,
-                      result.outcome.value, result.reason)
-            if result.outcome is ClaimOutcome.LEASE_LOST:
-                self._step_down(f"claim refused: {result.reason}")
-                self._lease_due = self._clock()
-            return result
-
-    def _remember_pending(self, key: tuple[str, int], claim_id: str) -> None:
-        self._pending_claims[key] = claim_id
-        while len(self._pending_claims) > PENDING_CLAIMS_KEPT:
-            del self._pending_claims[next(iter(self._pending_claims))]
+            self._pending_claims[key] = claim_id
+            while len(self._pending_claims) > PENDING_CLAIMS_KEPT:
+                del self._pending_claims[next(iter(self._pending_claims))]
+        result = self.store.claim(
+            self.name, entry, slot, identity=self.identity, token=tenure.token, claim_id=claim_id
+        )
+        with self._claims_lock:
+            self._pending_claims.pop(key, None)
+        log.debug("lease claim %s entry=%s slot=%s token=%d outcome=%s reason=%r",
+                  self._context(), entry, slot.isoformat(), tenure.token, result.outcome.value,
+                  result.reason)
+        if result.outcome is ClaimOutcome.LEASE_LOST:
+            with self._lock:
+                if self._tenure is tenure:
+                    self._step_down(f"claim refused: {result.reason}")
+                    self._lease_due = self._clock()
+        return result
 
     def _claim_without_lease(
-        self, entry: str, slot: datetime, key: tuple[str, int]
+        self, entry: str, slot: datetime, key: tuple[str, int], tenure: _Tenure | None
     ) -> ClaimResult:
-        reason = "not leading" if self._tenure is None else (
+        reason = "not leading" if tenure is None else (
             f"no successful renewal for {self.timings.safe_seconds}s (safe time)")
-        claim_id = self._pending_claims.get(key)
+        with self._claims_lock:
+            claim_id = self._pending_claims.get(key)
         if claim_id is None:
             return ClaimResult(ClaimOutcome.LEASE_LOST, entry, slot, None, reason)
         record = self.store.read(self.name)
-        del self._pending_claims[key]
-        last = record.claims.get(entry) if record is not None else None
-        if last is not None and last.claim_id == claim_id:
-            return ClaimResult(ClaimOutcome.CLAIMED, entry, slot, last,
-                               "our earlier attempt stored it")
-        return ClaimResult(ClaimOutcome.LEASE_LOST, entry, slot, last, reason)
+        with self._claims_lock:
+            self._pending_claims.pop(key, None)
+        # Only whether the stored claim is ours matters here, so no token is compared.
+        stored = claim_result(False, record, entry, slot, self.identity, -1, claim_id)
+        if stored.claimed:
+            return stored
+        return ClaimResult(ClaimOutcome.LEASE_LOST, entry, slot, stored.last, reason)
 
     def release(self) -> None:
         """Clean shutdown: release if leader (the other side may acquire at once), remove our

@@ -81,12 +81,13 @@ def start_moto_server(log_dir: Path, *, timeout_seconds: float = 30.0) -> MotoSe
     """Start ``python -m moto.server`` on a free loopback port; fail loudly if it is silent."""
     port = free_port()
     log_path = log_dir / f"moto-{port}.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **FAKE_AWS_ENV},
-    )
+    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **FAKE_AWS_ENV},
+        )
     server = MotoServer(process, port, log_path)
 
     def answers() -> None:
@@ -118,12 +119,13 @@ def start_dynalite(log_dir: Path, *, timeout_seconds: float = 30.0) -> DynaliteS
     """Start dynalite (in memory, tables ACTIVE at once) on a free loopback port."""
     port = free_port()
     log_path = log_dir / f"dynalite-{port}.log"
-    process = subprocess.Popen(
-        ["node", str(DYNALITE_CLI), "--host", "127.0.0.1", "--port", str(port),
-         "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            ["node", str(DYNALITE_CLI), "--host", "127.0.0.1", "--port", str(port),
+             "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     server = DynaliteServer(process, port, log_path)
 
     def answers() -> None:
