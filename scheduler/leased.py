@@ -33,6 +33,7 @@ from beat_lock.location import LockLocation
 from beat_lock.record import ClaimOutcome
 from beat_lock.store import LeaseStore
 from beat_lock.stores import open_store
+from scheduler.errors import UnsupportedSchedule
 from scheduler.headers import format_slot, run_headers
 from scheduler.held_signals import HeldSignals
 from scheduler.settings import BeatLockSettings
@@ -217,6 +218,10 @@ class LeasedScheduler(Scheduler):
         try:
             decision = decide(entry.schedule, self._positions[name], now, tz=tz,
                               rules=self._rules(name))
+        except UnsupportedSchedule as exc:
+            logger.error("entry=%s is not dispatched by the leased scheduler: %s", name, exc)
+            del self._due[name]
+            return True
         except Exception:
             # One entry whose slots cannot be computed must not stop the others (as in Celery).
             logger.exception("cannot compute the slots of entry=%s; trying again in %ss",
