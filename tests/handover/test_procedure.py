@@ -32,6 +32,14 @@ def handover(lock, target, *, outlook=QUIET, console=None, **options):
     return report, console.stream.getvalue() + "\n".join(report.lines())
 
 
+class Impatient(Console):
+    """An operator who presses Ctrl-C a third of a second into every wait."""
+
+    def progress(self, label: str, elapsed_seconds: float) -> None:
+        if elapsed_seconds > 0.3:
+            raise KeyboardInterrupt
+
+
 def unchanged(before, after) -> bool:
     return (before.token, before.holder, before.pin) == (after.token, after.holder, after.pin)
 
@@ -154,11 +162,6 @@ def test_roll_back_that_fails_is_loud_and_exits_5(lock):
 def test_interrupt_while_waiting_rolls_back(lock, paas_leads):
     lock.stuck("ecs")
 
-    class Impatient(Console):
-        def progress(self, label: str, elapsed_seconds: float) -> None:
-            if elapsed_seconds > 0.3:
-                raise KeyboardInterrupt
-
     report, text = handover(lock, "ecs", console=Impatient(stream=io.StringIO()))
 
     assert report.outcome is Outcome.ROLLED_BACK, text
@@ -247,14 +250,9 @@ def test_a_lock_nobody_ever_held_rolls_back_to_no_pin(lock):
 def test_interrupting_the_roll_back_is_loud(lock, paas_leads):
     lock.stuck("ecs")
 
-    class VeryImpatient(Console):
-        def progress(self, label: str, elapsed_seconds: float) -> None:
-            if elapsed_seconds > 0.3:
-                raise KeyboardInterrupt
-
     paas_leads_keeper = lock.keepers[0]
     paas_leads_keeper.stop(release=False)  # nobody will lead again: the roll-back waits
-    report, text = handover(lock, "ecs", console=VeryImpatient(stream=io.StringIO()))
+    report, text = handover(lock, "ecs", console=Impatient(stream=io.StringIO()))
 
     assert report.outcome is Outcome.ROLLBACK_FAILED and report.exit_code == 5, text
     assert report.message.startswith(
