@@ -67,7 +67,7 @@ RETRYABLE_CODES = frozenset({
 NAMES = {
     "#token": "token", "#version": "version", "#he": "holder_env", "#hi": "holder_id",
     "#pin": "pin", "#ra": "renewed_at", "#ts": "tenure_started_at", "#te": "tenure_ended_at",
-    "#rn": "renewals",
+    "#rn": "renewals", "#ht": "handover_to", "#ha": "handover_announced_at",
 }
 PIN_ALLOWS = "(attribute_not_exists(#pin) OR #pin = :env)"
 HOLDS = "#hi = :id AND #he = :env AND #token = :token"
@@ -247,16 +247,19 @@ class DynamoDBStore(LeaseStore):
     ) -> tuple[bool, LeaseRecord | None]:
         """One conditional UpdateItem on the lease item: (True, record after) or (False,
         record as it was when the condition failed)."""
-        # DynamoDB refuses placeholders that the expressions do not use.
+        # DynamoDB refuses placeholders that the expressions do not use, and an empty map.
         used = set(re.findall(r"[#:]\w+", f"{update} {condition}"))
+        placeholders = {
+            "ExpressionAttributeNames": {k: v for k, v in names.items() if k in used},
+            "ExpressionAttributeValues": {k: v for k, v in values.items() if k in used},
+        }
         try:
             answer = self._call(
                 "update_item", expect=("ConditionalCheckFailedException",),
                 TableName=self.table, Key=self._key(f"lease#{name}", "lease"),
                 UpdateExpression=update, ConditionExpression=condition,
-                ExpressionAttributeNames={k: v for k, v in names.items() if k in used},
-                ExpressionAttributeValues={k: v for k, v in values.items() if k in used},
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **{key: value for key, value in placeholders.items() if value},
             )
         except _Rejected as exc:
             if "Item" in exc.response:
@@ -357,7 +360,7 @@ class DynamoDBStore(LeaseStore):
                 and environment is not None and record.holder.environment != environment
             )
             sets = ["#version = :new", "#token = :token"]
-            removes = []
+            removes = ["#ht", "#ha"]
             values = {":new": {"S": new_version}, ":token": {"N": str(token + int(ends))}}
             if environment is None:
                 removes.append("#pin")
@@ -372,7 +375,7 @@ class DynamoDBStore(LeaseStore):
             if record is not None:
                 condition = "#version = :seen"
                 values[":seen"] = {"S": record.version}
-            update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+            update = f"SET {', '.join(sets)} REMOVE {', '.join(removes)}"
             done, written = self._update_lease(name, update, condition, values)
             if done or (written is not None and written.version == new_version):
                 return written
@@ -380,6 +383,22 @@ class DynamoDBStore(LeaseStore):
             f"the lease record of lock {name!r} changed during each of {PIN_ATTEMPTS} attempts "
             "to pin it; try again"
         )
+
+    def announce(
+        self, name: str, environment: str | None, *, expected_token: int | None
+    ) -> LeaseRecord | None:
+        condition = "attribute_exists(#version)"  # never create the record: it needs a version
+        values: dict[str, Any] = {}
+        if expected_token is not None:
+            condition += " AND #token = :token"
+            values[":token"] = {"N": str(expected_token)}
+        if environment is None:
+            update = "REMOVE #ht, #ha"
+        else:
+            update = "SET #ht = :env, #ha = :now"
+            values |= {":env": {"S": environment}, ":now": {"S": now_iso()}}
+        done, record = self._update_lease(name, update, condition, values)
+        return record if done else None
 
     def heartbeat(
         self, name: str, identity: Identity, *, role: str, ttl_seconds: float, sequence: int,

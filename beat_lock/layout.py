@@ -10,6 +10,8 @@ The lease record's fields:
     pin                                 the one environment allowed to hold it (absent: any)
     renewed_at, tenure_started_at,      wall-clock ISO-8601 times, for people only
     tenure_ended_at
+    handover_to,                        an announced handover: the environment a pin is about to
+    handover_announced_at               move the lease to (absent: none), and when (for people)
     slot:<entry>                        last claimed slot of the entry, epoch milliseconds
     runs:<entry>                        how many slots of the entry were ever claimed
     claim:<entry>                       claim id of the last claim (recognises our own retry)
@@ -130,6 +132,8 @@ def record_from_fields(name: str, fields: Mapping[str, str]) -> LeaseRecord:
         tenure_ended_at=reader.time("tenure_ended_at"),
         renewals=reader.integer("renewals", default=0),
         claims=reader.claims(),
+        handover_to=reader.environment("handover_to"),
+        handover_announced_at=reader.time("handover_announced_at"),
     )
 
 

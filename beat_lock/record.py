@@ -27,8 +27,11 @@ class EntryClaim:
 class LeaseRecord:
     """The lease item. It is never deleted and has no TTL, so ``token`` never goes back.
 
-    ``version`` changes on every write (acquire, renew, release, pin): a standby that sees it
-    unchanged for a full lease duration on its own monotonic clock may take over. The wall-clock
+    ``version`` changes on every acquire, renew, release and pin: a standby that sees it
+    unchanged for a full lease duration on its own monotonic clock may take over. Claims and
+    handover announcements leave it alone: they say nothing about whether the holder is alive.
+    ``handover_to`` announces that a handover is about to pin the lease to that environment, so
+    its standbys read the lease more often until the pin (which clears it). The wall-clock
     fields are written for people to read; no decision compares them across hosts.
     """
 
@@ -42,6 +45,8 @@ class LeaseRecord:
     tenure_ended_at: datetime | None = None
     renewals: int = 0  # successful renewals in the current tenure (0 right after acquire)
     claims: Mapping[str, EntryClaim] = field(default_factory=dict)
+    handover_to: str | None = None
+    handover_announced_at: datetime | None = None
 
     @property
     def held(self) -> bool:

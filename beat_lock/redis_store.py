@@ -116,7 +116,21 @@ if end_tenure == '1' and holder_env and pin ~= '' and holder_env ~= pin then
   redis.call('HSET', k, 'tenure_ended_at', now)
   redis.call('HINCRBY', k, 'token', 1)
 end
+redis.call('HDEL', k, 'handover_to', 'handover_announced_at')
 redis.call('HSET', k, 'version', new)
+return {1, redis.call('HGETALL', k)}
+"""
+
+ANNOUNCE = LEASE_HELPERS + """
+local env, expected, now = ARGV[1], ARGV[2], ARGV[3]
+if not get('version') or (expected ~= '' and tonumber(get('token')) ~= tonumber(expected)) then
+  return refused()
+end
+if env == '' then
+  redis.call('HDEL', k, 'handover_to', 'handover_announced_at')
+else
+  redis.call('HSET', k, 'handover_to', env, 'handover_announced_at', now)
+end
 return {1, redis.call('HGETALL', k)}
 """
 
@@ -192,8 +206,8 @@ class RedisStore(LeaseStore):
         )
         scripts = {
             "acquire": ACQUIRE, "renew": RENEW, "release": RELEASE, "claim": CLAIM, "pin": PIN,
-            "heartbeat": HEARTBEAT, "leave": LEAVE, "participants": PARTICIPANTS,
-            "record_event": RECORD_EVENT,
+            "announce": ANNOUNCE, "heartbeat": HEARTBEAT, "leave": LEAVE,
+            "participants": PARTICIPANTS, "record_event": RECORD_EVENT,
         }
         self._scripts = {name: self._client.register_script(text) for name, text in scripts.items()}
 
@@ -296,6 +310,15 @@ class RedisStore(LeaseStore):
         if done or (record is not None and record.version == new_version):
             return record
         return None
+
+    def announce(
+        self, name: str, environment: str | None, *, expected_token: int | None
+    ) -> LeaseRecord | None:
+        done, rest = self._lease_write("announce", name, [
+            "" if environment is None else environment,
+            "" if expected_token is None else str(expected_token), now_iso(),
+        ])
+        return self._record(name, rest[0]) if done else None
 
     def heartbeat(
         self, name: str, identity: Identity, *, role: str, ttl_seconds: float, sequence: int,

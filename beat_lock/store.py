@@ -63,8 +63,19 @@ class LeaseStore(ABC):
     ) -> LeaseRecord | None:
         """Set the pin (None = any environment), only if the token is still ``expected_token``
         (None: no condition). With ``end_tenure`` and a holder outside ``environment``, clear
-        the holder and increase the token in the same write. Creates the record if missing.
-        Returns the record as written, or None if the token condition failed."""
+        the holder and increase the token in the same write. Clears any announced handover.
+        Creates the record if missing. Returns the record as written, or None if the token
+        condition failed."""
+
+    @abstractmethod
+    def announce(
+        self, name: str, environment: str | None, *, expected_token: int | None
+    ) -> LeaseRecord | None:
+        """Announce a handover to ``environment`` (``handover_to``, and this host's time), or
+        with None withdraw any announcement, only if the record exists and its token is still
+        ``expected_token`` (None: no token condition). Leaves token, holder, pin and version
+        alone, so it can neither help nor hinder a takeover. Writing it twice is harmless.
+        Returns the record as written, or None if the condition failed."""
 
     @abstractmethod
     def heartbeat(

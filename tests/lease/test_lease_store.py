@@ -131,6 +131,39 @@ def test_a_pin_that_ends_the_tenure_does_it_in_the_same_write(store, lock_name, 
     assert (unpinned.pin, unpinned.holder, unpinned.token) == (None, ecs, 3)
 
 
+def test_an_announcement_changes_nothing_fencing_or_takeover_rely_on(store, lock_name, paas, ecs):
+    assert store.announce(lock_name, "ecs", expected_token=None) is None  # no record: not made
+    assert store.read(lock_name) is None
+    store.acquire(lock_name, paas, expected_version=None, new_version="v1")
+    assert store.announce(lock_name, "ecs", expected_token=0) is None  # token moved on
+    before = store.read(lock_name)
+    announced = store.announce(lock_name, "ecs", expected_token=1)
+    assert (announced.handover_to, announced.token, announced.holder, announced.pin,
+            announced.version) == ("ecs", 1, paas, None, "v1")
+    assert announced.handover_announced_at >= before.renewed_at
+    assert store.read(lock_name) == announced
+    assert store.renew(lock_name, paas, 1, new_version="v2") is True
+    assert claim(store, lock_name, paas, 1).outcome is ClaimOutcome.CLAIMED
+    assert store.read(lock_name).handover_to == "ecs"
+    # A standby that watched version v2 takes over exactly as without the announcement.
+    store.announce(lock_name, "ecs", expected_token=1)
+    assert store.acquire(lock_name, ecs, expected_version="v2", new_version="v3") == 2
+    withdrawn = store.announce(lock_name, None, expected_token=None)
+    assert (withdrawn.handover_to, withdrawn.handover_announced_at) == (None, None)
+    assert (withdrawn.token, withdrawn.holder, withdrawn.version) == (2, ecs, "v3")
+
+
+def test_a_pin_clears_the_announcement(store, lock_name, paas):
+    store.acquire(lock_name, paas, expected_version=None, new_version="v1")
+    store.announce(lock_name, "ecs", expected_token=1)
+    pinned = store.pin(lock_name, "ecs", expected_token=1, new_version="p1", end_tenure=True)
+    assert (pinned.handover_to, pinned.handover_announced_at, pinned.token) == (None, None, 2)
+    assert store.read(lock_name) == pinned
+    store.announce(lock_name, "paas", expected_token=2)
+    assert store.pin(lock_name, None, expected_token=None, new_version="p2",
+                     end_tenure=False).handover_to is None
+
+
 def test_heartbeats_list_the_living_oldest_first(store, lock_name, paas, ecs):
     store.heartbeat(lock_name, paas, role="leader", ttl_seconds=30, sequence=1,
                     detail={"version": "1.2", "pid": 7})
@@ -177,6 +210,9 @@ def test_audit_events_come_back_newest_first(store, lock_name):
     ("renewed_at", "yesterday", "field 'renewed_at' is 'yesterday', expected an ISO-8601 time"),
     ("slot:letters", "soon", "field 'slot:letters' is 'soon', expected a whole number"),
     ("by:letters", "paas", "field 'by:letters' is 'paas', expected '<token>/<environment>'"),
+    ("handover_to", "", "field 'handover_to' is '', expected an environment label such as 'ecs'"),
+    ("handover_announced_at", "now", "field 'handover_announced_at' is 'now', expected an "
+                                     "ISO-8601 time"),
 ])
 def test_a_record_of_the_wrong_shape_is_named_field_and_value(
     store, lock_name, paas, write_raw_field, field, value, expected
