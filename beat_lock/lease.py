@@ -3,6 +3,11 @@
 A participant is a standby or the leader. A standby reads the lease every ``poll_seconds``: it
 acquires a lease nobody holds (if the pin allows its environment), and takes over one whose
 record version it has seen unchanged for a full ``lease_seconds`` on its own monotonic clock.
+When the record announces a handover to its environment (``handover_to``), it reads every
+``ANNOUNCED_POLL_SECONDS`` instead, so it acquires within moments of the pin that follows; for
+at most ``lease_seconds`` after first seeing the announcement, so one left behind by an
+interrupted handover cannot make it hammer the store. The announcement never changes the record
+version, so it neither speeds up nor delays a takeover.
 The leader renews every ``renew_seconds`` (the first time right after acquiring) and trusts its
 lease for ``safe_seconds`` from the moment it sent its last successful renewal. Every change of
 holder increases the fencing token; every run goes out only through a fenced ``claim``.
@@ -40,6 +45,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMINGS = LeaseTimings()
 PENDING_CLAIMS_KEPT = 256  # claims whose answer was lost, remembered to retry with the same id
+# A standby told that a handover to its environment is about to be pinned reads this often: the
+# handover's gap (from the pin to the new holder's first renewal) is then one such interval plus
+# a few requests, not up to a whole poll_seconds. About 20 reads a second, for a second or two
+# per handover.
+ANNOUNCED_POLL_SECONDS = 0.05
 
 
 class Role(enum.Enum):
@@ -82,6 +92,8 @@ class Lease:
         self._role = Role.STANDBY
         self._tenure: _Tenure | None = None
         self._seen: tuple[str, float] | None = None  # another holder's version, first seen at
+        # a handover announced to our environment (its announced_at as stored), first seen at
+        self._announced: tuple[datetime | None, float] | None = None
         self._standing_by_because = ""
         self._pending_claims: dict[tuple[str, int], str] = {}
         self._lease_due = 0.0  # leader: next renewal; standby: next read of the lease
@@ -114,19 +126,20 @@ class Lease:
                 self._role = Role.STANDBY
             if self._clock() >= self._lease_due:
                 action = self._renew if self._role is Role.LEADER else self._poll
-                self._lease_due = self._absorbing(action)
+                self._lease_due = self._absorbing(action, self._poll_interval())
         with self._heartbeat_lock:
             if self._clock() >= self._heartbeat_due:
-                self._heartbeat_due = self._absorbing(self._heartbeat)
+                self._heartbeat_due = self._absorbing(self._heartbeat, self.timings.poll_seconds)
         return max(0.0, min(self._lease_due, self._heartbeat_due) - self._clock())
 
-    def _absorbing(self, action: Callable[[], float]) -> float:
+    def _absorbing(self, action: Callable[[], float], poll_seconds: float) -> float:
         """Run ``action`` (which returns when it is next due); if the store did not answer,
-        log it and make the action due again shortly."""
+        log it and make the action due again after ``poll_seconds`` (or renew_seconds if
+        shorter)."""
         try:
             return action()
         except StoreUnavailable as exc:
-            retry = min(self.timings.poll_seconds, self.timings.renew_seconds)
+            retry = min(poll_seconds, self.timings.renew_seconds)
             log.warning("lease store unavailable %s role=%s action=%s retry_seconds=%s error=%s",
                         self._context(), self._role.value, action.__name__.strip("_"), retry, exc)
             return self._clock() + retry
@@ -152,6 +165,7 @@ class Lease:
         started_at = self._clock()
         record = self.store.read(self.name)
         seen_at = self._clock()  # after the answer: the version existed by then, at the latest
+        self._note_announcement(record, seen_at)
         environment = self.identity.environment
         if record is not None and record.holder == self.identity:
             # Our acquire whose answer was lost, or our own tenure after an outage: confirm it
@@ -169,7 +183,29 @@ class Lease:
             self._acquire(record.version, previous=record)
         if self._role is Role.LEADER:
             return self._clock()  # renew at once: proves the new tenure to whoever watches
-        return started_at + self.timings.poll_seconds
+        return started_at + self._poll_interval()
+
+    def _note_announcement(self, record: LeaseRecord | None, seen_at: float) -> None:
+        """Remember a handover announced to our environment, and when we first saw it (a new
+        announcement, with another announced_at, starts afresh)."""
+        if record is None or record.handover_to != self.identity.environment:
+            self._announced = None
+        elif self._announced is None or self._announced[0] != record.handover_announced_at:
+            self._announced = (record.handover_announced_at, seen_at)
+            log.info("lease handover announced %s announced_at=%s poll_seconds=%s for_seconds=%s",
+                     self._context(), record.handover_announced_at, self._poll_interval(),
+                     self.timings.lease_seconds)
+
+    def _poll_interval(self) -> float:
+        """Seconds between a standby's reads: ANNOUNCED_POLL_SECONDS for lease_seconds after it
+        first saw a handover announced to its environment, else poll_seconds."""
+        announced = self._announced
+        if (
+            self._role is Role.STANDBY and announced is not None
+            and self._clock() - announced[1] < self.timings.lease_seconds
+        ):
+            return min(ANNOUNCED_POLL_SECONDS, self.timings.poll_seconds)
+        return self.timings.poll_seconds
 
     def _standing_by(self, because: str) -> None:
         if because != self._standing_by_because:

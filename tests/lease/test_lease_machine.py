@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from beat_lock.errors import CorruptRecord, StoreUnavailable
-from beat_lock.lease import Lease, Role
+from beat_lock.identity import Identity
+from beat_lock.layout import new_version
+from beat_lock.lease import ANNOUNCED_POLL_SECONDS, Lease, Role
 from beat_lock.record import ClaimOutcome
 from beat_lock.timings import LeaseTimings
 from tests.lease.doubles import FakeClock, FaultyStore
@@ -289,3 +291,90 @@ def test_claims_go_out_in_slot_order_only_while_leading(make_lease, paas, ecs, c
         ClaimOutcome.CLAIMED, 2, 1, "paas")
     assert holder.claim("invoices", SLOT).outcome is ClaimOutcome.CLAIMED
     assert set(holder.read().claims) == {"letters", "invoices"}
+
+
+def reads_in(lease, faulty, clock, seconds):
+    """Step ``lease`` as its keeper would for ``seconds`` of the fake clock; how many times it
+    asked the store for the lease record."""
+    before = faulty.calls.count("read")
+    end = clock() + seconds
+    while clock() < end:
+        clock.advance(lease.step())
+    return faulty.calls.count("read") - before
+
+
+@pytest.fixture
+def announced(make_store, make_lease, lock_name, paas, ecs, clock):
+    """paas leads; an ecs standby (its store counts calls) has seen a handover to ecs announced."""
+    holder = make_lease(paas)
+    holder.step()
+    holder.step()
+    faulty = FaultyStore(make_store())
+    standby = make_lease(ecs, store=faulty)
+    clock.advance(standby.step())
+    assert reads_in(standby, faulty, clock, 1.0) == 1  # one read per poll_seconds
+    make_store().announce(lock_name, "ecs", expected_token=1)
+    return holder, standby, faulty
+
+
+def test_a_standby_reads_fast_while_a_handover_to_it_is_announced(announced, clock):
+    _, standby, faulty = announced
+    reads = reads_in(standby, faulty, clock, 1.0)
+    assert 1 / ANNOUNCED_POLL_SECONDS - 1 <= reads <= 1 / ANNOUNCED_POLL_SECONDS + 1
+    faulty.fail["read"] = "before"  # a failed read is retried just as fast
+    reads = reads_in(standby, faulty, clock, 1.0)
+    assert 1 / ANNOUNCED_POLL_SECONDS - 1 <= reads <= 1 / ANNOUNCED_POLL_SECONDS + 1
+    assert standby.role is Role.STANDBY
+
+
+def test_a_standby_of_another_environment_does_not_hurry(announced, make_lease, clock):
+    faulty = FaultyStore(announced[0].store)
+    other = make_lease(Identity.new("paas"), store=faulty)
+    clock.advance(other.step())
+    assert reads_in(other, faulty, clock, 2.0) == 2
+
+
+def test_the_pin_that_follows_an_announcement_is_acquired_at_the_next_fast_read(
+    announced, make_store, lock_name, ecs, clock
+):
+    _, standby, _ = announced
+    delay = standby.step()
+    assert delay == pytest.approx(ANNOUNCED_POLL_SECONDS)
+    make_store().pin(lock_name, "ecs", expected_token=1, new_version=new_version(),
+                     end_tenure=True)
+    clock.advance(delay)
+    standby.step()
+    assert (standby.role, standby.token) == (Role.LEADER, 3)
+    assert standby.read().handover_to is None
+
+
+def test_a_stale_announcement_hurries_a_standby_for_one_lease_only(
+    announced, make_store, lock_name, clock
+):
+    holder, standby, faulty = announced
+    assert reads_in(standby, faulty, clock, 0.5) >= 0.5 / ANNOUNCED_POLL_SECONDS - 1
+    for _ in range(int(TIMINGS.lease_seconds // TIMINGS.renew_seconds)):
+        clock.advance(TIMINGS.renew_seconds)  # the holder keeps renewing meanwhile
+        holder.step()
+    assert reads_in(standby, faulty, clock, 2.0) == 2  # back to one read per poll_seconds
+    assert standby.read().handover_to == "ecs"
+    make_store().announce(lock_name, "ecs", expected_token=1)  # a new one: hurry again
+    assert reads_in(standby, faulty, clock, 1.0) >= 1 / ANNOUNCED_POLL_SECONDS - 1
+
+
+def test_an_announcement_neither_delays_nor_hastens_a_takeover(
+    announced, make_store, lock_name, clock
+):
+    holder, standby, _ = announced
+    clock.advance(TIMINGS.renew_seconds)
+    holder.step()  # its last renewal: a new version
+    version = holder.read().version
+    standby.step()  # sees it now
+    for advance in [1.0] * int(TIMINGS.lease_seconds - 1) + [0.99]:  # until 0.01 s short
+        clock.advance(advance)
+        make_store().announce(lock_name, "ecs", expected_token=1)
+        standby.step()
+        assert standby.role is Role.STANDBY and standby.read().version == version
+    clock.advance(0.01 + ANNOUNCED_POLL_SECONDS)  # its first read after the full lease
+    standby.step()
+    assert (standby.role, standby.token) == (Role.LEADER, 2)
