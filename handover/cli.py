@@ -135,12 +135,12 @@ def cli(
             "say where beat should go with --to ENV (e.g. handover --to ecs), or give a "
             "command such as status; see handover --help"
         )
+    settings = connection.settings()
     request = HandoverRequest(
-        target=target, guard_seconds=guard, timeout_seconds=timeout, force=force,
-        dry_run=dry_run,
+        target=target, guard_seconds=guard, timeout_seconds=timeout,
+        poll_seconds=settings.timings.poll_seconds, force=force, dry_run=dry_run,
     )
     console = Console(json_mode=as_json)
-    settings = connection.settings()
     report = hand_over(
         connection.store(), settings.name, request,
         outlook=outlook_for(connection, guard_seconds=guard, window_seconds=timeout),

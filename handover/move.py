@@ -1,10 +1,13 @@
-"""The store operations of a handover: pin (act), wait for the new leader (confirm), re-pin to the
-previous environment (roll back).
+"""The store operations of a handover: announce, pin (act), wait for the new leader (confirm),
+re-pin to the previous environment (roll back).
 
 The act is one conditional write: the pin to the target, conditional on the token preflight saw,
 which also ends the current holder's tenure (token + 1, no holder). From that write on, the old
 leader's next claim fails in the store whatever its own timers say, and only a participant of
-the target may acquire. Everything is timed on this host's monotonic clock.
+the target may acquire. Before it, an announcement on the lease (which changes nothing the
+fencing or a takeover relies on) makes the target's standbys read the lease every few tens of
+milliseconds, so one of them acquires within moments of the pin rather than at its next
+``poll_seconds`` read. Everything is timed on this host's monotonic clock.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ log = logging.getLogger(__name__)
 CONFIRM_POLL_SECONDS = 0.05
 RETRY_SECONDS = 0.2
 ROLLBACK_PIN_ATTEMPTS = 5
+# A standby starts a read every poll_seconds; a read that starts late (a busy host) or takes long
+# (a slow store) can see an announcement up to about this much later than one poll.
+ANNOUNCE_MARGIN_FRACTION = 0.25
+ANNOUNCE_MARGIN_SECONDS = 0.2
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -67,6 +74,28 @@ class Wait:
     end: WaitEnd
     takeover: Takeover | None
     last_seen: LeaseRecord | None
+
+
+def announce_wait_seconds(poll_seconds: float) -> float:
+    """How long after an announcement every standby that reads the lease every ``poll_seconds``
+    has surely seen it, and reads every ANNOUNCED_POLL_SECONDS."""
+    return poll_seconds * (1 + ANNOUNCE_MARGIN_FRACTION) + ANNOUNCE_MARGIN_SECONDS
+
+
+def withdraw(store: LeaseStore, name: str, console: Console) -> None:
+    """Best effort: withdraw an announced handover that is not going ahead. If the store does
+    not answer, no harm done: standbys stop hurrying lease_seconds after they first saw it,
+    and the next pin clears it."""
+    try:
+        store.announce(name, None, expected_token=None)
+    except StoreError as exc:
+        log.warning("announcement not withdrawn lock=%s error=%s", name, exc)
+        console.line(
+            f"  the announcement could not be withdrawn ({exc}); harmless: standbys stop "
+            "reading fast after one lease, and the next pin clears it"
+        )
+    else:
+        console.line("  the announcement was withdrawn")
 
 
 def pin(

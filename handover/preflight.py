@@ -17,7 +17,7 @@ from beat_lock.record import LeaseRecord, Participant
 from beat_lock.store import LeaseStore
 from handover.console import Console
 from handover.critical import CriticalOutlook, Outlook
-from handover.status import describe_participant
+from handover.status import describe_announcement, describe_participant
 from handover.times import age_seconds, clock_time, describe_seconds
 from scheduler.quiet import DEFAULT_HORIZON
 
@@ -104,8 +104,9 @@ def describe_leader(record: LeaseRecord | None, name: str) -> str:
     if record is None:
         return f"nobody has ever held lock {name!r} (no lease record yet)"
     pin = record.pin or "none (any environment)"
+    announcement = describe_announcement(record, "; ")
     if record.holder is None:
-        return f"nobody holds the lease (token {record.token}, pin {pin})"
+        return f"nobody holds the lease (token {record.token}, pin {pin}){announcement}"
     renewed = "never renewed"
     if record.renewed_at is not None:
         renewed = (
@@ -114,7 +115,7 @@ def describe_leader(record: LeaseRecord | None, name: str) -> str:
         )
     return (
         f"{record.holder.environment} (instance {record.holder.instance_id}, token "
-        f"{record.token}), {renewed}, pin {pin}"
+        f"{record.token}), {renewed}, pin {pin}{announcement}"
     )
 
 

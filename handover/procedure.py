@@ -1,17 +1,29 @@
-"""A handover from start to end: preflight, act, confirm, report, and roll back if the target
-does not take over in time. Every change of the lease is written to the audit trail."""
+"""A handover from start to end: preflight, announce, act, confirm, report, and roll back if the
+target does not take over in time. Every pin and its outcome is written to the audit trail."""
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from beat_lock.errors import StoreUnavailable
+from beat_lock.lease import ANNOUNCED_POLL_SECONDS
+from beat_lock.record import LeaseRecord
 from beat_lock.store import LeaseStore
 from handover import audit
 from handover.console import Console
 from handover.critical import Outlook
-from handover.move import Rollback, Wait, WaitEnd, pin, roll_back, wait_for_leader
+from handover.move import (
+    Rollback,
+    Wait,
+    WaitEnd,
+    announce_wait_seconds,
+    pin,
+    roll_back,
+    wait_for_leader,
+    withdraw,
+)
 from handover.preflight import Preflight, run_preflight
 from handover.report import HandoverReport, Outcome, Tenure
 from handover.times import describe_seconds
@@ -26,6 +38,7 @@ class HandoverRequest:
     target: str
     guard_seconds: float
     timeout_seconds: float
+    poll_seconds: float  # how often the target's standbys read the lease (beat_lock_poll_seconds)
     force: bool = False
     dry_run: bool = False
 
@@ -56,12 +69,21 @@ def hand_over(
         report.previous = Tenure(record.holder, record.token)
     if preflight.verdict != "go":
         return _stopped(report, preflight)
+    announces = _worth_announcing(record, target)
     if request.dry_run:
         report.outcome = Outcome.DRY_RUN
-        report.message = (
-            f"Dry run: preflight passed; nothing was changed. Without --dry-run the lease would "
-            f"be pinned to {target}, ending the tenure of {report.previous or 'nobody'}."
+        announced = (
+            f"the handover would be announced to the {target} standbys and, "
+            f"{describe_seconds(announce_wait_seconds(request.poll_seconds))} later, "
+            if announces else ""
         )
+        report.message = (
+            f"Dry run: preflight passed; nothing was changed. Without --dry-run {announced}the "
+            f"lease would be pinned to {target}, ending the tenure of "
+            f"{report.previous or 'nobody'}."
+        )
+        return report
+    if announces and not _announce(store, name, record, request, report, console):
         return report
 
     expected_token = None if record is None else record.token
@@ -71,6 +93,8 @@ def hand_over(
             budget_seconds=request.timeout_seconds,
         )
     except StoreUnavailable as exc:
+        if announces:
+            withdraw(store, name, console)
         report.outcome = Outcome.NEEDS_A_PERSON
         report.message = (
             f"The store stopped answering while pinning to {target} ({exc}); the pin may or may "
@@ -79,10 +103,10 @@ def hand_over(
         _record_end(store, name, report, console)
         return report
     if pinned is None:
-        report.outcome = Outcome.REFUSED
-        report.message = (
-            f"The lease changed after preflight (token {expected_token} is no longer current): "
-            "nothing was written. Run the command again to look afresh."
+        if announces:
+            withdraw(store, name, console)
+        _changed_after_preflight(
+            report, expected_token, "it was not pinned" if announces else "nothing was written"
         )
         return report
     report.pin_token = pinned.record.token
@@ -123,6 +147,66 @@ def hand_over(
         _roll_back(store, name, report, preflight, request, wait, console)
     _record_end(store, name, report, console)
     return report
+
+
+def _worth_announcing(record: LeaseRecord | None, target: str) -> bool:
+    """Whether a standby of ``target`` will acquire after the pin, which the announcement
+    hastens: not if the target holds the lease already (the pin ends no tenure), nor on a lock
+    never held (there is no record to announce on)."""
+    return record is not None and (
+        record.holder is None or record.holder.environment != target
+    )
+
+
+def _announce(
+    store: LeaseStore,
+    name: str,
+    record: LeaseRecord,
+    request: HandoverRequest,
+    report: HandoverReport,
+    console: Console,
+) -> bool:
+    """Announce the handover on the lease, conditional on the token preflight saw, and wait
+    until every standby of the target has seen it; False (and the report says why) if the
+    announcement could not be made. Ctrl-C while waiting withdraws it."""
+    target = request.target
+    started = time.monotonic()
+    try:
+        announced = store.announce(name, target, expected_token=record.token)
+    except StoreUnavailable as exc:
+        withdraw(store, name, console)
+        report.outcome = Outcome.REFUSED
+        report.message = (
+            f"The store did not answer the announcement ({exc}): the lease was not pinned. "
+            "Run the command again."
+        )
+        return False
+    if announced is None:
+        _changed_after_preflight(report, record.token, "nothing was written")
+        return False
+    wait = announce_wait_seconds(request.poll_seconds)
+    console.line(
+        f"Announced the handover to {target} on the lease (token {record.token}; holder and pin "
+        f"unchanged). Waiting {describe_seconds(wait)} (one standby poll of "
+        f"{describe_seconds(request.poll_seconds)} and a margin), until every {target} standby "
+        f"reads the lease every {ANNOUNCED_POLL_SECONDS * 1000:.0f} ms."
+    )
+    try:
+        time.sleep(wait)
+    except KeyboardInterrupt:
+        console.line("Interrupted before the pin: withdrawing the announcement.")
+        withdraw(store, name, console)
+        raise
+    report.announced_seconds = time.monotonic() - started
+    return True
+
+
+def _changed_after_preflight(report: HandoverReport, token: int | None, what: str) -> None:
+    report.outcome = Outcome.REFUSED
+    report.message = (
+        f"The lease changed after preflight (token {token} is no longer current): {what}. Run "
+        "the command again to look afresh."
+    )
 
 
 def _stopped(report: HandoverReport, preflight: Preflight) -> HandoverReport:

@@ -78,6 +78,7 @@ class HandoverReport:
     checks: list[Check] = field(default_factory=list)
     forced: bool = False
     previous: Tenure | None = None
+    announced_seconds: float | None = None  # from announcing the handover to the pin
     pin_token: int | None = None
     new: Tenure | None = None
     acquired_after_seconds: float | None = None
@@ -103,6 +104,7 @@ class HandoverReport:
                 {"name": c.name, "status": c.status, "summary": c.summary} for c in self.checks
             ],
             "from": self.previous.as_json() if self.previous else None,
+            "announced_seconds": _rounded(self.announced_seconds),
             "pin_token": self.pin_token,
             "to": self.new.as_json() if self.new else None,
             "acquired_after_seconds": _rounded(self.acquired_after_seconds),

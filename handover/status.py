@@ -65,6 +65,19 @@ def describe_participant(participant: Participant, record: LeaseRecord | None) -
     )
 
 
+def describe_announcement(record: LeaseRecord, lead: str) -> str:
+    """``lead`` and a sentence on a handover announced but not pinned yet, or "" if none."""
+    if record.handover_to is None:
+        return ""
+    when = ""
+    if record.handover_announced_at is not None:
+        when = f" {describe_seconds(age_seconds(record.handover_announced_at))} ago"
+    return (
+        f"{lead}handover to {record.handover_to} announced{when}, not pinned yet (a handover "
+        "under way, or one interrupted: the next pin clears it)"
+    )
+
+
 def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
     record = snapshot.record
     lease: dict[str, Any] | None = None
@@ -81,6 +94,8 @@ def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
             "tenure_started_at": _iso(record.tenure_started_at),
             "tenure_seconds": _ago(record.tenure_started_at),
             "renewals": record.renewals,
+            "handover_to": record.handover_to,
+            "handover_announced_at": _iso(record.handover_announced_at),
         }
     return {
         "lock": snapshot.lock,
@@ -119,6 +134,8 @@ def snapshot_lines(snapshot: Snapshot) -> list[str]:
         lines.append(f"  token:        {record.token}")
         lines.append(f"  lease:        {_lease_age(record)}")
         lines.append(f"  pin:          {record.pin or 'none (any environment may lead)'}")
+        if record.handover_to is not None:
+            lines.append(describe_announcement(record, "  pending:      "))
     lines.append("  participants:")
     grouped = by_environment(snapshot.participants)
     if not grouped:

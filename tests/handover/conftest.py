@@ -32,11 +32,11 @@ class Lock:
     store: LeaseStore
     keepers: list[LeaseKeeper] = field(default_factory=list)
 
-    def join(self, environment: str) -> Lease:
+    def join(self, environment: str, timings: LeaseTimings = TIMINGS) -> Lease:
         """A participant of ``environment`` with its own store client, stepped in the
         background like a beat process would."""
-        lease = Lease(open_store(parse_lock_url(self.url), TIMINGS), self.name,
-                      Identity.new(environment), TIMINGS)
+        lease = Lease(open_store(parse_lock_url(self.url), timings), self.name,
+                      Identity.new(environment), timings)
         keeper = LeaseKeeper(lease)
         keeper.start()
         self.keepers.append(keeper)

@@ -4,6 +4,7 @@ outlook read from a real Celery app, and connection options given twice (the lat
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -47,6 +48,27 @@ def test_status_shows_holder_token_pin_participants_and_recent_handovers(lock, p
     assert document["lease"]["pin"] == "ecs"
     assert sorted(document["participants"]) == ["ecs", "paas"]
     assert [e["kind"] for e in document["recent_events"]] == ["handover", "pin"]
+
+
+def test_status_and_preflight_show_a_pending_announcement(lock, paas_leads):
+    lock.store.announce(lock.name, "ecs", expected_token=lock.read().token)
+    options = ["--lock-url", lock.url, "--lock-name", lock.name]
+    pending = ("handover to ecs announced AGE ago, not pinned yet (a handover under way, or one "
+               "interrupted: the next pin clears it)")
+
+    def aged(output: str) -> str:
+        return re.sub(r"announced [0-9.]+ s ago", "announced AGE ago", output)
+
+    status = aged(run("status", *options).output)
+    document = json.loads(run("status", "--json", *options).output)
+    preflight = run(*options, "--to", "ecs", "--dry-run")
+
+    assert ("\n  pin:          none (any environment may lead)\n"
+            f"  pending:      {pending}\n") in status
+    assert document["lease"]["handover_to"] == "ecs"
+    assert document["lease"]["handover_announced_at"].startswith(str(datetime.now(UTC).year))
+    assert preflight.exit_code == 3  # no live ecs participant
+    assert f", pin none (any environment); {pending}\n" in aged(preflight.output)
 
 
 def test_status_watch_refreshes_until_interrupted(lock, paas_leads, capsys):

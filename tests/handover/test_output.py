@@ -66,7 +66,8 @@ def test_report_json_has_every_field_of_the_report():
     report = HandoverReport(
         lock="beat", store="redis at redis://h:1/0", target="ecs", outcome=Outcome.DONE,
         message="Done", checks=[Check("store reachable", "ok", "answered")], previous=paas,
-        pin_token=8, new=ecs, acquired_after_seconds=0.31234, gap_seconds=0.35678,
+        announced_seconds=1.45678, pin_token=8, new=ecs, acquired_after_seconds=0.31234,
+        gap_seconds=0.35678,
         next_critical_entry="letters", next_critical_at=datetime(2026, 3, 1, 13, tzinfo=UTC),
     )
     document = json.loads(json.dumps(report.as_json()))
@@ -75,7 +76,7 @@ def test_report_json_has_every_field_of_the_report():
         "store": "redis at redis://h:1/0", "target": "ecs", "forced": False,
         "checks": [{"name": "store reachable", "status": "ok", "summary": "answered"}],
         "from": {"environment": "paas", "instance": "web-1:10:aa", "token": 7},
-        "pin_token": 8,
+        "announced_seconds": 1.4568, "pin_token": 8,
         "to": {"environment": "ecs", "instance": "task-1:20:bb", "token": 9},
         "acquired_after_seconds": 0.3123, "gap_seconds": 0.3568,
         "next_critical_run": {

@@ -4,16 +4,22 @@ and what is written to the audit trail. Each claim is checked in the store itsel
 from __future__ import annotations
 
 import io
+import os
+import signal
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from beat_lock.identity import Identity
 from beat_lock.layout import new_version
+from beat_lock.timings import LeaseTimings
 from handover.console import Console
 from handover.critical import CriticalOutlook
+from handover.move import announce_wait_seconds
 from handover.procedure import HandoverRequest, hand_over
 from handover.report import Outcome
+from tests.handover.conftest import TIMINGS
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +31,7 @@ def handover(lock, target, *, outlook=QUIET, console=None, **options):
     console = console or Console(stream=io.StringIO())
     options.setdefault("timeout_seconds", 10.0)
     options.setdefault("guard_seconds", 600.0)
+    options.setdefault("poll_seconds", TIMINGS.poll_seconds)
     report = hand_over(
         lock.store, lock.name, HandoverRequest(target=target, **options),
         outlook=outlook if callable(outlook) else (lambda _record: outlook), console=console,
@@ -40,8 +47,22 @@ class Impatient(Console):
             raise KeyboardInterrupt
 
 
+class OnAnnounced(Console):
+    """Runs ``then`` right after the handover says it announced (before it waits)."""
+
+    def __init__(self, then) -> None:
+        super().__init__(stream=io.StringIO())
+        self.then = then
+
+    def line(self, text: str = "") -> None:
+        super().line(text)
+        if text.startswith("Announced the handover"):
+            self.then()
+
+
 def unchanged(before, after) -> bool:
-    return (before.token, before.holder, before.pin) == (after.token, after.holder, after.pin)
+    return (before.token, before.holder, before.pin, after.handover_to) == (
+        after.token, after.holder, after.pin, None)
 
 
 @both_stores
@@ -61,6 +82,13 @@ def test_handover_moves_the_lease_with_one_pin_and_reports_the_gap(lock, paas_le
     assert report.pin_token == before.token + 1  # the pin ended paas's tenure...
     assert report.new.token == before.token + 2  # ...and ecs acquired the next token
     assert 0 < report.acquired_after_seconds <= report.gap_seconds < 10
+    assert report.announced_seconds >= announce_wait_seconds(TIMINGS.poll_seconds)
+    assert after.handover_to is None  # the pin cleared the announcement
+    assert (
+        f"Announced the handover to ecs on the lease (token {before.token}; holder and pin "
+        "unchanged). Waiting 0.45 s (one standby poll of 0.20 s and a margin), until every ecs "
+        "standby reads the lease every 50 ms."
+    ) in text
     assert "Done: ecs leads (gap" in text
     events = lock.store.events(lock.name)
     assert [(e.kind, e.result) for e in events] == [("handover", "done"), ("pin", "written")]
@@ -117,7 +145,11 @@ def test_dry_run_checks_everything_and_changes_nothing(lock, paas_leads):
 
     assert report.outcome is Outcome.DRY_RUN and report.exit_code == 0
     assert [c.status for c in report.checks] == ["ok"] * 5
-    assert "Dry run: preflight passed; nothing was changed." in text
+    assert (
+        "Dry run: preflight passed; nothing was changed. Without --dry-run the handover would "
+        "be announced to the ecs standbys and, 0.45 s later, the lease would be pinned to ecs, "
+        f"ending the tenure of {report.previous}."
+    ) in text
     assert unchanged(before, lock.read())
     assert lock.store.events(lock.name) == []
 
@@ -131,7 +163,7 @@ def test_target_that_never_takes_over_is_rolled_back_and_the_old_side_leads(lock
     assert report.outcome is Outcome.ROLLED_BACK and report.exit_code == 4, text
     record = lock.read()
     assert record.holder == paas_leads.identity and record.pin == "paas"
-    assert record.renewals >= 1
+    assert record.renewals >= 1 and record.handover_to is None
     assert report.rollback["ok"] and report.rollback["to"] == "paas"
     assert "Rolling back: ecs did not take over within 1.50 s." in text
     assert f"Rolled back: ecs did not take over within 1.50 s; paas (instance " \
@@ -259,3 +291,64 @@ def test_interrupting_the_roll_back_is_loud(lock, paas_leads):
         "ROLL-BACK FAILED: the operator interrupted the wait, and the roll-back itself was "
         "interrupted (Ctrl-C). A person must look now"
     )
+
+
+# The standbys' default poll: without the announcement they would find the pin up to 1 s late.
+DEFAULT_POLL = LeaseTimings(lease_seconds=2.0, renew_seconds=0.4, safe_seconds=1.5,
+                            poll_seconds=1.0)
+
+
+def test_announced_standbys_take_over_within_moments_of_the_pin(lock):
+    paas = lock.join("paas", DEFAULT_POLL)
+    lock.wait_leader("paas")
+    ecs = lock.join("ecs", DEFAULT_POLL)
+    lock.wait_for(lambda _r: len(lock.store.participants(lock.name)) == 2)
+
+    there, text = handover(lock, "ecs", poll_seconds=1.0)
+    back, text_back = handover(lock, "paas", poll_seconds=1.0)
+
+    assert there.outcome is Outcome.DONE and there.new.holder == ecs.identity, text
+    assert back.outcome is Outcome.DONE and back.new.holder == paas.identity, text_back
+    assert there.announced_seconds >= 1.45 and back.announced_seconds >= 1.45
+    assert there.gap_seconds < 0.3 and back.gap_seconds < 0.3, (there.gap_seconds,
+                                                                 back.gap_seconds)
+
+
+def test_a_refused_pin_withdraws_the_announcement(lock, paas_leads):
+    lock.stuck("ecs")
+    token = lock.read().token
+
+    def holder_changes() -> None:
+        # paas releases and another beat acquires: the token moves on, the announcement stays.
+        lock.store.release(lock.name, paas_leads.identity, token, new_version=new_version())
+        lock.store.acquire(lock.name, Identity.new("dr"), expected_version=None,
+                           new_version=new_version())
+
+    report, text = handover(lock, "ecs", console=OnAnnounced(holder_changes))
+
+    assert report.outcome is Outcome.REFUSED and report.exit_code == 3, text
+    assert "  the announcement was withdrawn\n" in text
+    assert (
+        f"The lease changed after preflight (token {token} is no longer current): it was not "
+        "pinned. Run the command again to look afresh."
+    ) in text
+    record = lock.read()
+    assert (record.handover_to, record.pin, record.token) == (None, None, token + 1)
+    assert lock.store.events(lock.name) == []
+
+
+def test_ctrl_c_while_waiting_after_the_announcement_withdraws_it(lock, paas_leads):
+    lock.stuck("ecs")
+    before = lock.read()
+
+    def press_ctrl_c_soon() -> None:
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    console = OnAnnounced(press_ctrl_c_soon)
+    with pytest.raises(KeyboardInterrupt):
+        handover(lock, "ecs", console=console, poll_seconds=2.0)  # waits 2.70 s
+
+    text = console.stream.getvalue()
+    assert text.endswith("Interrupted before the pin: withdrawing the announcement.\n"
+                         "  the announcement was withdrawn\n")
+    assert unchanged(before, lock.read())
