@@ -2,9 +2,11 @@
 
 Part 1: twenty ``handover --to ENV`` runs back and forth (the real console script) between a paas
 and an ecs beat at the DEFAULT lease timings (lease 30 s, renew 5 s, safe 20 s, poll 1 s), with a
-real worker recording every run of a one-second entry. Prints the gap each handover reports
-(pin write to the new holder's first renewal, on the operator's monotonic clock) as median, p99
-and max; the worker-side dispatch gap (last run of the old leader to the first of the new);
+real worker recording every run of a one-second entry. Each handover announces itself on the
+lease first (the target's standbys then read every 50 ms) and pins one standby poll and a margin
+later. Prints the gap each handover reports (pin write to the new holder's first renewal, on the
+operator's monotonic clock) as median, p99 and max; how long before the pin the announcement
+went out; the worker-side dispatch gap (last run of the old leader to the first of the new);
 overlap (runs of two tenures interleaved in slot order: must be 0); slots missed or doubled
 (must be 0).
 
@@ -161,13 +163,14 @@ def handovers(directory: Path, broker: str) -> None:
     bench = Bench(directory / "handovers", broker, {})
     try:
         bench.start()
-        gaps, acquired = [], []
+        gaps, acquired, announced = [], [], []
         target = "ecs"
         for _ in range(HANDOVERS):
             started = time.time()
             report = bench.handover(target)
             gaps.append(report["gap_seconds"])
             acquired.append(report["acquired_after_seconds"])
+            announced.append(report["announced_seconds"])
             wait_for(lambda t=target, s=started: bench.sent_since(t, s), 60,
                      f"{target} to dispatch", *bench.processes.procs)
             target = "paas" if target == "ecs" else "ecs"
@@ -180,6 +183,8 @@ def handovers(directory: Path, broker: str) -> None:
     print(f"  reported gap  median {statistics.median(gaps):.3f} s   "
           f"p99 {percentile(gaps, 0.99):.3f} s   max {max(gaps):.3f} s   (of which the "
           f"standby's poll until it acquired: median {statistics.median(acquired):.3f} s)")
+    print(f"  announced before the pin  median {statistics.median(announced):.3f} s   "
+          f"max {max(announced):.3f} s")
     print("  each (acquired, renewed) s: " + "  ".join(
         f"({a:.2f}, {g:.2f})" for a, g in zip(acquired, gaps, strict=True)))
     print(f"  worker-side dispatch gap (last run of old leader -> first of new)  median "
