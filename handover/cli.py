@@ -35,7 +35,7 @@ HANDOVER_OPTIONS = ("target", "force", "dry_run", "guard", "timeout", "as_json")
 HELP = """Move Celery beat between environments safely, and steer the percentage routers.
 
 \b
-  handover --to ecs            check, pin beat to ecs, confirm ecs leads, report
+  handover --to ecs            check, announce, pin beat to ecs, confirm ecs leads, report
   handover status [--watch]    who leads, the pin, live participants, recent handovers
   handover history             the audit log of handovers, pins and roll-backs
   handover init                create the lock table, print least-privilege IAM policies
@@ -51,7 +51,8 @@ Exit codes:
   3    refused by preflight, or the store could not be reached: nothing was changed
   4    the target did not take over in time; rolled back, the previous environment leads
   5    the roll-back failed, or the lease is not in the state expected: a person must look
-  130  interrupted (Ctrl-C) outside a handover's wait
+  130  interrupted (Ctrl-C) before the pin (an announced handover is withdrawn), or in
+       another command
 """
 
 
