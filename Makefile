@@ -6,11 +6,14 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml tests/dynalite/package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "beat-handover needs Python 3.11 or newer; set PYTHON=python3.11 (or newer)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@# dynalite: the DynamoDB race tests run on it (moto is not concurrency-safe)
+	@if command -v npm >/dev/null; then npm ci --prefix tests/dynalite --no-audit --no-fund --loglevel=error; \
+	else echo "make: npm not found, so the DynamoDB race tests will be skipped; on Debian: apt-get install nodejs npm" >&2; fi
 	touch $@
 
 demo: $(BIN)/.installed

@@ -1,0 +1,368 @@
+"""The lease state machine, the same for every backend: acquire, renew, take over, claim, release.
+
+A participant is a standby or the leader. A standby reads the lease every ``poll_seconds``: it
+acquires a lease nobody holds (if the pin allows its environment), and takes over one whose
+record version it has seen unchanged for a full ``lease_seconds`` on its own monotonic clock.
+The leader renews every ``renew_seconds`` (the first time right after acquiring) and trusts its
+lease for ``safe_seconds`` from the moment it sent its last successful renewal. Every change of
+holder increases the fencing token; every run goes out only through a fenced ``claim``.
+
+Guaranteed: only the store's conditional writes decide; a holder that paused, or lost the store,
+stops trusting its lease (``valid()``) before a standby may take over, as long as the two
+monotonic clocks run at rates within ``(lease - safe) / lease`` of each other; and even when that
+fails a stale holder's claims are refused by the store. Not guaranteed: that a run is sent at all
+when the store is unreachable for longer than ``safe_seconds`` (the leader stops acting).
+
+Ambiguous writes (the answer was lost): a renewal is simply retried (it is conditional on our
+token, which only we can still hold); an acquire is resolved by the next read, which shows us as
+the holder; a claim is retried with the same claim id, so our own stored claim counts once.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from beat_lock.errors import BeatLockError, StoreUnavailable
+from beat_lock.identity import Identity
+from beat_lock.layout import new_version, slot_millis
+from beat_lock.record import ClaimOutcome, ClaimResult, LeaseRecord
+from beat_lock.store import LeaseStore
+from beat_lock.timings import LeaseTimings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMINGS = LeaseTimings()
+PENDING_CLAIMS_KEPT = 256  # claims whose answer was lost, remembered to retry with the same id
+
+
+class Role(enum.Enum):
+    LEADER = "leader"
+    STANDBY = "standby"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class _Tenure:
+    """What the leader knows of its own tenure; replaced whole, so readers need no lock."""
+
+    token: int
+    renewed_at: float  # our clock when the last successful renewal (or the acquire) was sent
+    version: str  # the record version that renewal wrote
+
+
+class Lease:
+    """One participant of one named lock. Call ``step()`` regularly (``LeaseKeeper`` does)."""
+
+    def __init__(
+        self, store: LeaseStore, name: str, identity: Identity,
+        timings: LeaseTimings = DEFAULT_TIMINGS, *, clock: Callable[[], float] = time.monotonic,
+        on_start_leading: Callable[[int], None] | None = None,
+        on_stop_leading: Callable[[str], None] | None = None,
+        heartbeat_detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.identity = identity
+        self.timings = timings
+        self._clock = clock
+        self._on_start_leading = on_start_leading
+        self._on_stop_leading = on_stop_leading
+        self._heartbeat_detail = heartbeat_detail
+        # _lock serialises the state machine (step, release, stepping down); it is never held
+        # by a claim in flight or a heartbeat, so a hung renewal does not hold up a claim.
+        self._lock = threading.RLock()
+        self._heartbeat_lock = threading.Lock()
+        self._claims_lock = threading.Lock()
+        self._role = Role.STANDBY
+        self._tenure: _Tenure | None = None
+        self._seen: tuple[str, float] | None = None  # another holder's version, first seen at
+        self._standing_by_because = ""
+        self._pending_claims: dict[tuple[str, int], str] = {}
+        self._lease_due = 0.0  # leader: next renewal; standby: next read of the lease
+        self._heartbeat_due = 0.0
+        self._sequence = 0
+
+    @property
+    def role(self) -> Role:
+        return self._role
+
+    @property
+    def token(self) -> int | None:
+        tenure = self._tenure
+        return tenure.token if tenure is not None else None
+
+    def _context(self) -> str:
+        return (f"name={self.name} environment={self.identity.environment} "
+                f"instance={self.identity.instance_id}")
+
+    def step(self) -> float:
+        """Do what is due now and return seconds until the next step is due. Leader: renew when
+        due (the first renewal right after acquiring, then every renew_seconds); standby: read the
+        lease, acquire it if free and the pin allows, take over if its version stayed unchanged
+        for lease_seconds on our monotonic clock; both: heartbeat every renew_seconds (ttl
+        lease_seconds). StoreUnavailable is logged and absorbed (short retry); ConfigError,
+        StoreMissing and CorruptRecord propagate."""
+        with self._lock:
+            if self._role is Role.STOPPED:
+                log.info("lease rejoining as standby %s", self._context())
+                self._role = Role.STANDBY
+            if self._clock() >= self._lease_due:
+                action = self._renew if self._role is Role.LEADER else self._poll
+                self._lease_due = self._absorbing(action)
+        with self._heartbeat_lock:
+            if self._clock() >= self._heartbeat_due:
+                self._heartbeat_due = self._absorbing(self._heartbeat)
+        return max(0.0, min(self._lease_due, self._heartbeat_due) - self._clock())
+
+    def _absorbing(self, action: Callable[[], float]) -> float:
+        """Run ``action`` (which returns when it is next due); if the store did not answer,
+        log it and make the action due again shortly."""
+        try:
+            return action()
+        except StoreUnavailable as exc:
+            retry = min(self.timings.poll_seconds, self.timings.renew_seconds)
+            log.warning("lease store unavailable %s role=%s action=%s retry_seconds=%s error=%s",
+                        self._context(), self._role.value, action.__name__.strip("_"), retry, exc)
+            return self._clock() + retry
+
+    def _renew(self) -> float:
+        tenure = self._tenure
+        assert tenure is not None
+        if self._clock() - tenure.renewed_at >= self.timings.lease_seconds:
+            # A standby may have taken over by now; rejoin as one (the next read tells).
+            self._step_down(f"no successful renewal for {self.timings.lease_seconds}s")
+            return self._clock()
+        version = new_version()
+        sent_at = self._clock()
+        if not self.store.renew(self.name, self.identity, tenure.token, new_version=version):
+            self._step_down("renewal refused: the lease was taken over, handed over or pinned "
+                            "to another environment")
+            return self._clock()
+        self._tenure = _Tenure(tenure.token, sent_at, version)
+        return sent_at + self.timings.renew_seconds
+
+    def _poll(self) -> float:
+        record = self.store.read(self.name)
+        seen_at = self._clock()  # after the answer: the version existed by then, at the latest
+        environment = self.identity.environment
+        if record is not None and record.holder == self.identity:
+            # Our acquire whose answer was lost, or our own tenure after an outage: confirm it
+            # with a renewal, which succeeds only if nobody took over meanwhile.
+            self._resume(record)
+        elif record is not None and record.pin not in (None, environment):
+            self._seen = None
+            self._standing_by(f"pinned to {record.pin}")
+        elif record is None or record.holder is None:
+            self._acquire(None if record is None else record.version, previous=None)
+        elif self._seen is None or self._seen[0] != record.version:
+            self._seen = (record.version, seen_at)
+            self._standing_by(f"held by {record.holder}")
+        elif seen_at - self._seen[1] >= self.timings.lease_seconds:
+            self._acquire(record.version, previous=record)
+        if self._role is Role.LEADER:
+            return self._clock()  # renew at once: proves the new tenure to whoever watches
+        return self._clock() + self.timings.poll_seconds
+
+    def _standing_by(self, because: str) -> None:
+        if because != self._standing_by_because:
+            self._standing_by_because = because
+            log.info("lease standby %s because=%r", self._context(), because)
+
+    def _acquire(self, expected_version: str | None, *, previous: LeaseRecord | None) -> None:
+        version = new_version()
+        sent_at = self._clock()
+        token = self.store.acquire(
+            self.name, self.identity, expected_version=expected_version, new_version=version
+        )
+        if token is None:
+            self._seen = None  # someone else moved first: watch the new version from scratch
+            return
+        how = "acquired" if previous is None else (
+            f"took over from {previous.holder} (token {previous.token}, version unchanged for "
+            f"{self.timings.lease_seconds}s)")
+        self._become_leader(_Tenure(token, sent_at, version), how)
+
+    def _resume(self, record: LeaseRecord) -> None:
+        version = new_version()
+        sent_at = self._clock()
+        if self.store.renew(self.name, self.identity, record.token, new_version=version):
+            self._become_leader(_Tenure(record.token, sent_at, version), "resumed our tenure")
+
+    def _become_leader(self, tenure: _Tenure, how: str) -> None:
+        self._tenure = tenure
+        self._role = Role.LEADER
+        self._seen = None
+        self._standing_by_because = ""
+        log.info("lease leading %s token=%d how=%r", self._context(), tenure.token, how)
+        self._notify(self._on_start_leading, tenure.token)
+
+    def _step_down(self, reason: str, *, role: Role = Role.STANDBY) -> None:
+        tenure = self._tenure
+        self._tenure = None
+        self._role = role
+        if tenure is None:
+            return
+        log.info("lease stopped leading %s token=%d reason=%r", self._context(), tenure.token,
+                 reason)
+        self._notify(self._on_stop_leading, reason)
+
+    def _notify(self, callback: Callable[[Any], None] | None, argument: Any) -> None:
+        # A failing callback must not stop the lease machinery (renewals, stepping down).
+        if callback is None:
+            return
+        try:
+            callback(argument)
+        except Exception:
+            log.exception("lease callback %r failed %s", callback, self._context())
+
+    def _heartbeat(self) -> float:
+        self._sequence += 1
+        self.store.heartbeat(
+            self.name, self.identity, role=self._role.value,
+            ttl_seconds=self.timings.lease_seconds, sequence=self._sequence,
+            detail=self._heartbeat_detail,
+        )
+        return self._clock() + self.timings.renew_seconds
+
+    def valid(self) -> bool:
+        """Leader and last successful renewal (timed from before the request was sent) younger
+        than safe_seconds on our monotonic clock."""
+        return self.safe_remaining() > 0.0
+
+    def safe_remaining(self) -> float:
+        """Seconds until valid() turns false (0.0 if not leader)."""
+        return self._safe_remaining(self._tenure)
+
+    def _safe_remaining(self, tenure: _Tenure | None) -> float:
+        if tenure is None:
+            return 0.0
+        return max(0.0, self.timings.safe_seconds - (self._clock() - tenure.renewed_at))
+
+    def claim(self, entry: str, slot: datetime) -> ClaimResult:
+        """Fenced claim of one run. Not valid() -> LEASE_LOST without asking the store, unless an
+        earlier attempt at this very slot lost its answer: then the store is read to tell whether
+        that attempt was stored (CLAIMED) or not. LEASE_LOST from the store drops leadership
+        (on_stop_leading). Our own retried write (same claim id stored) counts as CLAIMED.
+        StoreUnavailable propagates (the caller retries later, with the same claim id)."""
+        key = (entry, slot_millis(slot))
+        tenure = self._tenure
+        if self._safe_remaining(tenure) <= 0.0:
+            return self._claim_without_lease(entry, slot, key, tenure)
+        with self._claims_lock:
+            claim_id = self._pending_claims.pop(key, None) or new_version()
+            self._pending_claims[key] = claim_id
+            while len(self._pending_claims) > PENDING_CLAIMS_KEPT:
+                del self._pending_claims[next(iter(self._pending_claims))]
+        result = self.store.claim(
+            self.name, entry, slot, identity=self.identity, token=tenure.token, claim_id=claim_id
+        )
+        with self._claims_lock:
+            self._pending_claims.pop(key, None)
+        log.debug("lease claim %s entry=%s slot=%s token=%d outcome=%s reason=%r",
+                  self._context(), entry, slot.isoformat(), tenure.token, result.outcome.value,
+                  result.reason)
+        if result.outcome is ClaimOutcome.LEASE_LOST:
+            with self._lock:
+                if self._tenure is tenure:
+                    self._step_down(f"claim refused: {result.reason}")
+                    self._lease_due = self._clock()
+        return result
+
+    def _claim_without_lease(
+        self, entry: str, slot: datetime, key: tuple[str, int], tenure: _Tenure | None
+    ) -> ClaimResult:
+        reason = "not leading" if tenure is None else (
+            f"no successful renewal for {self.timings.safe_seconds}s (safe time)")
+        with self._claims_lock:
+            claim_id = self._pending_claims.get(key)
+        if claim_id is None:
+            return ClaimResult(ClaimOutcome.LEASE_LOST, entry, slot, None, reason)
+        record = self.store.read(self.name)
+        with self._claims_lock:
+            self._pending_claims.pop(key, None)
+        last = record.claims.get(entry) if record is not None else None
+        if last is not None and last.claim_id == claim_id:
+            return ClaimResult(ClaimOutcome.CLAIMED, entry, slot, last,
+                               "our earlier attempt stored it")
+        return ClaimResult(ClaimOutcome.LEASE_LOST, entry, slot, last, reason)
+
+    def release(self) -> None:
+        """Clean shutdown: release if leader (the other side may acquire at once), remove our
+        heartbeat, role STOPPED."""
+        with self._lock:
+            tenure = self._tenure
+            self._step_down("released", role=Role.STOPPED)
+            try:
+                if tenure is not None:
+                    self.store.release(self.name, self.identity, tenure.token,
+                                       new_version=new_version())
+                self.store.leave(self.name, self.identity)
+            except StoreUnavailable as exc:
+                log.warning("lease release unavailable %s error=%s: a standby takes over after "
+                            "lease_seconds=%s", self._context(), exc, self.timings.lease_seconds)
+            self._lease_due = self._heartbeat_due = 0.0
+
+    def read(self) -> LeaseRecord | None:
+        return self.store.read(self.name)
+
+
+class LeaseKeeper:
+    """Background daemon thread calling ``lease.step()`` on its own schedule, so a long sleep of
+    its owner (beat between two runs) never lets the lease lapse. start(); stop(release=True);
+    wake() to step at once. If a step raises (a terminal store or config error) the thread logs
+    it, keeps it in ``failure`` and ends; the lease then lapses and ``valid()`` turns false."""
+
+    def __init__(self, lease: Lease) -> None:
+        self.lease = lease
+        self.failure: Exception | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.alive:
+            return
+        self._stopping.clear()
+        self.failure = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"beat-lock-keeper:{self.lease.name}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                delay = self.lease.step()
+            except BeatLockError as exc:
+                self.failure = exc
+                log.error("lease keeper stopped name=%s error=%s", self.lease.name, exc)
+                return
+            except Exception as exc:
+                self.failure = exc
+                log.exception("lease keeper stopped by a bug name=%s", self.lease.name)
+                return
+            self._wake.wait(delay)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, release: bool = True, timeout: float | None = None) -> None:
+        """Stop stepping; with ``release`` give the lease up so the other side may take it."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if release:
+            self.lease.release()

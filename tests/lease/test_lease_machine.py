@@ -1,0 +1,287 @@
+"""The lease state machine on a fake monotonic clock, against the real stores (both backends).
+
+The clock is fake so that "a full lease duration" takes no time; the stores are real so that
+every outcome is what DynamoDB (moto server) or redis-server decided.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from beat_lock.errors import CorruptRecord, StoreUnavailable
+from beat_lock.lease import Lease, Role
+from beat_lock.record import ClaimOutcome
+from beat_lock.timings import LeaseTimings
+from tests.lease.doubles import FakeClock, FaultyStore
+
+pytestmark = pytest.mark.integration
+
+TIMINGS = LeaseTimings()  # production durations: 30 s lease, 20 s safe, 5 s renew, 1 s poll
+SLOT = datetime(2026, 3, 29, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def events() -> list:
+    return []
+
+
+@pytest.fixture
+def make_lease(make_store, lock_name, clock, events):
+    def make(identity, *, store=None, clock=clock):
+        return Lease(
+            store or make_store(), lock_name, identity, TIMINGS, clock=clock,
+            on_start_leading=lambda token: events.append((str(identity), "start", token)),
+            on_stop_leading=lambda reason: events.append((str(identity), "stop", reason)),
+            heartbeat_detail={"hostname": "test"},
+        )
+
+    return make
+
+
+def test_first_participant_acquires_with_token_1_and_renews_at_once(make_lease, paas, events):
+    lease = make_lease(paas)
+    assert lease.role is Role.STANDBY and lease.token is None and not lease.valid()
+    assert lease.step() == 0.0  # acquired: the first renewal is due at once
+    assert (lease.role, lease.token, lease.valid()) == (Role.LEADER, 1, True)
+    assert events == [(str(paas), "start", 1)]
+    assert lease.read().renewals == 0
+    assert lease.step() == pytest.approx(TIMINGS.renew_seconds)
+    record = lease.read()
+    assert (record.holder, record.token, record.renewals) == (paas, 1, 1)
+
+
+def test_valid_is_timed_from_before_the_renewal_was_sent(make_store, make_lease, paas, clock):
+    faulty = FaultyStore(make_store())
+    faulty.during["renew"] = lambda: clock.advance(3.0)  # the request takes 3 s
+    lease = make_lease(paas, store=faulty)
+    lease.step()
+    lease.step()
+    assert lease.safe_remaining() == pytest.approx(TIMINGS.safe_seconds - 3.0)
+    clock.advance(TIMINGS.safe_seconds - 3.0 - 0.001)
+    assert lease.valid()
+    clock.advance(0.002)
+    assert not lease.valid() and lease.safe_remaining() == 0.0
+    calls = len(faulty.calls)
+    result = lease.claim("letters", SLOT)
+    assert result.outcome is ClaimOutcome.LEASE_LOST
+    assert "safe time" in result.reason
+    assert len(faulty.calls) == calls  # refused without asking the store
+
+
+def test_standby_takes_over_only_after_a_full_lease_of_unchanged_version(
+    make_lease, paas, ecs, events
+):
+    holder_clock, standby_clock = FakeClock(), FakeClock(50_000.0)  # unrelated clocks
+    holder = make_lease(paas, clock=holder_clock)
+    standby = make_lease(ecs, clock=standby_clock)
+    holder.step()
+    holder.step()
+    standby.step()
+    assert standby.role is Role.STANDBY
+    standby_clock.advance(TIMINGS.lease_seconds - 0.01)
+    standby.step()
+    assert standby.role is Role.STANDBY  # the holder stopped renewing, but not for a full lease
+    standby_clock.advance(TIMINGS.poll_seconds)
+    standby.step()
+    assert (standby.role, standby.token) == (Role.LEADER, 2)
+    holder_clock.advance(TIMINGS.renew_seconds)
+    holder.step()  # its renewal is refused: the lease is no longer its own
+    assert (holder.role, holder.token) == (Role.STANDBY, None)
+    assert events[-2:] == [
+        (str(ecs), "start", 2),
+        (str(paas), "stop", "renewal refused: the lease was taken over, handed over or pinned "
+                            "to another environment"),
+    ]
+
+
+def test_renewals_keep_a_standby_waiting_forever(make_lease, paas, ecs, clock):
+    holder = make_lease(paas)
+    standby = make_lease(ecs)
+    holder.step()
+    for _ in range(8):  # 8 renewals: 40 s, more than a full lease
+        holder.step()
+        standby.step()
+        clock.advance(TIMINGS.renew_seconds)
+    assert (holder.role, holder.token, holder.valid()) == (Role.LEADER, 1, True)
+    assert standby.role is Role.STANDBY
+
+
+def test_release_lets_the_other_acquire_at_its_next_poll(make_lease, paas, ecs, events, clock):
+    holder = make_lease(paas)
+    standby = make_lease(ecs)
+    holder.step()
+    standby.step()
+    assert {p.identity for p in holder.store.participants(holder.name)} == {paas, ecs}
+    holder.release()
+    assert (holder.role, holder.token, holder.valid()) == (Role.STOPPED, None, False)
+    assert events[-1] == (str(paas), "stop", "released")
+    clock.advance(TIMINGS.poll_seconds)
+    standby.step()  # no lease duration to wait: the record says nobody holds it
+    assert (standby.role, standby.token) == (Role.LEADER, 2)
+    assert [p.identity for p in holder.store.participants(holder.name)] == [ecs]
+
+
+def test_pinned_elsewhere_a_participant_never_acquires(make_store, make_lease, paas, ecs, clock):
+    lease = make_lease(paas)
+    pinned = make_store().pin(lease.name, "ecs", expected_token=None, new_version="v1",
+                              end_tenure=True)
+    assert (pinned.pin, pinned.token, pinned.holder) == ("ecs", 0, None)
+    for _ in range(5):
+        lease.step()
+        clock.advance(TIMINGS.lease_seconds)
+    assert lease.role is Role.STANDBY
+    assert lease.read().holder is None
+    other = make_lease(ecs)
+    other.step()
+    assert (other.role, other.token) == (Role.LEADER, 1)
+
+
+def test_a_holder_outside_a_new_pin_loses_the_lease(make_store, make_lease, paas, ecs, clock):
+    holder = make_lease(paas)
+    holder.step()
+    record = holder.read()
+    pinned = make_store().pin(holder.name, "ecs", expected_token=record.token, new_version="p1",
+                              end_tenure=False)
+    assert (pinned.pin, pinned.holder, pinned.token) == ("ecs", paas, 1)  # tenure not ended
+    assert holder.claim("letters", SLOT).outcome is ClaimOutcome.LEASE_LOST
+    assert holder.role is Role.STANDBY
+    clock.advance(TIMINGS.lease_seconds * 3)
+    holder.step()
+    holder.step()
+    assert holder.role is Role.STANDBY
+
+
+def test_an_acquire_whose_answer_was_lost_is_ours_after_the_next_read(
+    make_store, make_lease, paas, events, clock
+):
+    faulty = FaultyStore(make_store())
+    faulty.fail["acquire"] = "after"
+    lease = make_lease(paas, store=faulty)
+    delay = lease.step()  # absorbed: the store wrote us as holder, we did not hear it
+    assert lease.role is Role.STANDBY
+    assert lease.read().holder == paas
+    del faulty.fail["acquire"]
+    clock.advance(delay)
+    lease.step()
+    assert (lease.role, lease.token, lease.valid()) == (Role.LEADER, 1, True)  # not token 2
+    assert events == [(str(paas), "start", 1)]
+
+
+def test_a_renewal_whose_answer_was_lost_keeps_the_lease(make_store, make_lease, paas, clock):
+    faulty = FaultyStore(make_store())
+    lease = make_lease(paas, store=faulty)
+    lease.step()
+    faulty.fail["renew"] = "after"
+    delay = lease.step()
+    assert delay == pytest.approx(min(TIMINGS.poll_seconds, TIMINGS.renew_seconds))
+    del faulty.fail["renew"]
+    clock.advance(delay)
+    lease.step()
+    assert (lease.role, lease.token, lease.read().renewals) == (Role.LEADER, 1, 2)
+
+
+def test_a_claim_whose_answer_was_lost_counts_once_when_retried(make_store, make_lease, paas):
+    faulty = FaultyStore(make_store())
+    lease = make_lease(paas, store=faulty)
+    lease.step()
+    faulty.fail["claim"] = "after"
+    with pytest.raises(StoreUnavailable):
+        lease.claim("letters", SLOT)
+    del faulty.fail["claim"]
+    result = lease.claim("letters", SLOT)
+    assert result.outcome is ClaimOutcome.CLAIMED
+    assert result.last.runs == 1
+    again = lease.claim("letters", SLOT)  # a new attempt, not a retry: already sent
+    assert again.outcome is ClaimOutcome.ALREADY_CLAIMED
+
+
+def test_a_lost_claim_answer_is_resolved_by_reading_once_the_lease_lapsed(
+    make_store, make_lease, paas, clock
+):
+    faulty = FaultyStore(make_store())
+    lease = make_lease(paas, store=faulty)
+    lease.step()
+    faulty.fail["claim"] = "after"
+    with pytest.raises(StoreUnavailable):
+        lease.claim("letters", SLOT)
+    clock.advance(TIMINGS.safe_seconds)
+    assert not lease.valid()
+    result = lease.claim("letters", SLOT)
+    assert (result.outcome, result.reason) == (ClaimOutcome.CLAIMED,
+                                               "our earlier attempt stored it")
+    assert lease.claim("letters", SLOT).outcome is ClaimOutcome.LEASE_LOST
+
+
+def test_a_dropped_claim_is_not_counted_as_claimed(make_store, make_lease, paas, clock):
+    faulty = FaultyStore(make_store())
+    lease = make_lease(paas, store=faulty)
+    lease.step()
+    faulty.fail["claim"] = "before"
+    with pytest.raises(StoreUnavailable):
+        lease.claim("letters", SLOT)
+    clock.advance(TIMINGS.safe_seconds)
+    assert lease.claim("letters", SLOT).outcome is ClaimOutcome.LEASE_LOST
+    assert "letters" not in lease.read().claims
+
+
+def test_a_holder_cut_off_for_a_full_lease_steps_down_then_resumes_its_tenure(
+    make_store, make_lease, paas, clock, events
+):
+    faulty = FaultyStore(make_store())
+    lease = make_lease(paas, store=faulty)
+    lease.step()
+    lease.step()
+    faulty.fail.update(renew="before", read="before", heartbeat="before")
+    while lease.role is Role.LEADER:
+        clock.advance(lease.step())
+    assert events[-1] == (str(paas), "stop", f"no successful renewal for {TIMINGS.lease_seconds}s")
+    faulty.fail.clear()
+    lease.step()
+    assert (lease.role, lease.token, lease.valid()) == (Role.LEADER, 1, True)
+    assert events[-1] == (str(paas), "start", 1)
+
+
+def test_unavailable_store_is_absorbed_but_a_corrupt_record_stops_the_step(
+    make_store, make_lease, paas, write_raw_field, lock_name
+):
+    faulty = FaultyStore(make_store())
+    faulty.fail["read"] = "before"
+    lease = make_lease(paas, store=faulty)
+    assert lease.step() == pytest.approx(TIMINGS.poll_seconds)
+    faulty.fail.clear()
+    lease.step()
+    write_raw_field(lock_name, "token", "seven")
+    with pytest.raises(CorruptRecord, match="field 'token' is 'seven', expected a whole number"):
+        make_lease(paas).step()
+
+
+def test_a_failing_callback_does_not_stop_the_lease(make_store, lock_name, paas, clock):
+    def explode(_token: int) -> None:
+        raise RuntimeError("callback bug")
+
+    lease = Lease(make_store(), lock_name, paas, TIMINGS, clock=clock, on_start_leading=explode)
+    lease.step()
+    lease.step()
+    assert lease.role is Role.LEADER and lease.read().renewals == 1
+
+
+def test_claims_go_out_in_slot_order_only_while_leading(make_lease, paas, ecs, clock):
+    holder = make_lease(paas)
+    assert holder.claim("letters", SLOT).outcome is ClaimOutcome.LEASE_LOST  # not leading yet
+    holder.step()
+    assert holder.claim("letters", SLOT).outcome is ClaimOutcome.CLAIMED
+    earlier = holder.claim("letters", SLOT - timedelta(hours=1))
+    assert earlier.outcome is ClaimOutcome.ALREADY_CLAIMED
+    assert earlier.last.slot == SLOT
+    later = holder.claim("letters", SLOT + timedelta(hours=1))
+    assert (later.outcome, later.last.runs, later.last.token, later.last.environment) == (
+        ClaimOutcome.CLAIMED, 2, 1, "paas")
+    assert holder.claim("invoices", SLOT).outcome is ClaimOutcome.CLAIMED
+    assert set(holder.read().claims) == {"letters", "invoices"}

@@ -1,0 +1,209 @@
+"""The conditions every store write enforces, the same on DynamoDB (moto server) and Redis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from beat_lock.dynamodb import DynamoDBStore, create_table
+from beat_lock.errors import CorruptRecord, StoreMissing
+from beat_lock.location import parse_lock_url
+from beat_lock.record import AuditEvent, ClaimOutcome
+from beat_lock.timings import LeaseTimings
+
+pytestmark = pytest.mark.integration
+
+SLOT = datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+
+
+def claim(store, name, identity, token, slot=SLOT, claim_id="c1", entry="letters"):
+    return store.claim(name, entry, slot, identity=identity, token=token, claim_id=claim_id)
+
+
+def test_token_rises_by_one_per_holder_and_never_goes_back(store, lock_name, paas, ecs):
+    assert store.read(lock_name) is None
+    assert store.acquire(lock_name, paas, expected_version=None, new_version="v1") == 1
+    assert store.acquire(lock_name, ecs, expected_version=None, new_version="v2") is None
+    assert store.release(lock_name, paas, 1, new_version="v3") is True
+    released = store.read(lock_name)
+    assert (released.holder, released.token, released.version) == (None, 1, "v3")
+    assert released.tenure_ended_at is not None
+    assert store.acquire(lock_name, ecs, expected_version=None, new_version="v4") == 2
+    assert store.acquire(lock_name, paas, expected_version="v4", new_version="v5") == 3
+    record = store.read(lock_name)
+    assert (record.holder, record.token, record.renewals) == (paas, 3, 0)
+
+
+def test_takeover_needs_the_version_the_standby_watched(store, lock_name, paas, ecs):
+    store.acquire(lock_name, paas, expected_version=None, new_version="v1")
+    assert store.renew(lock_name, paas, 1, new_version="v2") is True
+    assert store.acquire(lock_name, ecs, expected_version="v1", new_version="v3") is None
+    assert store.acquire(lock_name, ecs, expected_version="v2", new_version="v3") == 2
+
+
+def test_only_the_holder_with_its_token_renews_or_releases(store, lock_name, paas, ecs):
+    store.acquire(lock_name, paas, expected_version=None, new_version="v1")
+    assert store.renew(lock_name, paas, 2, new_version="x") is False
+    assert store.renew(lock_name, ecs, 1, new_version="x") is False
+    assert store.release(lock_name, ecs, 1, new_version="x") is False
+    assert store.renew(lock_name, paas, 1, new_version="v2") is True
+    assert store.renew(lock_name, paas, 1, new_version="v3") is True
+    assert store.read(lock_name).renewals == 2
+
+
+def test_a_retried_write_that_already_happened_is_recognised(store, lock_name, paas):
+    assert store.acquire(lock_name, paas, expected_version=None, new_version="v1") == 1
+    assert store.acquire(lock_name, paas, expected_version=None, new_version="v1") == 1
+    assert store.renew(lock_name, paas, 1, new_version="v2") is True
+    store.release(lock_name, paas, 1, new_version="v3")
+    assert store.release(lock_name, paas, 1, new_version="v3") is True
+    assert store.read(lock_name).token == 1
+
+
+def test_a_claim_with_an_old_token_fails_even_if_the_caller_believes_it_leads(
+    store, lock_name, paas, ecs
+):
+    store.acquire(lock_name, paas, expected_version=None, new_version="v1")
+    store.release(lock_name, paas, 1, new_version="v2")
+    store.acquire(lock_name, paas, expected_version=None, new_version="v3")  # token 2 now
+    result = claim(store, lock_name, paas, token=1)
+    assert result.outcome is ClaimOutcome.LEASE_LOST
+    assert result.reason == "the token is 2, not our 1"
+    other = claim(store, lock_name, ecs, token=2)
+    assert other.outcome is ClaimOutcome.LEASE_LOST
+    assert other.reason.startswith("the holder is paas/")
+    assert "letters" not in store.read(lock_name).claims
+
+
+def test_the_same_slot_claimed_twice_by_the_same_holder_counts_once(store, lock_name, paas):
+    store.acquire(lock_name, paas, expected_version=None, new_version="v1")
+    first = claim(store, lock_name, paas, 1, claim_id="c1")
+    assert first.outcome is ClaimOutcome.CLAIMED
+    assert (first.last.slot, first.last.runs, first.last.token, first.last.claim_id) == (
+        SLOT, 1, 1, "c1")
+    retried = claim(store, lock_name, paas, 1, claim_id="c1")  # our lost answer, retried
+    assert (retried.outcome, retried.last.runs) == (ClaimOutcome.CLAIMED, 1)
+    again = claim(store, lock_name, paas, 1, claim_id="c2")  # a second attempt at the slot
+    assert (again.outcome, again.last.runs) == (ClaimOutcome.ALREADY_CLAIMED, 1)
+    earlier = claim(store, lock_name, paas, 1, slot=SLOT - timedelta(minutes=1), claim_id="c3")
+    assert earlier.outcome is ClaimOutcome.ALREADY_CLAIMED
+    later = claim(store, lock_name, paas, 1, slot=SLOT + timedelta(milliseconds=1), claim_id="c4")
+    assert (later.outcome, later.last.runs) == (ClaimOutcome.CLAIMED, 2)
+
+
+def test_slots_are_kept_per_entry_with_any_entry_name(store, lock_name, paas):
+    store.acquire(lock_name, paas, expected_version=None, new_version="v1")
+    names = ["letters", "send:letters/daily", "  spaced  ", "ünïcode-✉"]
+    for i, entry in enumerate(names):
+        result = claim(store, lock_name, paas, 1, claim_id=f"c{i}", entry=entry)
+        assert result.outcome is ClaimOutcome.CLAIMED, entry
+    claims = store.read(lock_name).claims
+    assert sorted(claims) == sorted(names)
+    assert {c.slot for c in claims.values()} == {SLOT}
+
+
+def test_a_pin_keeps_out_the_other_environment(store, lock_name, paas, ecs):
+    assert store.pin(lock_name, "ecs", expected_token=None, new_version="p1",
+                     end_tenure=False).token == 0
+    assert store.acquire(lock_name, paas, expected_version=None, new_version="v1") is None
+    assert store.acquire(lock_name, ecs, expected_version=None, new_version="v2") == 1
+    assert store.pin(lock_name, "paas", expected_token=0, new_version="p2",
+                     end_tenure=True) is None  # token moved on since the caller read it
+    pinned = store.pin(lock_name, "paas", expected_token=1, new_version="p3", end_tenure=False)
+    assert (pinned.pin, pinned.holder, pinned.token, pinned.version) == ("paas", ecs, 1, "p3")
+    assert store.renew(lock_name, ecs, 1, new_version="v3") is False  # pinned away: loses it
+    assert claim(store, lock_name, ecs, 1).reason == "the lease is pinned to 'paas', not 'ecs'"
+
+
+def test_a_pin_that_ends_the_tenure_does_it_in_the_same_write(store, lock_name, paas, ecs):
+    store.acquire(lock_name, paas, expected_version=None, new_version="v1")
+    ended = store.pin(lock_name, "ecs", expected_token=1, new_version="p1", end_tenure=True)
+    assert (ended.pin, ended.holder, ended.token, ended.version) == ("ecs", None, 2, "p1")
+    assert claim(store, lock_name, paas, 1).outcome is ClaimOutcome.LEASE_LOST
+    assert store.acquire(lock_name, ecs, expected_version=None, new_version="v2") == 3
+    kept = store.pin(lock_name, "ecs", expected_token=3, new_version="p2", end_tenure=True)
+    assert (kept.holder, kept.token) == (ecs, 3)  # the holder is inside the pin: untouched
+    unpinned = store.pin(lock_name, None, expected_token=None, new_version="p3", end_tenure=True)
+    assert (unpinned.pin, unpinned.holder, unpinned.token) == (None, ecs, 3)
+
+
+def test_heartbeats_list_the_living_oldest_first(store, lock_name, paas, ecs):
+    store.heartbeat(lock_name, paas, role="leader", ttl_seconds=30, sequence=1,
+                    detail={"version": "1.2", "pid": 7})
+    store.heartbeat(lock_name, ecs, role="standby", ttl_seconds=30, sequence=1)
+    store.heartbeat(lock_name, paas, role="leader", ttl_seconds=30, sequence=2,
+                    detail={"version": "1.2", "pid": 7})
+    found = store.participants(lock_name)
+    assert [(p.identity, p.role, p.sequence) for p in found] == [
+        (paas, "leader", 2), (ecs, "standby", 1)]
+    assert found[0].detail == {"version": "1.2", "pid": 7}
+    assert found[0].expires_at > found[0].seen_at
+    store.leave(lock_name, paas)
+    assert [p.identity for p in store.participants(lock_name)] == [ecs]
+
+
+def test_expired_heartbeats_are_not_listed_before_the_store_deletes_them(
+    store, lock_name, paas, ecs
+):
+    store.heartbeat(lock_name, paas, role="standby", ttl_seconds=-5, sequence=1)  # long gone
+    store.heartbeat(lock_name, ecs, role="standby", ttl_seconds=30, sequence=1)
+    assert [p.identity for p in store.participants(lock_name)] == [ecs]
+
+
+def test_audit_events_come_back_newest_first(store, lock_name):
+    start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    for minute in range(5):
+        store.record_event(lock_name, AuditEvent(
+            at=start + timedelta(minutes=minute), kind="pin", actor="alice", host="laptop",
+            result="ok", detail={"to": "ecs", "n": minute}))
+    events = store.events(lock_name, limit=3)
+    assert [e.detail["n"] for e in events] == [4, 3, 2]
+    assert (events[0].kind, events[0].actor, events[0].at) == ("pin", "alice",
+                                                               start + timedelta(minutes=4))
+    assert store.events(f"{lock_name}-other") == []
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("token", "-1", "field 'token' is '-1', expected a whole number of at least 0"),
+    ("version", "", "field 'version' is '', expected a non-empty string"),
+    ("holder_env", "Not An Env", "field 'holder_env' is 'Not An Env', expected an environment "
+                                 "label and an instance id"),
+    ("pin", "ECS!", "field 'pin' is 'ECS!', expected an environment label such as 'ecs'"),
+    ("renewed_at", "yesterday", "field 'renewed_at' is 'yesterday', expected an ISO-8601 time"),
+    ("slot:letters", "soon", "field 'slot:letters' is 'soon', expected a whole number"),
+    ("by:letters", "paas", "field 'by:letters' is 'paas', expected '<token>/<environment>'"),
+])
+def test_a_record_of_the_wrong_shape_is_named_field_and_value(
+    store, lock_name, paas, write_raw_field, field, value, expected
+):
+    store.acquire(lock_name, paas, expected_version=None, new_version="v1")
+    claim(store, lock_name, paas, 1)
+    write_raw_field(lock_name, field, value)
+    with pytest.raises(CorruptRecord) as caught:
+        store.read(lock_name)
+    assert f"lease record of lock {lock_name!r}: {expected}" in str(caught.value)
+    assert "never delete the record" in str(caught.value)
+
+
+def test_a_missing_table_is_a_clear_error(moto_server, unique_name):
+    store = DynamoDBStore(parse_lock_url(f"dynamodb://{unique_name}?region=eu-west-2"),
+                          LeaseTimings())
+    expected = (f"DynamoDB table {unique_name!r} does not exist in region eu-west-2: create it "
+                "with `handover init` (beat_lock.dynamodb.create_table), or fix the table in "
+                "beat_lock_url")
+    for attempt in (store.ping, lambda: store.read("beat")):
+        with pytest.raises(StoreMissing) as caught:
+            attempt()
+        assert str(caught.value) == expected
+
+
+def test_create_table_is_idempotent_on_demand_with_ttl(moto_server, unique_name):
+    assert create_table(unique_name, region="eu-west-2") is True
+    assert create_table(unique_name, region="eu-west-2") is False
+    client = boto3.client("dynamodb", region_name="eu-west-2")
+    table = client.describe_table(TableName=unique_name)["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = client.describe_time_to_live(TableName=unique_name)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
