@@ -26,6 +26,8 @@ CATCH_UP_POLICIES = ("latest", "all", "none")
 DEFAULT_LOCK_NAME = "beat"
 DEFAULT_MAX_LATENESS_SECONDS = 3600.0
 DEFAULT_CATCH_UP_LIMIT = 100
+DEFAULT_GUARD_TTL_SECONDS = 7 * 24 * 3600.0
+MIN_GRACE_SECONDS = 5.0
 
 # key: (default, meaning) -- the README's configuration reference is generated from this table.
 SETTINGS: dict[str, tuple[Any, str]] = {
@@ -48,6 +50,8 @@ SETTINGS: dict[str, tuple[Any, str]] = {
                                        "counted as missed and never sent"),
     "beat_lock_catch_up_limit": (DEFAULT_CATCH_UP_LIMIT, "most missed runs of one entry that "
                                  "policy all sends at once"),
+    "beat_lock_guard_ttl_seconds": (DEFAULT_GUARD_TTL_SECONDS, "how long the worker-side guard "
+                                    "remembers that a run was executed"),
 }
 
 
@@ -63,6 +67,14 @@ class BeatLockSettings:
     catch_up: Mapping[str, str] = field(default_factory=dict)
     max_lateness_seconds: float = DEFAULT_MAX_LATENESS_SECONDS
     catch_up_limit: int = DEFAULT_CATCH_UP_LIMIT
+    guard_ttl_seconds: float = DEFAULT_GUARD_TTL_SECONDS
+
+    @property
+    def grace_seconds(self) -> float:
+        """How old a slot may be and still count as on time (sent whatever the policy): two
+        polls, so a standby that just took over still sends what fell due while it looked, and
+        at least 5 s, so a loaded host's stalls do not turn runs into catch-up decisions."""
+        return max(2 * self.timings.poll_seconds, MIN_GRACE_SECONDS)
 
     def require_location(self) -> LockLocation:
         if self.location is None:
@@ -126,7 +138,17 @@ class BeatLockSettings:
         lateness = _seconds(*raw("beat_lock_max_lateness_seconds"))
         limit_value, limit_source = raw("beat_lock_catch_up_limit")
         limit = _positive_int(limit_value, limit_source)
-        return cls(location, name, environment, timings, critical, catch_up, lateness, limit)
+        guard_ttl = _seconds(*raw("beat_lock_guard_ttl_seconds"))
+        settings = cls(
+            location, name, environment, timings, critical, catch_up, lateness, limit, guard_ttl
+        )
+        if lateness < settings.grace_seconds:
+            raise ConfigError(
+                f"{raw('beat_lock_max_lateness_seconds')[1]} ({lateness:g}) must be at least the "
+                f"on-time grace ({settings.grace_seconds:g} s = max(2 x beat_lock_poll_seconds, "
+                f"{MIN_GRACE_SECONDS:g} s)): a run that is on time is always sent"
+            )
+        return settings
 
 
 def _seconds(value: Any, source: str) -> float:

@@ -1,0 +1,134 @@
+"""The leased scheduler's loop in this process, on a real Redis store and a real Redis broker:
+what a beat process does not show from outside (its store state and its error log)."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+import redis
+from celery import Celery
+from celery.schedules import BaseSchedule
+
+from beat_lock.location import parse_lock_url
+from beat_lock.stores import open_store
+from scheduler import LeasedScheduler
+from tests.servers import free_port
+
+pytestmark = [pytest.mark.integration]
+
+
+class EveryOtherDay(BaseSchedule):
+    """A custom schedule type: Celery can run it, the fire-time maths cannot list its slots."""
+
+    def is_due(self, last_run_at):
+        return False, 3600.0
+
+
+@pytest.fixture
+def lone_broker(tmp_path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A redis-server of this test's own, which the test may kill."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    yield url, server
+    server.kill()
+    server.wait()
+
+
+def leased_app(broker: str, lock_url: str, name: str, schedule: dict) -> Celery:
+    app = Celery("in-process", broker=broker, set_as_current=False)
+    app.conf.update(
+        beat_schedule=schedule,
+        beat_lock_url=lock_url,
+        beat_lock_name=name,
+        beat_lock_environment="paas",
+        beat_lock_lease_seconds=2,
+        beat_lock_renew_seconds=0.4,
+        beat_lock_safe_seconds=1.5,
+        beat_lock_poll_seconds=0.2,
+        broker_connection_max_retries=1,
+        task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.1},
+    )
+    return app
+
+
+def tick_until(scheduler: LeasedScheduler, condition: Callable[[], bool], what: str,
+               timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(min(scheduler.tick(), 0.2))
+
+
+def runs(lock_url: str, name: str, entry: str) -> int:
+    store = open_store(parse_lock_url(lock_url))
+    record = store.read(name)
+    store.close()
+    claim = record.claims.get(entry) if record is not None else None
+    return claim.runs if claim is not None else 0
+
+
+def test_an_entry_whose_slots_cannot_be_listed_is_reported_once_and_the_rest_run(
+    redis_url, broker_url, unique_name, caplog,
+):
+    caplog.set_level(logging.INFO, logger="scheduler.leased")
+    app = leased_app(broker_url, redis_url, unique_name, {
+        "custom": {"task": "noop", "schedule": EveryOtherDay()},
+        "tick": {"task": "noop", "schedule": timedelta(seconds=1)},
+    })
+    scheduler = LeasedScheduler(app=app)
+    try:
+        tick_until(scheduler, lambda: runs(redis_url, unique_name, "tick") >= 3, "three runs")
+    finally:
+        scheduler.close()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("entry=custom is not dispatched by the leased scheduler: "
+                                "cannot compute fire times of EveryOtherDay schedule")
+    assert runs(redis_url, unique_name, "custom") == 0
+
+
+def test_a_run_claimed_but_not_published_is_logged_at_error_with_its_slot(
+    lone_broker, redis_url, unique_name, caplog,
+):
+    caplog.set_level(logging.INFO, logger="scheduler.leased")
+    broker, server = lone_broker
+    app = leased_app(broker, redis_url, unique_name, {
+        "tick": {"task": "noop", "schedule": timedelta(seconds=1)},
+    })
+    scheduler = LeasedScheduler(app=app)
+
+    def unpublished() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR
+                and "could not be published" in r.getMessage()]
+
+    try:
+        tick_until(scheduler, lambda: runs(redis_url, unique_name, "tick") >= 1, "a first run")
+        server.kill()
+        server.wait()
+        tick_until(scheduler, unpublished, "a publish to fail")
+    finally:
+        scheduler.close()
+    message = unpublished()[0]
+    assert message.startswith("entry=tick slot=20")
+    assert message.endswith("was claimed but could not be published; it will not be sent "
+                            "(a claim cannot be undone and resending could send it twice)")
+    assert runs(redis_url, unique_name, "tick") >= 2  # the failed run's claim stands
