@@ -82,7 +82,11 @@ def get_connection(ctx: click.Context | None = None) -> Connection:
 def _remember(field: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
         if value is not None:
-            setattr(get_connection(ctx), field, value)
+            connection = get_connection(ctx)
+            setattr(connection, field, value)
+            if field == "app_spec":
+                # A later -A wins over an app handed over by `celery -A` (or an earlier -A).
+                connection.app = None
 
     return callback
 

@@ -1,0 +1,227 @@
+"""A handover from start to end: preflight, act, confirm, report, and roll back if the target
+does not take over in time. Every change of the lease is written to the audit trail."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from beat_lock.errors import StoreUnavailable
+from beat_lock.store import LeaseStore
+from handover import audit
+from handover.console import Console
+from handover.critical import Outlook
+from handover.move import Wait, WaitEnd, pin, roll_back, wait_for_leader
+from handover.preflight import Preflight, run_preflight
+from handover.report import HandoverReport, Outcome, Tenure
+from handover.times import describe_seconds
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GUARD_SECONDS = 600.0
+DEFAULT_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class HandoverRequest:
+    target: str
+    guard_seconds: float = DEFAULT_GUARD_SECONDS
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    force: bool = False
+    dry_run: bool = False
+
+
+def hand_over(
+    store: LeaseStore,
+    name: str,
+    request: HandoverRequest,
+    *,
+    outlook: Outlook,
+    console: Console,
+) -> HandoverReport:
+    """Move the lease of lock ``name`` to ``request.target``; the report says what happened."""
+    target = request.target
+    report = HandoverReport(
+        lock=name, store=store.location.describe(), target=target, forced=request.force
+    )
+    mode = " (dry run: nothing will be changed)" if request.dry_run else ""
+    console.line(f"Handover of lock {name!r} to {target} on {report.store}{mode}")
+    console.line("Preflight:")
+    preflight = run_preflight(
+        store, name, target, guard_seconds=request.guard_seconds, force=request.force,
+        outlook=outlook, console=console,
+    )
+    report.checks = preflight.checks
+    record = preflight.record
+    if record is not None and record.holder is not None:
+        report.previous = Tenure(record.holder, record.token)
+    if preflight.verdict != "go":
+        return _stopped(report, preflight)
+    if request.dry_run:
+        report.outcome = Outcome.DRY_RUN
+        report.message = (
+            f"Dry run: preflight passed; nothing was changed. Without --dry-run the lease would "
+            f"be pinned to {target}, ending the tenure of {report.previous or 'nobody'}."
+        )
+        return report
+
+    expected_token = None if record is None else record.token
+    try:
+        pinned = pin(
+            store, name, target, expected_token=expected_token,
+            budget_seconds=request.timeout_seconds,
+        )
+    except StoreUnavailable as exc:
+        report.outcome = Outcome.NEEDS_A_PERSON
+        report.message = (
+            f"The store stopped answering while pinning to {target} ({exc}); the pin may or may "
+            "not have been written. Run `handover status` to see who leads, then decide."
+        )
+        _record_end(store, name, report, console)
+        return report
+    if pinned is None:
+        report.outcome = Outcome.REFUSED
+        report.message = (
+            f"The lease changed after preflight (token {expected_token} is no longer current): "
+            "nothing was written. Run the command again to look afresh."
+        )
+        return report
+    report.pin_token = pinned.record.token
+    audit.record(store, name, audit.new_event("pin", "written", {
+        "to": target, "from": report.previous.holder.environment if report.previous else None,
+        "token": pinned.record.token, "forced": request.force,
+    }), console)
+    console.line(
+        f"Pinned to {target} in one conditional write: the tenure of "
+        f"{report.previous or 'nobody'} ended, token now {pinned.record.token}."
+    )
+    console.line("Confirm:")
+    try:
+        wait = wait_for_leader(
+            store, name, target, min_token=pinned.first_new_token,
+            started_at=pinned.started_at,
+            timeout_seconds=request.timeout_seconds, console=console,
+            label=f"waiting for {target} to take over",
+        )
+    except KeyboardInterrupt:
+        console.end_wait()
+        console.line(f"Interrupted while waiting for {target}: rolling back.")
+        wait = None
+    console.end_wait()
+
+    if wait is not None and wait.end is WaitEnd.TAKEN:
+        _done(report, wait, outlook)
+    elif wait is not None and wait.end is WaitEnd.PIN_CHANGED:
+        seen = wait.last_seen
+        report.outcome = Outcome.NEEDS_A_PERSON
+        report.message = (
+            f"Someone else pinned the lock to {seen.pin if seen else '?'} while this handover "
+            "waited; not rolling back over their change. Run `handover status` and "
+            "`handover history`."
+        )
+    else:
+        _roll_back(store, name, report, preflight, request, wait, console)
+    _record_end(store, name, report, console)
+    return report
+
+
+def _stopped(report: HandoverReport, preflight: Preflight) -> HandoverReport:
+    if preflight.verdict == "nothing-to-do":
+        report.outcome = Outcome.NOTHING_TO_DO
+        report.message = f"Nothing to do: {report.target} already leads."
+    elif preflight.verdict == "store-missing":
+        report.outcome = Outcome.CONFIG_ERROR
+        report.message = "The lock table does not exist: run `handover init` first."
+    else:
+        refused = [c.name for c in preflight.checks if c.status in ("refused", "failed")]
+        report.outcome = Outcome.REFUSED
+        report.message = f"Refused by preflight ({', '.join(refused)}): nothing was changed."
+    return report
+
+
+def _done(
+    report: HandoverReport, wait: Wait, outlook: Outlook
+) -> None:
+    takeover = wait.takeover
+    assert takeover is not None  # WaitEnd.TAKEN always carries one
+    report.outcome = Outcome.DONE
+    report.new = takeover.tenure
+    report.acquired_after_seconds = takeover.acquired_after_seconds
+    report.gap_seconds = takeover.renewed_after_seconds
+    report.message = (
+        f"Done: {report.target} leads (gap {describe_seconds(takeover.renewed_after_seconds)})."
+    )
+    after = outlook(wait.last_seen)
+    report.next_critical_entry = after.next_entry
+    report.next_critical_at = after.next_at
+
+
+def _roll_back(
+    store: LeaseStore,
+    name: str,
+    report: HandoverReport,
+    preflight: Preflight,
+    request: HandoverRequest,
+    wait: Wait | None,
+    console: Console,
+) -> None:
+    record = preflight.record
+    previous = report.previous
+    if previous is not None and previous.holder.environment != request.target:
+        back_to: str | None = previous.holder.environment
+    else:
+        back_to = None if record is None else record.pin
+    why = (
+        "the operator interrupted the wait" if wait is None
+        else f"{request.target} did not take over within "
+        f"{describe_seconds(request.timeout_seconds)}"
+    )
+    console.line(f"Rolling back: {why}.")
+    result = roll_back(
+        store, name, back_to, await_leader=previous is not None and back_to is not None,
+        timeout_seconds=request.timeout_seconds, console=console,
+    )
+    report.rollback = {
+        "reason": why,
+        "to": back_to,
+        "ok": result.ok,
+        "token": result.pinned.record.token if result.pinned else None,
+        "leader": (
+            result.wait.takeover.tenure.as_json()
+            if result.wait is not None and result.wait.takeover is not None else None
+        ),
+        "error": result.error or None,
+    }
+    audit.record(store, name, audit.new_event(
+        "rollback", "done" if result.ok else "failed",
+        {"to": back_to, "reason": why, "error": result.error or None},
+    ), console)
+    if result.ok:
+        report.outcome = Outcome.ROLLED_BACK
+        leader = (
+            f"{result.wait.takeover.tenure} leads again"
+            if result.wait is not None and result.wait.takeover is not None
+            else f"the pin is back to {back_to or 'any environment'}"
+        )
+        report.message = f"Rolled back: {why}; {leader}."
+    else:
+        report.outcome = Outcome.ROLLBACK_FAILED
+        report.message = (
+            f"ROLL-BACK FAILED: {why}, and {result.error}. A person must look now: run "
+            "`handover status`; the lease may have no leader."
+        )
+
+
+def _record_end(
+    store: LeaseStore, name: str, report: HandoverReport, console: Console
+) -> None:
+    detail: dict[str, object] = {
+        "from": report.previous.holder.environment if report.previous else None,
+        "to": report.target,
+        "forced": report.forced,
+    }
+    if report.gap_seconds is not None:
+        detail["gap_seconds"] = round(report.gap_seconds, 3)
+    if report.new is not None:
+        detail["token"] = report.new.token
+    audit.record(store, name, audit.new_event("handover", report.outcome.value, detail), console)

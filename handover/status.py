@@ -1,0 +1,196 @@
+"""``handover status``: who leads, since when, the pin, who is alive in each environment, and the
+recent handovers; once, as JSON, or refreshed until Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from beat_lock.errors import StoreUnavailable
+from beat_lock.record import AuditEvent, LeaseRecord, Participant
+from beat_lock.store import LeaseStore
+from handover.audit import event_json, event_line
+from handover.times import age_seconds, clock_time, describe_seconds
+
+RECENT_EVENTS = 5
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    lock: str
+    store: str
+    record: LeaseRecord | None
+    participants: list[Participant]
+    events: list[AuditEvent]
+    taken_at: datetime
+
+
+def take_snapshot(store: LeaseStore, name: str) -> Snapshot:
+    return Snapshot(
+        lock=name,
+        store=store.location.describe(),
+        record=store.read(name),
+        participants=store.participants(name),
+        events=store.events(name, RECENT_EVENTS),
+        taken_at=datetime.now(UTC),
+    )
+
+
+def by_environment(participants: list[Participant]) -> dict[str, list[Participant]]:
+    grouped: dict[str, list[Participant]] = {}
+    for participant in participants:
+        grouped.setdefault(participant.identity.environment, []).append(participant)
+    return dict(sorted(grouped.items()))
+
+
+def role_of(participant: Participant, record: LeaseRecord | None) -> str:
+    """Leader or standby as the lease record says; a heartbeat's own role lags a change of
+    holder by up to one heartbeat, the record does not."""
+    holder = record.holder if record is not None else None
+    return "leader" if participant.identity == holder else "standby"
+
+
+def describe_participant(participant: Participant, record: LeaseRecord | None) -> str:
+    """``host:123:ab12 (leader, seen 0.40 s ago)``."""
+    return (
+        f"{participant.identity.instance_id} ({role_of(participant, record)}, seen "
+        f"{describe_seconds(age_seconds(participant.seen_at))} ago)"
+    )
+
+
+def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
+    record = snapshot.record
+    lease: dict[str, Any] | None = None
+    if record is not None:
+        lease = {
+            "holder": None if record.holder is None else {
+                "environment": record.holder.environment,
+                "instance": record.holder.instance_id,
+            },
+            "token": record.token,
+            "pin": record.pin,
+            "renewed_at": _iso(record.renewed_at),
+            "renewed_seconds_ago": _ago(record.renewed_at),
+            "tenure_started_at": _iso(record.tenure_started_at),
+            "tenure_seconds": _ago(record.tenure_started_at),
+            "renewals": record.renewals,
+        }
+    return {
+        "lock": snapshot.lock,
+        "store": snapshot.store,
+        "at": snapshot.taken_at.isoformat(),
+        "lease": lease,
+        "participants": {
+            environment: [
+                {
+                    "instance": p.identity.instance_id,
+                    "role": role_of(p, record),
+                    "seen_at": p.seen_at.isoformat(),
+                    "seen_seconds_ago": _ago(p.seen_at),
+                }
+                for p in members
+            ]
+            for environment, members in by_environment(snapshot.participants).items()
+        },
+        "recent_events": [event_json(event) for event in snapshot.events],
+    }
+
+
+def snapshot_lines(snapshot: Snapshot) -> list[str]:
+    record = snapshot.record
+    lines = [f"Lock {snapshot.lock!r} on {snapshot.store}, at {clock_time(snapshot.taken_at)}"]
+    if record is None:
+        lines.append("  lease:        never acquired (no lease record yet)")
+    else:
+        if record.holder is None:
+            lines.append("  holder:       nobody")
+        else:
+            lines.append(
+                f"  holder:       {record.holder.environment} "
+                f"(instance {record.holder.instance_id})"
+            )
+        lines.append(f"  token:        {record.token}")
+        lines.append(f"  lease:        {_lease_age(record)}")
+        lines.append(f"  pin:          {record.pin or 'none (any environment may lead)'}")
+    lines.append("  participants:")
+    grouped = by_environment(snapshot.participants)
+    if not grouped:
+        lines.append("    none alive")
+    for environment, members in grouped.items():
+        listed = "; ".join(describe_participant(p, record) for p in members)
+        lines.append(f"    {environment}: {len(members)} live: {listed}")
+    lines.append("  recent handovers:")
+    if not snapshot.events:
+        lines.append("    none recorded")
+    lines.extend(f"    {event_line(event)}" for event in snapshot.events)
+    return lines
+
+
+def _lease_age(record: LeaseRecord) -> str:
+    parts = []
+    if record.renewed_at is not None:
+        parts.append(f"renewed {describe_seconds(age_seconds(record.renewed_at))} ago")
+    if record.holder is not None and record.tenure_started_at is not None:
+        parts.append(
+            f"held for {describe_seconds(age_seconds(record.tenure_started_at))} "
+            f"({record.renewals} renewal{'' if record.renewals == 1 else 's'})"
+        )
+    if record.holder is None and record.tenure_ended_at is not None:
+        parts.append(f"last tenure ended {clock_time(record.tenure_ended_at)}")
+    parts.append("ages by this host's clock")
+    return ", ".join(parts)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _ago(moment: datetime | None) -> float | None:
+    return None if moment is None else round(age_seconds(moment), 3)
+
+
+def show(store: LeaseStore, name: str, *, as_json: bool) -> None:
+    snapshot = take_snapshot(store, name)
+    if as_json:
+        click.echo(json.dumps(snapshot_json(snapshot), indent=2))
+    else:
+        click.echo("\n".join(snapshot_lines(snapshot)))
+
+
+def watch(
+    store: LeaseStore,
+    name: str,
+    *,
+    as_json: bool,
+    interval_seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Refresh until Ctrl-C: a redrawn screen on a terminal, else one block (or JSON line) per
+    refresh. A silent store is shown, not fatal: watching is how one sees it come back."""
+    tty = sys.stdout.isatty()
+    try:
+        while True:
+            try:
+                snapshot = take_snapshot(store, name)
+            except StoreUnavailable as exc:
+                text = f"{clock_time(datetime.now(UTC))}: the store did not answer ({exc})"
+                click.echo(json.dumps({"error": str(exc)}) if as_json else text)
+            else:
+                if as_json:
+                    click.echo(json.dumps(snapshot_json(snapshot)))
+                else:
+                    if tty:
+                        click.clear()
+                    click.echo("\n".join(snapshot_lines(snapshot)))
+                    click.echo(f"(refreshing every {describe_seconds(interval_seconds)}; "
+                               "Ctrl-C to stop)" if tty else "")
+            sleep(interval_seconds)
+    except KeyboardInterrupt:
+        click.echo("")

@@ -1,0 +1,142 @@
+"""Fast tests of the command line: option parsing, exit codes and the exact error text.
+
+Nothing here needs a store: every case fails (or prints help) before one would be opened.
+"""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from beat_lock.errors import ConfigError, CorruptRecord, StoreMissing, StoreUnavailable
+from handover.cli import cli, exit_code_for
+
+SUBCOMMANDS = ["status", "history", "init", "quiet-windows", "route show"]
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), prog_name="handover")
+
+
+def test_help_documents_every_exit_code():
+    result = run("--help")
+    assert result.exit_code == 0
+    for line in (
+        "0    done, or nothing to do",
+        "2    usage or configuration error",
+        "3    refused by preflight",
+        "4    the target did not take over in time; rolled back",
+        "5    the roll-back failed",
+    ):
+        assert line in result.output
+    commands = [command.split()[0] for command in SUBCOMMANDS]
+    for command in [*commands, "--to ENV", "--force", "--dry-run", "--guard", "--timeout"]:
+        assert command in result.output
+
+
+def test_no_target_and_no_command_is_a_usage_error():
+    result = run()
+    assert result.exit_code == 2
+    assert result.output.endswith(
+        "Error: say where beat should go with --to ENV (e.g. handover --to ecs), or give a "
+        "command such as status; see handover --help\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--to", "ECS"], "Error: Invalid value for '--to': must be a short lower-case label "
+         "such as 'paas' or 'ecs' (letters, digits, '-' or '_', at most 32 characters), got 'ECS'"),
+        (["--to", "ecs", "--timeout", "0"],
+         "Error: Invalid value for '--timeout': must be longer than 0, got '0'"),
+        (["--to", "ecs", "--timeout", "-5s"],
+         "Error: Invalid value for '--timeout': '-5s' is not a duration; write it as a number "
+         "with units d, h, m or s in that order, e.g. 90s, 10m, 1h30m or 2h"),
+        (["--to", "ecs", "--guard", "soon"],
+         "Error: Invalid value for '--guard': 'soon' is not a duration; write it as a number "
+         "with units d, h, m or s in that order, e.g. 90s, 10m, 1h30m or 2h"),
+        (["--to"], "Error: Option '--to' requires an argument."),
+        (["--to", "ecs", "--frobnicate"], "Error: No such option '--frobnicate'."),
+        (["--to", "ecs", "status"],
+         "Error: --to: options of the handover itself (handover --to ENV ...) cannot be "
+         "combined with the command 'status'"),
+        (["--dry-run", "--json", "history"],
+         "Error: --dry-run, --json: options of the handover itself (handover --to ENV ...) "
+         "cannot be combined with the command 'history'"),
+        (["status", "--interval", "0"],
+         "Error: Invalid value for '--interval': must be longer than 0, got '0'"),
+        (["history", "--limit", "0"],
+         "Error: Invalid value for '--limit': 0 is not in the range 1<=x<=1000."),
+    ],
+)
+def test_bad_options_exit_2_with_a_clear_message(args, message):
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_zero_guard_is_allowed_and_means_no_check():
+    result = run("--to", "ecs", "--guard", "0", "--lock-url", "nonsense://x")
+    assert result.exit_code == 2
+    assert "unknown scheme 'nonsense'" in result.output
+
+
+@pytest.mark.parametrize("command", ["--to ecs", *SUBCOMMANDS])
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_app_option_works_before_and_after_every_command(command, position, tmp_path,
+                                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    words = command.split()
+    app = ["-A", "no_such_module_here"]
+    args = [*app, *words] if position == "before" else [*words, *app]
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert "Error: cannot load the Celery app 'no_such_module_here' (ModuleNotFoundError" in (
+        result.output
+    )
+
+
+@pytest.mark.parametrize("command", ["--to ecs", "status", "history", "init"])
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_lock_url_works_before_and_after_every_command(command, position, monkeypatch):
+    monkeypatch.delenv("BEAT_LOCK_URL", raising=False)
+    words = command.split()
+    url = ["--lock-url", "nonsense://x"]
+    args = [*url, *words] if position == "before" else [*words, *url]
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert (
+        "Error: --lock-url 'nonsense://x' has unknown scheme 'nonsense'; use "
+        "dynamodb://TABLE?region=REGION, redis://HOST:PORT/DB or rediss://HOST:PORT/DB"
+    ) in result.output
+
+
+def test_missing_lock_url_says_how_to_set_it(monkeypatch):
+    monkeypatch.delenv("BEAT_LOCK_URL", raising=False)
+    result = run("status")
+    assert result.exit_code == 2
+    assert "Error: beat_lock_url is not set: set app.conf.beat_lock_url or the BEAT_LOCK_URL" in (
+        result.output
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ConfigError("x"), 2),
+        (StoreMissing("x"), 2),
+        (StoreUnavailable("x"), 3),
+        (CorruptRecord("x"), 3),
+    ],
+)
+def test_library_errors_map_to_documented_exit_codes(error, code):
+    assert exit_code_for(error) == code
+
+
+def test_init_refuses_a_malformed_account_id(monkeypatch):
+    monkeypatch.delenv("BEAT_LOCK_URL", raising=False)
+    result = run("init", "--lock-url", "dynamodb://beat-lock?region=eu-west-2",
+                 "--account-id", "12ab")
+    assert result.exit_code == 2
+    assert "Error: --account-id must be 12 digits, got '12ab'" in result.output

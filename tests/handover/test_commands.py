@@ -1,0 +1,173 @@
+"""The subcommands on real stores: status (once, JSON, watch), history, init, the critical-entry
+outlook read from a real Celery app, and connection options given twice (the later wins)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from celery import Celery
+from celery.schedules import crontab
+from click.testing import CliRunner
+
+from handover import status as status_view
+from handover.cli import cli
+from handover.connection import Connection
+from handover.critical import outlook_for
+
+pytestmark = pytest.mark.integration
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), prog_name="handover")
+
+
+def test_status_shows_holder_token_pin_participants_and_recent_handovers(lock, paas_leads):
+    lock.join("ecs")
+    lock.wait_for(lambda _r: len(lock.store.participants(lock.name)) == 2)
+    assert run("--lock-url", lock.url, "--lock-name", lock.name, "--to", "ecs",
+               "--timeout", "10s").exit_code == 0
+
+    result = run("status", "--lock-url", lock.url, "--lock-name", lock.name)
+
+    assert result.exit_code == 0, result.output
+    record = lock.read()
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"Lock {lock.name!r} on redis at {lock.url}, at ")
+    assert f"  holder:       ecs (instance {record.holder.instance_id})" in lines
+    assert f"  token:        {record.token}" in lines
+    assert "  pin:          ecs" in lines
+    assert any(line.startswith("  lease:        renewed ") and " ago, held for " in line
+               for line in lines)
+    assert any(line.startswith("    ecs: 1 live: ") and "(leader, seen" in line for line in lines)
+    assert any(line.startswith("    paas: 1 live: ") and "(standby, seen" in line
+               for line in lines)
+    assert any(" handover  done " in line and "from=paas" in line for line in lines)
+
+    document = json.loads(run("status", "--json", "--lock-url", lock.url,
+                              "--lock-name", lock.name).output)
+    assert document["lease"]["holder"]["environment"] == "ecs"
+    assert document["lease"]["pin"] == "ecs"
+    assert sorted(document["participants"]) == ["ecs", "paas"]
+    assert [e["kind"] for e in document["recent_events"]] == ["handover", "pin"]
+
+
+def test_status_watch_refreshes_until_interrupted(lock, paas_leads, capsys):
+    naps = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 3:
+            raise KeyboardInterrupt
+
+    status_view.watch(lock.store, lock.name, as_json=True, interval_seconds=0.5, sleep=sleep)
+
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert naps == [0.5, 0.5, 0.5]
+    assert [json.loads(line)["lease"]["holder"]["environment"] for line in lines] == ["paas"] * 3
+
+
+def test_history_lists_who_did_what_from_where(lock, paas_leads):
+    lock.join("ecs")
+    lock.wait_for(lambda _r: len(lock.store.participants(lock.name)) == 2)
+    options = ["--lock-url", lock.url, "--lock-name", lock.name]
+    assert run(*options, "--to", "ecs", "--timeout", "10s").exit_code == 0
+
+    text = run("history", *options)
+    document = json.loads(run("history", "--json", *options).output)
+
+    assert text.exit_code == 0
+    assert [(e["kind"], e["result"]) for e in document] == [("handover", "done"),
+                                                           ("pin", "written")]
+    for event in document:
+        assert event["actor"] and event["host"] and event["at"]
+        assert f"{event['actor']}@{event['host']}" in text.output
+
+
+def test_history_of_a_lock_without_events(lock):
+    result = run("history", "--lock-url", lock.url, "--lock-name", lock.name)
+    assert (result.exit_code, result.output) == (
+        0, "No handovers or pins recorded for this lock yet.\n"
+    )
+
+
+def test_later_connection_options_win(lock, paas_leads):
+    result = run("--lock-url", lock.url, "--lock-name", "some-other-lock", "status", "--json",
+                 "--lock-name", lock.name)
+    assert json.loads(result.output)["lock"] == lock.name
+
+
+def test_a_store_that_does_not_answer_exits_3(unique_name):
+    result = run("status", "--lock-url", "redis://127.0.0.1:1/0", "--lock-name", unique_name)
+    assert result.exit_code == 3
+    assert result.output.startswith("Error: ")
+
+
+def test_init_creates_the_table_once_and_prints_the_policies(moto_server, unique_name):
+    url = f"dynamodb://{unique_name}?region=eu-west-2"
+
+    first = CliRunner().invoke(cli, ["init", "--lock-url", url], prog_name="handover")
+    again = CliRunner().invoke(cli, ["init", "--lock-url", url], prog_name="handover")
+
+    assert first.exit_code == 0 and again.exit_code == 0, first.output
+    assert f"table {unique_name} in eu-west-2: created" in first.stderr
+    assert f"table {unique_name} in eu-west-2: already exists" in again.stderr
+    policies = json.loads(first.stdout)
+    assert sorted(policies) == ["beat", "operator", "router"]
+    assert policies["beat"]["Statement"][0]["Resource"] == (
+        f"arn:aws:dynamodb:eu-west-2:123456789012:table/{unique_name}"
+    )
+    table = boto3.client("dynamodb", region_name="eu-west-2").describe_table(
+        TableName=unique_name)["Table"]
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
+
+
+def test_init_on_redis_has_nothing_to_create(redis_url):
+    result = CliRunner().invoke(cli, ["init", "--lock-url", redis_url], prog_name="handover")
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert "needs no table and no IAM policy: nothing to create." in result.stderr
+
+
+def app_with(schedule: dict, critical: list[str]) -> Celery:
+    app = Celery("handover-tests", set_as_current=False)
+    app.conf.update(timezone="UTC", beat_schedule=schedule, beat_lock_critical=critical)
+    return app
+
+
+def test_outlook_reads_the_apps_schedule_and_offers_the_next_quiet_window(lock):
+    at = (datetime.now(UTC) + timedelta(minutes=3)).replace(second=0, microsecond=0)
+    app = app_with({"letters": {"task": "t", "schedule": crontab(minute=at.minute)},
+                    "tick": {"task": "t", "schedule": 5.0}}, ["letters"])
+    connection = Connection(app=app, lock_url=lock.url, lock_name=lock.name)
+
+    outlook = outlook_for(connection, guard_seconds=600, window_seconds=60)(None)
+
+    assert outlook.entries == ("letters",)
+    assert (outlook.next_entry, outlook.next_at) == ("letters", at)
+    assert outlook.quiet_from == at + timedelta(minutes=10)
+    assert outlook.unknown is None
+
+
+def test_outlook_of_an_interval_entry_that_never_ran_is_unknown(lock):
+    app = app_with({"letters": {"task": "t", "schedule": timedelta(hours=1)}}, ["letters"])
+    connection = Connection(app=app, lock_url=lock.url, lock_name=lock.name)
+
+    outlook = outlook_for(connection, guard_seconds=600, window_seconds=60)(None)
+
+    assert outlook.next_at is None
+    assert outlook.unknown.startswith("critical entry 'letters': ")
+
+
+def test_outlook_without_an_app_cannot_tell(lock, monkeypatch):
+    monkeypatch.setenv("BEAT_LOCK_CRITICAL", "letters")
+    connection = Connection(lock_url=lock.url, lock_name=lock.name)
+
+    outlook = outlook_for(connection, guard_seconds=600, window_seconds=60)(None)
+
+    assert outlook.unknown == (
+        "beat_lock_critical names letters but no Celery app was given, so their schedule is "
+        "unknown; give -A APP"
+    )

@@ -1,0 +1,130 @@
+"""Fast tests of what the operator reads: durations, progress on a terminal and in a log, the
+report's JSON fields and text, and the IAM policies."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from beat_lock.identity import Identity
+from handover.console import Console
+from handover.iam import policies
+from handover.preflight import Check
+from handover.report import HandoverReport, Outcome, Tenure
+from handover.times import describe_seconds
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.4213, "0.42 s"), (12.34, "12.3 s"), (245, "4m 05s"), (7380, "2h 03m"),
+     (3_108_000, "35d 23h")],
+)
+def test_describe_seconds(seconds, text):
+    assert describe_seconds(seconds) == text
+
+
+def test_progress_in_a_log_is_a_plain_line_every_five_seconds():
+    stream = io.StringIO()
+    console = Console(stream=stream)
+    for tenth in range(0, 121):
+        console.progress("waiting for ecs to take over", tenth / 10)
+    console.line("ecs renewed")
+    assert stream.getvalue() == (
+        "  waiting for ecs to take over: 5 s\n"
+        "  waiting for ecs to take over: 10 s\n"
+        "ecs renewed\n"
+    )
+
+
+def test_progress_on_a_terminal_rewrites_one_line_and_ends_it_before_other_output():
+    stream = Terminal()
+    console = Console(stream=stream)
+    console.progress("waiting", 0.0)
+    console.progress("waiting", 0.05)  # too soon after the last refresh: not drawn
+    console.progress("waiting", 0.25)
+    console.line("done")
+    assert stream.getvalue() == "\r  waiting:   0.0 s \r  waiting:   0.2 s \ndone\n"
+
+
+def test_json_mode_sends_human_text_to_stderr(capsys):
+    Console(json_mode=True).line("checking")
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", "checking\n")
+
+
+def test_report_json_has_every_field_of_the_report():
+    paas = Tenure(Identity("paas", "web-1:10:aa"), 7)
+    ecs = Tenure(Identity("ecs", "task-1:20:bb"), 9)
+    report = HandoverReport(
+        lock="beat", store="redis at redis://h:1/0", target="ecs", outcome=Outcome.DONE,
+        message="Done", checks=[Check("store reachable", "ok", "answered")], previous=paas,
+        pin_token=8, new=ecs, acquired_after_seconds=0.31234, gap_seconds=0.35678,
+        next_critical_entry="letters", next_critical_at=datetime(2026, 3, 1, 13, tzinfo=UTC),
+    )
+    document = json.loads(json.dumps(report.as_json()))
+    assert document == {
+        "result": "done", "exit_code": 0, "message": "Done", "lock": "beat",
+        "store": "redis at redis://h:1/0", "target": "ecs", "forced": False,
+        "checks": [{"name": "store reachable", "status": "ok", "summary": "answered"}],
+        "from": {"environment": "paas", "instance": "web-1:10:aa", "token": 7},
+        "pin_token": 8,
+        "to": {"environment": "ecs", "instance": "task-1:20:bb", "token": 9},
+        "acquired_after_seconds": 0.3123, "gap_seconds": 0.3568,
+        "next_critical_run": {
+            "entry": "letters", "at": "2026-03-01T13:00:00+00:00",
+            "sender": {"environment": "ecs", "instance": "task-1:20:bb", "token": 9},
+        },
+        "rollback": None,
+    }
+    assert report.lines() == [
+        "Done",
+        "  from:  paas (instance web-1:10:aa, token 7)",
+        "  to:    ecs (instance task-1:20:bb, token 9)",
+        "  gap:   0.36 s from the end of the old tenure (token 8) to the new holder's first "
+        "renewal",
+        "  next critical run: letters at 2026-03-01 13:00:00.000Z, sent by ecs/task-1:20:bb",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "code"),
+    [(Outcome.DONE, 0), (Outcome.NOTHING_TO_DO, 0), (Outcome.DRY_RUN, 0), (Outcome.REFUSED, 3),
+     (Outcome.CONFIG_ERROR, 2), (Outcome.ROLLED_BACK, 4), (Outcome.ROLLBACK_FAILED, 5),
+     (Outcome.NEEDS_A_PERSON, 5)],
+)
+def test_outcomes_have_the_documented_exit_codes(outcome, code):
+    assert outcome.exit_code == code
+
+
+def test_policies_name_one_table_and_only_each_principals_keys():
+    documents = policies("beat-lock", region="eu-west-2", account_id="123456789012",
+                         lock_name="beat")
+    arn = "arn:aws:dynamodb:eu-west-2:123456789012:table/beat-lock"
+    for document in documents.values():
+        assert document["Version"] == "2012-10-17"
+        assert {s["Resource"] for s in document["Statement"]} == {arn}
+        assert all(s["Effect"] == "Allow" for s in document["Statement"])
+
+    def keys(principal: str) -> set[str]:
+        return {
+            key for s in documents[principal]["Statement"] if "Condition" in s
+            for key in s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        }
+
+    def actions(principal: str) -> set[str]:
+        return {a for s in documents[principal]["Statement"] for a in s["Action"]}
+
+    assert keys("beat") == {"lease#beat", "member#beat", "audit#beat"}
+    assert keys("router") == {"route#*"}
+    assert actions("router") == {"dynamodb:GetItem"}
+    assert "dynamodb:CreateTable" in actions("operator")
+    assert "dynamodb:CreateTable" not in actions("beat")
+    assert "dynamodb:DeleteItem" not in actions("operator")

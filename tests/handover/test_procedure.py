@@ -1,0 +1,229 @@
+"""A handover on a real store with real in-process participants: act, confirm, report, roll back,
+and what is written to the audit trail. Each claim is checked in the store itself."""
+
+from __future__ import annotations
+
+import io
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from beat_lock.layout import new_version
+from handover.console import Console
+from handover.critical import CriticalOutlook
+from handover.procedure import HandoverRequest, hand_over
+from handover.report import Outcome
+
+pytestmark = pytest.mark.integration
+
+QUIET = CriticalOutlook(entries=())
+both_stores = pytest.mark.parametrize("lock", ["redis", "dynamodb"], indirect=True)
+
+
+def handover(lock, target, *, outlook=QUIET, console=None, **options):
+    console = console or Console(stream=io.StringIO())
+    options.setdefault("timeout_seconds", 10.0)
+    report = hand_over(
+        lock.store, lock.name, HandoverRequest(target=target, **options),
+        outlook=outlook if callable(outlook) else (lambda _record: outlook), console=console,
+    )
+    return report, console.stream.getvalue() + "\n".join(report.lines())
+
+
+def unchanged(before, after) -> bool:
+    return (before.token, before.holder, before.pin) == (after.token, after.holder, after.pin)
+
+
+@both_stores
+def test_handover_moves_the_lease_with_one_pin_and_reports_the_gap(lock, paas_leads):
+    ecs = lock.join("ecs")
+    lock.wait_for(lambda _r: any(p.identity.environment == "ecs"
+                                 for p in lock.store.participants(lock.name)))
+    before = lock.read()
+
+    report, text = handover(lock, "ecs")
+
+    assert report.outcome is Outcome.DONE, text
+    after = lock.read()
+    assert after.holder == ecs.identity and after.pin == "ecs"
+    assert report.previous.holder == paas_leads.identity
+    assert report.previous.token == before.token
+    assert report.pin_token == before.token + 1  # the pin ended paas's tenure...
+    assert report.new.token == before.token + 2  # ...and ecs acquired the next token
+    assert 0 < report.acquired_after_seconds <= report.gap_seconds < 10
+    assert "Done: ecs leads (gap" in text
+    events = lock.store.events(lock.name)
+    assert [(e.kind, e.result) for e in events] == [("handover", "done"), ("pin", "written")]
+    assert events[0].detail["from"] == "paas" and events[0].detail["to"] == "ecs"
+    assert events[0].actor and events[0].host
+
+
+def test_handover_back_and_the_old_leader_cannot_renew_meanwhile(lock, paas_leads):
+    lock.join("ecs")
+    lock.wait_for(lambda _r: len(lock.store.participants(lock.name)) == 2)
+    assert handover(lock, "ecs")[0].outcome is Outcome.DONE
+    assert not paas_leads.valid() or paas_leads.token != lock.read().token
+
+    report, text = handover(lock, "paas")
+
+    assert report.outcome is Outcome.DONE, text
+    assert lock.read().holder == paas_leads.identity
+    assert [e.kind for e in lock.store.events(lock.name)] == ["handover", "pin"] * 2
+
+
+def test_nothing_to_do_when_the_target_already_leads_and_is_pinned(lock, paas_leads):
+    assert handover(lock, "paas")[0].outcome is Outcome.DONE
+    before = lock.read()
+
+    report, text = handover(lock, "paas")
+
+    assert report.outcome is Outcome.NOTHING_TO_DO and report.exit_code == 0
+    assert "paas already leads and the lease is pinned to paas: nothing to do" in text
+    assert lock.read().token == before.token
+    assert len(lock.store.events(lock.name)) == 2  # only the first handover's
+
+
+def test_no_live_participant_of_the_target_is_refused_and_nothing_changes(lock, paas_leads):
+    before = lock.read()
+
+    report, text = handover(lock, "ecs")
+
+    assert report.outcome is Outcome.REFUSED and report.exit_code == 3
+    assert (
+        "[REFUSED] live ecs participants: no ecs beat has a live heartbeat (environments seen: "
+        "paas); start beat in ecs with beat_lock_environment=ecs and the same lock, then retry"
+    ) in text
+    assert "Refused by preflight (live ecs participants): nothing was changed." in text
+    assert unchanged(before, lock.read())
+    assert lock.store.events(lock.name) == []
+
+
+def test_dry_run_checks_everything_and_changes_nothing(lock, paas_leads):
+    lock.join("ecs")
+    lock.wait_for(lambda _r: len(lock.store.participants(lock.name)) == 2)
+    before = lock.read()
+
+    report, text = handover(lock, "ecs", dry_run=True)
+
+    assert report.outcome is Outcome.DRY_RUN and report.exit_code == 0
+    assert [c.status for c in report.checks] == ["ok"] * 5
+    assert "Dry run: preflight passed; nothing was changed." in text
+    assert unchanged(before, lock.read())
+    assert lock.store.events(lock.name) == []
+
+
+@both_stores
+def test_target_that_never_takes_over_is_rolled_back_and_the_old_side_leads(lock, paas_leads):
+    lock.stuck("ecs")
+
+    report, text = handover(lock, "ecs", timeout_seconds=1.5)
+
+    assert report.outcome is Outcome.ROLLED_BACK and report.exit_code == 4, text
+    record = lock.read()
+    assert record.holder == paas_leads.identity and record.pin == "paas"
+    assert record.renewals >= 1
+    assert report.rollback["ok"] and report.rollback["to"] == "paas"
+    assert "Rolling back: ecs did not take over within 1.50 s." in text
+    assert f"Rolled back: ecs did not take over within 1.50 s; paas (instance " \
+           f"{paas_leads.identity.instance_id}, token {record.token}) leads again." in text
+    assert [(e.kind, e.result) for e in lock.store.events(lock.name)] == [
+        ("handover", "rolled-back"), ("rollback", "done"), ("pin", "written"),
+    ]
+
+
+def test_roll_back_that_fails_is_loud_and_exits_5(lock):
+    # paas "leads" but its process is gone: it will not come back when pinned back.
+    lock.join("paas")
+    lock.wait_leader("paas")
+    lock.keepers.pop().stop(release=False)
+    lock.stuck("ecs")
+
+    report, text = handover(lock, "ecs", timeout_seconds=1.0)
+
+    assert report.outcome is Outcome.ROLLBACK_FAILED and report.exit_code == 5, text
+    assert report.message.startswith(
+        "ROLL-BACK FAILED: ecs did not take over within 1.00 s, and paas did not lead again "
+        "(timed-out). A person must look now"
+    )
+    assert lock.read().pin == "paas"
+    assert lock.store.events(lock.name)[0].result == "rollback-failed"
+
+
+def test_interrupt_while_waiting_rolls_back(lock, paas_leads):
+    lock.stuck("ecs")
+
+    class Impatient(Console):
+        def progress(self, label: str, elapsed_seconds: float) -> None:
+            if elapsed_seconds > 0.3:
+                raise KeyboardInterrupt
+
+    report, text = handover(lock, "ecs", console=Impatient(stream=io.StringIO()))
+
+    assert report.outcome is Outcome.ROLLED_BACK, text
+    assert "Interrupted while waiting for ecs: rolling back." in text
+    assert lock.read().holder == paas_leads.identity
+
+
+def test_someone_else_pinning_meanwhile_is_not_overwritten(lock, paas_leads):
+    lock.stuck("ecs")
+    lock.stuck("dr")
+
+    def other_operator() -> None:
+        record = lock.wait_for(lambda r: r.pin == "ecs")
+        lock.store.pin(lock.name, "dr", expected_token=record.token, new_version=new_version(),
+                       end_tenure=True)
+
+    thread = threading.Thread(target=other_operator)
+    thread.start()
+    report, text = handover(lock, "ecs", timeout_seconds=10.0)
+    thread.join()
+
+    assert report.outcome is Outcome.NEEDS_A_PERSON and report.exit_code == 5, text
+    assert "Someone else pinned the lock to dr while this handover waited" in text
+    assert lock.read().pin == "dr"
+
+
+def test_a_lease_that_changed_after_preflight_is_not_pinned(lock, paas_leads):
+    lock.stuck("ecs")
+
+    def outlook_that_races(record):
+        # Another operator's handover lands between our preflight read and our pin.
+        lock.store.pin(lock.name, "dr", expected_token=record.token, new_version=new_version(),
+                       end_tenure=True)
+        return QUIET
+
+    before = lock.read()
+    report, text = handover(lock, "ecs", outlook=outlook_that_races)
+
+    assert report.outcome is Outcome.REFUSED, text
+    assert (
+        f"The lease changed after preflight (token {before.token} is no longer current): "
+        "nothing was written."
+    ) in text
+    assert lock.read().pin == "dr"
+    assert lock.store.events(lock.name) == []
+
+
+def test_critical_run_inside_the_guard_is_refused_unless_forced(lock, paas_leads):
+    lock.join("ecs")
+    lock.wait_for(lambda _r: len(lock.store.participants(lock.name)) == 2)
+    soon = datetime.now(UTC) + timedelta(minutes=3)
+    outlook = CriticalOutlook(entries=("letters",), next_entry="letters", next_at=soon,
+                              quiet_from=soon + timedelta(minutes=10))
+    before = lock.read()
+
+    refused, text = handover(lock, "ecs", outlook=outlook, guard_seconds=600)
+
+    assert refused.outcome is Outcome.REFUSED
+    assert "[REFUSED] critical entries: letters at " in text
+    assert "is inside the 10m 00s guard; the next quiet window of 10m 00s starts at " in text
+    assert text.count("; wait for it, or use --force") == 1
+    assert unchanged(before, lock.read())
+
+    forced, text = handover(lock, "ecs", outlook=outlook, guard_seconds=600, force=True)
+
+    assert forced.outcome is Outcome.DONE, text
+    assert "[FORCED]  critical entries: letters at " in text
+    assert forced.next_critical_entry == "letters" and forced.next_critical_at == soon
+    assert lock.store.events(lock.name)[-1].detail["forced"] is True
