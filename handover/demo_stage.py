@@ -104,8 +104,14 @@ class Stage:
 
     def start_aws(self) -> MotoServer:
         self.moto = start_moto_server(self.directory)
-        # Only this process and its children: boto3 here and in every child talks to moto.
+        # Only this process and its children: boto3 here and in every child talks to moto, with
+        # fake credentials, and reads none of the user's AWS profiles (a profile named in
+        # AWS_PROFILE that does not exist here would stop every client).
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.pop("AWS_DEFAULT_PROFILE", None)
         os.environ.update(self.moto.env())
+        os.environ["AWS_CONFIG_FILE"] = str(self.directory / "no-aws-config")
+        os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(self.directory / "no-aws-credentials")
         self.processes = Processes(self.directory, APP, self.env(), cwd=self.directory)
         return self.moto
 
