@@ -14,6 +14,7 @@ answer: same ``version`` or ``claim_id``), a lost lease or a slot already claime
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -34,7 +35,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from beat_lock.errors import ConfigError, CorruptRecord, StoreError, StoreMissing, StoreUnavailable
 from beat_lock.identity import Identity
 from beat_lock.layout import (
-    claim_failure,
+    claim_result,
     event_fields,
     event_from_fields,
     event_key,
@@ -45,7 +46,7 @@ from beat_lock.layout import (
     slot_millis,
 )
 from beat_lock.location import LockLocation, parse_lock_url
-from beat_lock.record import AuditEvent, ClaimOutcome, ClaimResult, LeaseRecord, Participant
+from beat_lock.record import AuditEvent, ClaimResult, LeaseRecord, Participant
 from beat_lock.store import LeaseStore
 from beat_lock.timings import LeaseTimings
 
@@ -246,13 +247,15 @@ class DynamoDBStore(LeaseStore):
     ) -> tuple[bool, LeaseRecord | None]:
         """One conditional UpdateItem on the lease item: (True, record after) or (False,
         record as it was when the condition failed)."""
-        used = {key: value for key, value in names.items() if key in update or key in condition}
+        # DynamoDB refuses placeholders that the expressions do not use.
+        used = set(re.findall(r"[#:]\w+", f"{update} {condition}"))
         try:
             answer = self._call(
                 "update_item", expect=("ConditionalCheckFailedException",),
                 TableName=self.table, Key=self._key(f"lease#{name}", "lease"),
                 UpdateExpression=update, ConditionExpression=condition,
-                ExpressionAttributeNames=used, ExpressionAttributeValues=dict(values),
+                ExpressionAttributeNames={k: v for k, v in names.items() if k in used},
+                ExpressionAttributeValues={k: v for k, v in values.items() if k in used},
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except _Rejected as exc:
@@ -295,9 +298,10 @@ class DynamoDBStore(LeaseStore):
     def renew(self, name: str, identity: Identity, token: int, *, new_version: str) -> bool:
         done, record = self._update_lease(
             name,
-            "SET #version = :new, #ra = :now, #rn = #rn + :one",
+            "SET #version = :new, #ra = :now, #rn = if_not_exists(#rn, :zero) + :one",
             f"{HOLDS} AND {PIN_ALLOWS}",
-            self._holder_values(identity, token, new_version) | {":one": {"N": "1"}},
+            self._holder_values(identity, token, new_version)
+            | {":zero": {"N": "0"}, ":one": {"N": "1"}},
         )
         return done or (record is not None and record.version == new_version)
 
@@ -327,7 +331,6 @@ class DynamoDBStore(LeaseStore):
             ":slot": {"N": str(slot_millis(slot))}, ":zero": {"N": "0"}, ":one": {"N": "1"},
             ":by": {"S": f"{token}/{identity.environment}"},
         }
-        del values[":now"]
         done, record = self._update_lease(
             name,
             "SET #slot = :slot, #runs = if_not_exists(#runs, :zero) + :one, #claim = :new, "
@@ -336,9 +339,7 @@ class DynamoDBStore(LeaseStore):
             values,
             names,
         )
-        if done and record is not None:
-            return ClaimResult(ClaimOutcome.CLAIMED, entry, slot, record.claims.get(entry))
-        return claim_failure(record, entry, slot, identity, token, claim_id)
+        return claim_result(done, record, entry, slot, identity, token, claim_id)
 
     def pin(
         self, name: str, environment: str | None, *, expected_token: int | None, new_version: str,

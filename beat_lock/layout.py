@@ -74,16 +74,17 @@ def holder_matches(record: LeaseRecord | None, identity: Identity, token: int) -
     )
 
 
-def claim_failure(
-    record: LeaseRecord | None, entry: str, slot: datetime, identity: Identity, token: int,
-    claim_id: str,
+def claim_result(
+    done: bool, record: LeaseRecord | None, entry: str, slot: datetime, identity: Identity,
+    token: int, claim_id: str,
 ) -> ClaimResult:
-    """Why a claim's condition did not hold, judged on the record as it was then.
-
-    Our own earlier write of this claim (a retry after a lost answer) counts as claimed."""
+    """The outcome of a claim write, from whether its condition held (``done``) and the record
+    (as written if it held, as it was if it did not). Our own earlier write of this claim (a
+    retry after a lost answer) counts as claimed."""
     last = record.claims.get(entry) if record is not None else None
-    if last is not None and last.claim_id == claim_id:
-        return ClaimResult(ClaimOutcome.CLAIMED, entry, slot, last, "our earlier attempt stored it")
+    if done or (last is not None and last.claim_id == claim_id):
+        reason = "" if done else "our earlier attempt stored it"
+        return ClaimResult(ClaimOutcome.CLAIMED, entry, slot, last, reason)
     if not holder_matches(record, identity, token):
         return ClaimResult(
             ClaimOutcome.LEASE_LOST, entry, slot, last, lease_lost_reason(record, identity, token)
@@ -117,12 +118,7 @@ def record_from_fields(name: str, fields: Mapping[str, str]) -> LeaseRecord:
     if (holder_env is None) != (holder_id is None):
         field = "holder_env" if holder_env is None else "holder_id"
         reader.fail(field, fields.get(field), "present whenever the other holder field is")
-    holder = None
-    if holder_env is not None:
-        try:
-            holder = Identity(holder_env, holder_id)
-        except ConfigError:
-            reader.fail("holder_env", holder_env, "an environment label and an instance id")
+    holder = None if holder_env is None else reader.identity("holder_env", "holder_id")
     return LeaseRecord(
         name=name,
         token=reader.integer("token"),
@@ -166,10 +162,7 @@ def participants_from_rows(
         expires_at = reader.number("expires_at")
         if expires_at <= now:
             continue
-        try:
-            identity = Identity(reader.text("environment"), reader.text("instance_id"))
-        except ConfigError:
-            reader.fail("environment", fields.get("environment"), "an environment label")
+        identity = reader.identity("environment", "instance_id")
         participant = Participant(
             identity=identity,
             role=reader.text("role"),
@@ -242,6 +235,12 @@ class _FieldReader:
         if value is None or not (value.isascii() and value.isdigit()):
             self.fail(field, value, "a whole number of at least 0")
         return int(value)
+
+    def identity(self, environment_field: str, instance_field: str) -> Identity:
+        environment = self.environment(environment_field)
+        if environment is None:
+            self.fail(environment_field, None, "an environment label such as 'ecs'")
+        return Identity(environment, self.text(instance_field))
 
     def environment(self, field: str) -> str | None:
         value = self.fields.get(field)

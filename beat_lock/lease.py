@@ -31,7 +31,7 @@ from typing import Any
 
 from beat_lock.errors import BeatLockError, StoreUnavailable
 from beat_lock.identity import Identity
-from beat_lock.layout import new_version, slot_millis
+from beat_lock.layout import claim_result, new_version, slot_millis
 from beat_lock.record import ClaimOutcome, ClaimResult, LeaseRecord
 from beat_lock.store import LeaseStore
 from beat_lock.timings import LeaseTimings
@@ -54,7 +54,6 @@ class _Tenure:
 
     token: int
     renewed_at: float  # our clock when the last successful renewal (or the acquire) was sent
-    version: str  # the record version that renewal wrote
 
 
 class Lease:
@@ -139,13 +138,12 @@ class Lease:
             # A standby may have taken over by now; rejoin as one (the next read tells).
             self._step_down(f"no successful renewal for {self.timings.lease_seconds}s")
             return self._clock()
-        version = new_version()
         sent_at = self._clock()
-        if not self.store.renew(self.name, self.identity, tenure.token, new_version=version):
+        if not self.store.renew(self.name, self.identity, tenure.token, new_version=new_version()):
             self._step_down("renewal refused: the lease was taken over, handed over or pinned "
                             "to another environment")
             return self._clock()
-        self._tenure = _Tenure(tenure.token, sent_at, version)
+        self._tenure = _Tenure(tenure.token, sent_at)
         return sent_at + self.timings.renew_seconds
 
     def _poll(self) -> float:
@@ -176,10 +174,9 @@ class Lease:
             log.info("lease standby %s because=%r", self._context(), because)
 
     def _acquire(self, expected_version: str | None, *, previous: LeaseRecord | None) -> None:
-        version = new_version()
         sent_at = self._clock()
         token = self.store.acquire(
-            self.name, self.identity, expected_version=expected_version, new_version=version
+            self.name, self.identity, expected_version=expected_version, new_version=new_version()
         )
         if token is None:
             self._seen = None  # someone else moved first: watch the new version from scratch
@@ -187,13 +184,12 @@ class Lease:
         how = "acquired" if previous is None else (
             f"took over from {previous.holder} (token {previous.token}, version unchanged for "
             f"{self.timings.lease_seconds}s)")
-        self._become_leader(_Tenure(token, sent_at, version), how)
+        self._become_leader(_Tenure(token, sent_at), how)
 
     def _resume(self, record: LeaseRecord) -> None:
-        version = new_version()
         sent_at = self._clock()
-        if self.store.renew(self.name, self.identity, record.token, new_version=version):
-            self._become_leader(_Tenure(record.token, sent_at, version), "resumed our tenure")
+        if self.store.renew(self.name, self.identity, record.token, new_version=new_version()):
+            self._become_leader(_Tenure(record.token, sent_at), "resumed our tenure")
 
     def _become_leader(self, tenure: _Tenure, how: str) -> None:
         self._tenure = tenure
@@ -287,11 +283,11 @@ class Lease:
         record = self.store.read(self.name)
         with self._claims_lock:
             self._pending_claims.pop(key, None)
-        last = record.claims.get(entry) if record is not None else None
-        if last is not None and last.claim_id == claim_id:
-            return ClaimResult(ClaimOutcome.CLAIMED, entry, slot, last,
-                               "our earlier attempt stored it")
-        return ClaimResult(ClaimOutcome.LEASE_LOST, entry, slot, last, reason)
+        # Only whether the stored claim is ours matters here, so no token is compared.
+        stored = claim_result(False, record, entry, slot, self.identity, -1, claim_id)
+        if stored.claimed:
+            return stored
+        return ClaimResult(ClaimOutcome.LEASE_LOST, entry, slot, stored.last, reason)
 
     def release(self) -> None:
         """Clean shutdown: release if leader (the other side may acquire at once), remove our

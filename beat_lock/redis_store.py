@@ -34,7 +34,7 @@ from redis.retry import Retry
 from beat_lock.errors import ConfigError, CorruptRecord, StoreError, StoreUnavailable
 from beat_lock.identity import Identity
 from beat_lock.layout import (
-    claim_failure,
+    claim_result,
     event_fields,
     event_from_fields,
     now_iso,
@@ -44,7 +44,7 @@ from beat_lock.layout import (
     slot_millis,
 )
 from beat_lock.location import LockLocation, redact
-from beat_lock.record import AuditEvent, ClaimOutcome, ClaimResult, LeaseRecord, Participant
+from beat_lock.record import AuditEvent, ClaimResult, LeaseRecord, Participant
 from beat_lock.store import LeaseStore
 from beat_lock.timings import LeaseTimings
 
@@ -280,9 +280,7 @@ class RedisStore(LeaseStore):
             entry,
         ])
         record = self._record(name, rest[0])
-        if done and record is not None:
-            return ClaimResult(ClaimOutcome.CLAIMED, entry, slot, record.claims.get(entry))
-        return claim_failure(record, entry, slot, identity, token, claim_id)
+        return claim_result(done, record, entry, slot, identity, token, claim_id)
 
     def pin(
         self, name: str, environment: str | None, *, expected_token: int | None, new_version: str,

@@ -187,14 +187,26 @@ def test_a_renewal_whose_answer_was_lost_keeps_the_lease(make_store, make_lease,
     assert (lease.role, lease.token, lease.read().renewals) == (Role.LEADER, 1, 2)
 
 
-def test_a_claim_whose_answer_was_lost_counts_once_when_retried(make_store, make_lease, paas):
-    faulty = FaultyStore(make_store())
-    lease = make_lease(paas, store=faulty)
-    lease.step()
-    faulty.fail["claim"] = "after"
-    with pytest.raises(StoreUnavailable):
-        lease.claim("letters", SLOT)
-    del faulty.fail["claim"]
+@pytest.fixture
+def claim_unanswered(make_store, make_lease, paas):
+    """Lead through a FaultyStore and try to claim SLOT; ``how`` the request fails: "after"
+    (stored, answer lost) or "before" (never arrived). Returns the store and the lease."""
+
+    def attempt(how: str):
+        faulty = FaultyStore(make_store())
+        lease = make_lease(paas, store=faulty)
+        lease.step()
+        faulty.fail["claim"] = how
+        with pytest.raises(StoreUnavailable):
+            lease.claim("letters", SLOT)
+        del faulty.fail["claim"]
+        return faulty, lease
+
+    return attempt
+
+
+def test_a_claim_whose_answer_was_lost_counts_once_when_retried(claim_unanswered):
+    _, lease = claim_unanswered("after")
     result = lease.claim("letters", SLOT)
     assert result.outcome is ClaimOutcome.CLAIMED
     assert result.last.runs == 1
@@ -203,14 +215,9 @@ def test_a_claim_whose_answer_was_lost_counts_once_when_retried(make_store, make
 
 
 def test_a_lost_claim_answer_is_resolved_by_reading_once_the_lease_lapsed(
-    make_store, make_lease, paas, clock
+    claim_unanswered, clock
 ):
-    faulty = FaultyStore(make_store())
-    lease = make_lease(paas, store=faulty)
-    lease.step()
-    faulty.fail["claim"] = "after"
-    with pytest.raises(StoreUnavailable):
-        lease.claim("letters", SLOT)
+    _, lease = claim_unanswered("after")
     clock.advance(TIMINGS.safe_seconds)
     assert not lease.valid()
     result = lease.claim("letters", SLOT)
@@ -219,15 +226,12 @@ def test_a_lost_claim_answer_is_resolved_by_reading_once_the_lease_lapsed(
     assert lease.claim("letters", SLOT).outcome is ClaimOutcome.LEASE_LOST
 
 
-def test_a_dropped_claim_is_not_counted_as_claimed(make_store, make_lease, paas, clock):
-    faulty = FaultyStore(make_store())
-    lease = make_lease(paas, store=faulty)
-    lease.step()
-    faulty.fail["claim"] = "before"
-    with pytest.raises(StoreUnavailable):
-        lease.claim("letters", SLOT)
+def test_a_dropped_claim_is_not_counted_as_claimed(claim_unanswered, clock):
+    faulty, lease = claim_unanswered("before")
+    calls = len(faulty.calls)
     clock.advance(TIMINGS.safe_seconds)
     assert lease.claim("letters", SLOT).outcome is ClaimOutcome.LEASE_LOST
+    assert faulty.calls[calls:] == ["read"]  # the store was asked whether it had the claim
     assert "letters" not in lease.read().claims
 
 

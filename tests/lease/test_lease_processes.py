@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from beat_lock.errors import StoreUnavailable
+from beat_lock.errors import CorruptRecord, StoreUnavailable
 from beat_lock.lease import Lease, LeaseKeeper, Role
 from beat_lock.record import ClaimOutcome
 from beat_lock.timings import LeaseTimings
@@ -161,3 +161,15 @@ def test_the_keeper_holds_the_lease_through_a_long_sleep_and_releases_it(
     other = Lease(make_store(TIMINGS), lock_name, ecs, TIMINGS)
     other.step()
     assert (other.role, other.token) == (Role.LEADER, 2)  # at once: no lease duration to wait
+
+
+def test_the_keeper_stops_on_a_corrupt_record_and_keeps_the_error(
+    make_store, lock_name, paas, write_raw_field
+):
+    make_store().acquire(lock_name, paas, expected_version=None, new_version="v1")
+    write_raw_field(lock_name, "holder_id", "")
+    keeper = LeaseKeeper(Lease(make_store(TIMINGS), lock_name, paas, TIMINGS))
+    keeper.start()
+    wait_for(lambda: not keeper.alive, "the keeper to stop")
+    assert isinstance(keeper.failure, CorruptRecord)
+    assert "field 'holder_id' is ''" in str(keeper.failure)

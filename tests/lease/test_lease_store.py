@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+import redis
 
 from beat_lock.dynamodb import DynamoDBStore, create_table
 from beat_lock.errors import CorruptRecord, StoreMissing
 from beat_lock.location import parse_lock_url
 from beat_lock.record import AuditEvent, ClaimOutcome
+from beat_lock.stores import open_store
 from beat_lock.timings import LeaseTimings
 
 pytestmark = pytest.mark.integration
@@ -169,7 +171,8 @@ def test_audit_events_come_back_newest_first(store, lock_name):
     ("token", "-1", "field 'token' is '-1', expected a whole number of at least 0"),
     ("version", "", "field 'version' is '', expected a non-empty string"),
     ("holder_env", "Not An Env", "field 'holder_env' is 'Not An Env', expected an environment "
-                                 "label and an instance id"),
+                                 "label such as 'ecs'"),
+    ("holder_id", "", "field 'holder_id' is '', expected a non-empty string"),
     ("pin", "ECS!", "field 'pin' is 'ECS!', expected an environment label such as 'ecs'"),
     ("renewed_at", "yesterday", "field 'renewed_at' is 'yesterday', expected an ISO-8601 time"),
     ("slot:letters", "soon", "field 'slot:letters' is 'soon', expected a whole number"),
@@ -207,3 +210,35 @@ def test_create_table_is_idempotent_on_demand_with_ttl(moto_server, unique_name)
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     ttl = client.describe_time_to_live(TableName=unique_name)["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+
+
+def test_a_dynamodb_attribute_of_a_type_we_never_write_is_named(
+    moto_server, lock_table, lock_name, paas
+):
+    store = DynamoDBStore(parse_lock_url(f"dynamodb://{lock_table}?region=eu-west-2"),
+                          LeaseTimings())
+    store.acquire(lock_name, paas, expected_version=None, new_version="v1")
+    boto3.client("dynamodb").update_item(
+        TableName=lock_table, Key={"pk": {"S": f"lease#{lock_name}"}, "sk": {"S": "lease"}},
+        UpdateExpression="SET renewals = :v", ExpressionAttributeValues={":v": {"BOOL": True}},
+    )
+    with pytest.raises(CorruptRecord) as caught:
+        store.read(lock_name)
+    assert str(caught.value).startswith(
+        f"lease record of lock {lock_name!r}: field 'renewals' is {{'BOOL': True}}, expected a "
+        "string or a number")
+
+
+def test_a_redis_key_of_another_type_is_a_corrupt_record(redis_url, lock_name, paas):
+    client = redis.Redis.from_url(redis_url)
+    client.set(f"beat_lock:{{{lock_name}}}:lease", "not a hash")
+    client.close()
+    store = open_store(parse_lock_url(redis_url))
+    for attempt in (lambda: store.read(lock_name),
+                    lambda: store.acquire(lock_name, paas, expected_version=None,
+                                          new_version="v1")):
+        with pytest.raises(CorruptRecord) as caught:
+            attempt()
+        assert str(caught.value).startswith(
+            f"a key of lock {lock_name!r} in Redis at {redis_url} (beat_lock:{{{lock_name}}}:*) "
+            "holds a value of another type (WRONGTYPE")
