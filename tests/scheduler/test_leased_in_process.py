@@ -97,6 +97,11 @@ def test_an_entry_whose_slots_cannot_be_listed_is_reported_once_and_the_rest_run
     scheduler = LeasedScheduler(app=app)
     try:
         tick_until(scheduler, lambda: runs(redis_url, unique_name, "tick") >= 3, "three runs")
+        store = open_store(parse_lock_url(redis_url))
+        claim = store.read(unique_name).claims["tick"]
+        store.close()
+        entry = scheduler.schedule["tick"]
+        assert (entry.last_run_at, entry.total_run_count) == (claim.slot, claim.runs)
     finally:
         scheduler.close()
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]

@@ -87,7 +87,7 @@ def settled(processes: Processes, *beats: Proc) -> list[Record]:
         if len(records) == seen:
             return records
         seen = len(records)
-        time.sleep(1.5)
+        time.sleep(1.0)
 
 
 def assert_complete(records: list[Record], entries: tuple[str, ...] = SECOND_ENTRIES) -> None:
@@ -114,6 +114,10 @@ def test_two_beats_send_each_slot_once_and_a_pin_moves_dispatch(processes: Proce
     together = read_records(processes.record_path)
     assert {r.environment for r in together} == {"paas"}
     assert not ecs.logged(SENDING)
+    backend = "redis at" if lock.backend == "redis" else "dynamodb table"
+    assert paas.logged(f". lock -> {lock.name} on {backend}")
+    assert paas.logged(". environment -> paas")
+    assert ecs.logged(". role -> standby until it holds the lease (held by paas/")
 
     store = lock.store()
     record = store.read(lock.name)
