@@ -207,8 +207,8 @@ def crash(directory: Path, broker: str) -> None:
           "poll 1 s)")
     print(f"  kill -> first run from the other side received  "
           f"{first.received_at - killed_at:.2f} s")
-    print(f"  slots doubled {doubled}   slots not sent {missed} (nobody led for a lease; the "
-          "entry's catch-up policy 'latest' sends only the newest missed run)")
+    print(f"  slots doubled {doubled}   slots not sent {missed} (runs due while nobody led are "
+          "sent if within the 5 s on-time grace; of older ones policy 'latest' sends the newest)")
 
 
 def main() -> None:

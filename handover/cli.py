@@ -1,13 +1,15 @@
 """The operator's command line: ``handover`` (and ``celery -A proj handover``).
 
-One click group serves both entry points. The group itself catches the library's base error
-(:class:`~beat_lock.errors.BeatLockError`) around every command and turns it into one clear line
-and a documented exit code, so the same holds when Celery's own command line runs the group.
+One click group serves both entry points. The library's base error
+(:class:`~beat_lock.errors.BeatLockError`) is caught once, at the top, and turned into one clear
+line and a documented exit code: by :func:`main` for the ``handover`` script, and by the group
+itself when it runs under Celery's command line (which would print a traceback).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -22,7 +24,7 @@ from handover.console import Console
 from handover.critical import outlook_for
 from handover.procedure import HandoverRequest, hand_over
 from handover.quiet_commands import quiet_windows
-from handover.report import EXIT_REFUSED, EXIT_USAGE
+from handover.report import EXIT_REFUSED, EXIT_ROLLBACK_FAILED, EXIT_USAGE
 from handover.route_commands import route
 from handover.setup import init_table
 from handover.times import Duration
@@ -54,14 +56,16 @@ Exit codes:
 
 
 class HandoverGroup(click.Group):
-    """The ``handover`` group: library errors end every command with a documented exit code."""
+    """The ``handover`` group. Under ``celery handover`` it is not the top of the command line,
+    so it ends library errors itself; as the ``handover`` script, :func:`main` does."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except BeatLockError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            raise click.exceptions.Exit(exit_code_for(exc)) from None
+            if ctx.parent is None:
+                raise
+            raise click.exceptions.Exit(report_error(exc)) from None
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
@@ -70,6 +74,12 @@ class HandoverGroup(click.Group):
 def exit_code_for(exc: BeatLockError) -> int:
     """2 for what the user must fix (configuration, a missing table), 3 for everything else."""
     return EXIT_USAGE if isinstance(exc, ConfigError | StoreMissing) else EXIT_REFUSED
+
+
+def report_error(exc: BeatLockError) -> int:
+    """Print ``Error: ...`` (the message says what was wrong and what to do); the exit code."""
+    click.echo(f"Error: {exc}", err=True)
+    return exit_code_for(exc)
 
 
 def _environment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -138,7 +148,7 @@ def cli(
     )
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
-    elif report.exit_code == 5:
+    elif report.exit_code == EXIT_ROLLBACK_FAILED:
         for line in report.lines():
             console.loud(line)
     else:
@@ -187,8 +197,9 @@ def history(limit: int, as_json: bool) -> None:
 def init(account_id: str | None) -> None:
     """Create the DynamoDB lock table (idempotent) and print the IAM policies as JSON.
 
-    The policies (least privilege) are for a beat, an operator and a router Lambda; they go to
-    stdout, progress to stderr, so `handover init > policies.json` keeps only the JSON.
+    The policies (least privilege) are for a beat, an operator, a worker (once-per-slot guard)
+    and a router Lambda; they go to stdout, progress to stderr, so `handover init >
+    policies.json` keeps only the JSON.
     """
     settings = get_connection().settings()
     policies = init_table(settings, account_id=account_id, say=lambda t: click.echo(t, err=True))
@@ -201,8 +212,11 @@ cli.add_command(route)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point; click turns usage errors into exit code 2."""
-    cli.main(args=argv, prog_name="handover")
+    """Console entry point: click ends usage errors (exit 2), this the library's errors."""
+    try:
+        cli.main(args=argv, prog_name="handover")
+    except BeatLockError as exc:
+        sys.exit(report_error(exc))
 
 
 celery_command = cli

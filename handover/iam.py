@@ -1,21 +1,21 @@
-"""Least-privilege IAM policies for the three principals that touch the lock table.
+"""Least-privilege IAM policies for the principals that touch the lock table.
 
 Each policy names the one table and, through ``dynamodb:LeadingKeys``, only the partition keys
 that principal works on (see the table layout: ``lease#NAME``, ``member#NAME``, ``audit#NAME``,
-``route#ROUTE``, ``route-audit#ROUTE``), so a beat cannot rewrite routes and a router Lambda can
-only read them.
+``run#NAME``, ``route#ROUTE``, ``route-audit#ROUTE``), so a beat cannot rewrite routes, a worker
+can only mark the runs it starts, and a router Lambda can only read routes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+# A beat reads the lease, writes it and its heartbeat with UpdateItem, and deletes its
+# heartbeat on a clean stop; it never lists members or writes audit events.
 BEAT_ITEM_ACTIONS = (
     "dynamodb:GetItem",
-    "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
-    "dynamodb:Query",
 )
 OPERATOR_ITEM_ACTIONS = (
     "dynamodb:GetItem",
@@ -23,13 +23,18 @@ OPERATOR_ITEM_ACTIONS = (
     "dynamodb:UpdateItem",
     "dynamodb:Query",
 )
+# Scan lists every route (`handover route show` without a name); a scan has no partition key,
+# so it cannot be narrowed by LeadingKeys and is granted on the table, to operators only.
 OPERATOR_TABLE_ACTIONS = (
     "dynamodb:CreateTable",
     "dynamodb:DescribeTable",
     "dynamodb:DescribeTimeToLive",
     "dynamodb:UpdateTimeToLive",
+    "dynamodb:Scan",
 )
 ROUTER_ITEM_ACTIONS = ("dynamodb:GetItem",)
+# Workers whose tasks use the once-per-slot guard write one set-if-absent mark per run.
+WORKER_ITEM_ACTIONS = ("dynamodb:PutItem",)
 
 
 def table_arn(table: str, *, region: str, account_id: str) -> str:
@@ -51,13 +56,15 @@ def _policy(*statements: dict) -> dict[str, Any]:
 
 
 def policies(table: str, *, region: str, account_id: str, lock_name: str) -> dict[str, Any]:
-    """The policy documents of a beat, an operator and a router Lambda, keyed by principal."""
+    """The policy documents of a beat, an operator, a worker (once-per-slot guard) and a router
+    Lambda, keyed by principal."""
     arn = table_arn(table, region=region, account_id=account_id)
-    lock_keys = [f"lease#{lock_name}", f"member#{lock_name}", f"audit#{lock_name}"]
+    beat_keys = [f"lease#{lock_name}", f"member#{lock_name}"]
+    lock_keys = [*beat_keys, f"audit#{lock_name}"]
     route_keys = ["route#*", "route-audit#*"]
     return {
         "beat": _policy(
-            _item_statement("BeatLockItems", BEAT_ITEM_ACTIONS, arn, lock_keys),
+            _item_statement("BeatLockItems", BEAT_ITEM_ACTIONS, arn, beat_keys),
             {"Sid": "BeatLockTable", "Effect": "Allow", "Action": ["dynamodb:DescribeTable"],
              "Resource": arn},
         ),
@@ -66,6 +73,9 @@ def policies(table: str, *, region: str, account_id: str, lock_name: str) -> dic
             _item_statement("OperatorRouteItems", OPERATOR_ITEM_ACTIONS, arn, route_keys),
             {"Sid": "OperatorTable", "Effect": "Allow", "Action": list(OPERATOR_TABLE_ACTIONS),
              "Resource": arn},
+        ),
+        "worker": _policy(
+            _item_statement("WorkerRunMarks", WORKER_ITEM_ACTIONS, arn, [f"run#{lock_name}"]),
         ),
         "router": _policy(
             _item_statement("RouterReadRoutes", ROUTER_ITEM_ACTIONS, arn, ["route#*"]),

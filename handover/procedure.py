@@ -11,22 +11,21 @@ from beat_lock.store import LeaseStore
 from handover import audit
 from handover.console import Console
 from handover.critical import Outlook
-from handover.move import Wait, WaitEnd, pin, roll_back, wait_for_leader
+from handover.move import Rollback, Wait, WaitEnd, pin, roll_back, wait_for_leader
 from handover.preflight import Preflight, run_preflight
 from handover.report import HandoverReport, Outcome, Tenure
 from handover.times import describe_seconds
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GUARD_SECONDS = 600.0
-DEFAULT_TIMEOUT_SECONDS = 60.0
-
 
 @dataclass(frozen=True)
 class HandoverRequest:
+    """What the operator asked for (the command line holds the defaults)."""
+
     target: str
-    guard_seconds: float = DEFAULT_GUARD_SECONDS
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    guard_seconds: float
+    timeout_seconds: float
     force: bool = False
     dry_run: bool = False
 
@@ -87,6 +86,7 @@ def hand_over(
         )
         return report
     report.pin_token = pinned.record.token
+    log.info("handover pinned lock=%s to=%s token=%s", name, target, pinned.record.token)
     audit.record(store, name, audit.new_event("pin", "written", {
         "to": target, "from": report.previous.holder.environment if report.previous else None,
         "token": pinned.record.token, "forced": request.force,
@@ -177,10 +177,14 @@ def _roll_back(
         f"{describe_seconds(request.timeout_seconds)}"
     )
     console.line(f"Rolling back: {why}.")
-    result = roll_back(
-        store, name, back_to, await_leader=previous is not None and back_to is not None,
-        timeout_seconds=request.timeout_seconds, console=console,
-    )
+    try:
+        result = roll_back(
+            store, name, back_to, await_leader=previous is not None and back_to is not None,
+            timeout_seconds=request.timeout_seconds, console=console,
+        )
+    except KeyboardInterrupt:
+        console.end_wait()
+        result = Rollback(False, None, None, "the roll-back itself was interrupted (Ctrl-C)")
     report.rollback = {
         "reason": why,
         "to": back_to,
@@ -224,4 +228,5 @@ def _record_end(
         detail["gap_seconds"] = round(report.gap_seconds, 3)
     if report.new is not None:
         detail["token"] = report.new.token
+    log.info("handover ended lock=%s to=%s result=%s", name, report.target, report.outcome.value)
     audit.record(store, name, audit.new_event("handover", report.outcome.value, detail), console)

@@ -9,13 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from beat_lock.errors import ConfigError, CorruptRecord, StoreMissing, StoreUnavailable
-from handover.cli import cli, exit_code_for
+from handover.cli import exit_code_for
+from tests.handover.running import run
 
 SUBCOMMANDS = ["status", "history", "init", "quiet-windows", "route show"]
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args), prog_name="handover")
 
 
 def test_help_documents_every_exit_code():
@@ -140,3 +137,16 @@ def test_init_refuses_a_malformed_account_id(monkeypatch):
                  "--account-id", "12ab")
     assert result.exit_code == 2
     assert "Error: --account-id must be 12 digits, got '12ab'" in result.output
+
+
+def test_under_celery_the_group_itself_ends_library_errors(monkeypatch):
+    from celery.bin.celery import celery
+
+    monkeypatch.delenv("BEAT_LOCK_URL", raising=False)
+    result = CliRunner().invoke(
+        celery, ["-A", "tests.handover.app", "handover", "status", "--lock-url", "nonsense://x"]
+    )
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Error: --lock-url 'nonsense://x' has unknown scheme 'nonsense'" in result.output
+    assert "Traceback" not in result.output

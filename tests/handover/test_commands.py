@@ -10,18 +10,13 @@ import boto3
 import pytest
 from celery import Celery
 from celery.schedules import crontab
-from click.testing import CliRunner
 
 from handover import status as status_view
-from handover.cli import cli
 from handover.connection import Connection
 from handover.critical import outlook_for
+from tests.handover.running import run
 
 pytestmark = pytest.mark.integration
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args), prog_name="handover")
 
 
 def test_status_shows_holder_token_pin_participants_and_recent_handovers(lock, paas_leads):
@@ -108,14 +103,14 @@ def test_a_store_that_does_not_answer_exits_3(unique_name):
 def test_init_creates_the_table_once_and_prints_the_policies(moto_server, unique_name):
     url = f"dynamodb://{unique_name}?region=eu-west-2"
 
-    first = CliRunner().invoke(cli, ["init", "--lock-url", url], prog_name="handover")
-    again = CliRunner().invoke(cli, ["init", "--lock-url", url], prog_name="handover")
+    first = run("init", "--lock-url", url)
+    again = run("init", "--lock-url", url)
 
     assert first.exit_code == 0 and again.exit_code == 0, first.output
     assert f"table {unique_name} in eu-west-2: created" in first.stderr
     assert f"table {unique_name} in eu-west-2: already exists" in again.stderr
     policies = json.loads(first.stdout)
-    assert sorted(policies) == ["beat", "operator", "router"]
+    assert sorted(policies) == ["beat", "operator", "router", "worker"]
     assert policies["beat"]["Statement"][0]["Resource"] == (
         f"arn:aws:dynamodb:eu-west-2:123456789012:table/{unique_name}"
     )
@@ -125,7 +120,7 @@ def test_init_creates_the_table_once_and_prints_the_policies(moto_server, unique
 
 
 def test_init_on_redis_has_nothing_to_create(redis_url):
-    result = CliRunner().invoke(cli, ["init", "--lock-url", redis_url], prog_name="handover")
+    result = run("init", "--lock-url", redis_url)
     assert result.exit_code == 0
     assert result.stdout == ""
     assert "needs no table and no IAM policy: nothing to create." in result.stderr
@@ -171,3 +166,15 @@ def test_outlook_without_an_app_cannot_tell(lock, monkeypatch):
         "beat_lock_critical names letters but no Celery app was given, so their schedule is "
         "unknown; give -A APP"
     )
+
+
+def test_a_missing_table_says_run_init_and_exits_2(moto_server, unique_name):
+    url = f"dynamodb://{unique_name}?region=eu-west-2"
+
+    handover = run("--lock-url", url, "--to", "ecs")
+    status = run("status", "--lock-url", url)
+
+    assert handover.exit_code == 2 and status.exit_code == 2
+    assert "The lock table does not exist: run `handover init` first." in handover.output
+    assert status.output.startswith("Error: ")
+    assert unique_name in status.output

@@ -122,9 +122,15 @@ def test_policies_name_one_table_and_only_each_principals_keys():
     def actions(principal: str) -> set[str]:
         return {a for s in documents[principal]["Statement"] for a in s["Action"]}
 
-    assert keys("beat") == {"lease#beat", "member#beat", "audit#beat"}
+    assert keys("beat") == {"lease#beat", "member#beat"}
+    assert keys("operator") >= {"lease#beat", "member#beat", "audit#beat"}
+    assert actions("beat") == {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                               "dynamodb:DescribeTable"}
     assert keys("router") == {"route#*"}
+    assert keys("worker") == {"run#beat"}
+    assert actions("worker") == {"dynamodb:PutItem"}
     assert actions("router") == {"dynamodb:GetItem"}
     assert "dynamodb:CreateTable" in actions("operator")
     assert "dynamodb:CreateTable" not in actions("beat")
+    assert "dynamodb:Scan" in actions("operator")
     assert "dynamodb:DeleteItem" not in actions("operator")

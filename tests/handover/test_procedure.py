@@ -24,11 +24,20 @@ both_stores = pytest.mark.parametrize("lock", ["redis", "dynamodb"], indirect=Tr
 def handover(lock, target, *, outlook=QUIET, console=None, **options):
     console = console or Console(stream=io.StringIO())
     options.setdefault("timeout_seconds", 10.0)
+    options.setdefault("guard_seconds", 600.0)
     report = hand_over(
         lock.store, lock.name, HandoverRequest(target=target, **options),
         outlook=outlook if callable(outlook) else (lambda _record: outlook), console=console,
     )
     return report, console.stream.getvalue() + "\n".join(report.lines())
+
+
+class Impatient(Console):
+    """An operator who presses Ctrl-C a third of a second into every wait."""
+
+    def progress(self, label: str, elapsed_seconds: float) -> None:
+        if elapsed_seconds > 0.3:
+            raise KeyboardInterrupt
 
 
 def unchanged(before, after) -> bool:
@@ -153,11 +162,6 @@ def test_roll_back_that_fails_is_loud_and_exits_5(lock):
 def test_interrupt_while_waiting_rolls_back(lock, paas_leads):
     lock.stuck("ecs")
 
-    class Impatient(Console):
-        def progress(self, label: str, elapsed_seconds: float) -> None:
-            if elapsed_seconds > 0.3:
-                raise KeyboardInterrupt
-
     report, text = handover(lock, "ecs", console=Impatient(stream=io.StringIO()))
 
     assert report.outcome is Outcome.ROLLED_BACK, text
@@ -227,3 +231,31 @@ def test_critical_run_inside_the_guard_is_refused_unless_forced(lock, paas_leads
     assert "[FORCED]  critical entries: letters at " in text
     assert forced.next_critical_entry == "letters" and forced.next_critical_at == soon
     assert lock.store.events(lock.name)[-1].detail["forced"] is True
+
+
+def test_a_lock_nobody_ever_held_rolls_back_to_no_pin(lock):
+    lock.stuck("ecs")
+
+    report, text = handover(lock, "ecs", timeout_seconds=1.0)
+
+    assert report.outcome is Outcome.ROLLED_BACK, text
+    assert "current leader: nobody has ever held lock" in text
+    assert report.message == (
+        "Rolled back: ecs did not take over within 1.00 s; the pin is back to any environment."
+    )
+    record = lock.read()
+    assert (record.holder, record.pin) == (None, None)
+
+
+def test_interrupting_the_roll_back_is_loud(lock, paas_leads):
+    lock.stuck("ecs")
+
+    paas_leads_keeper = lock.keepers[0]
+    paas_leads_keeper.stop(release=False)  # nobody will lead again: the roll-back waits
+    report, text = handover(lock, "ecs", console=Impatient(stream=io.StringIO()))
+
+    assert report.outcome is Outcome.ROLLBACK_FAILED and report.exit_code == 5, text
+    assert report.message.startswith(
+        "ROLL-BACK FAILED: the operator interrupted the wait, and the roll-back itself was "
+        "interrupted (Ctrl-C). A person must look now"
+    )
