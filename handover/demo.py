@@ -332,9 +332,8 @@ def run() -> int:
     """The demo; returns its exit status."""
     began = time.monotonic()
     say = Narrator()
-    say.intro()
     stage = Stage(letters_time(datetime.now(UTC)))
-    say.say(f"(its files: {stage.directory}, removed at the end)")
+    say.intro(stage.directory)
     status = None
     try:
         with signals_interrupt():

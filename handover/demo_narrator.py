@@ -38,10 +38,11 @@ class Narrator:
     def _print(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
 
-    def intro(self) -> None:
+    def intro(self, directory: Path) -> None:
         self._print("beat-handover demo: two real `celery beat` processes (paas and ecs) share "
                     "one lease in DynamoDB")
         self._print("(a local moto server); a real worker records every run it receives.")
+        self._print(f"Its files: {directory} (removed at the end).")
 
     def step(self, title: str) -> None:
         self._steps += 1
@@ -63,7 +64,7 @@ class Narrator:
         self._print(f"{INDENT}$ {shown}")
         output = result.stderr if redirect else result.stdout + result.stderr
         for line in output.rstrip("\n").splitlines():
-            self._print(f"{INDENT}  {line}")
+            self._print(f"{INDENT}  {line}".rstrip())
         if result.returncode != 0:
             self._print(f"{INDENT}  [exit {result.returncode}]")
 
