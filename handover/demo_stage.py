@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from beat_lock.errors import CorruptRecord
 from beat_lock.location import parse_lock_url
 from beat_lock.record import LeaseRecord
 from beat_lock.store import LeaseStore
 from beat_lock.stores import open_store
 from handover.local_aws import MotoServer, start_moto_server
+from handover.lock_watch import leading_environment, lease_seen, live_participants
 from handover.processes import Proc, Processes
 from handover.received_runs import Record, read_records
 
@@ -155,25 +155,15 @@ class Stage:
         return self._store
 
     def lease(self) -> LeaseRecord | None:
-        try:
-            return self.store().read(LOCK_NAME)
-        except CorruptRecord:
-            return None  # moto applies an UpdateItem field by field; ask again
+        return lease_seen(self.store(), LOCK_NAME)
 
     def leader(self) -> str | None:
         """The environment holding the lease and renewing it, else None."""
-        record = self.lease()
-        if record is None or record.holder is None or record.renewals < 1:
-            return None
-        return record.holder.environment
+        return leading_environment(self.store(), LOCK_NAME)
 
     def live(self, environment: str) -> int:
         """Live participants (unexpired heartbeats) of ``environment``."""
-        try:
-            participants = self.store().participants(LOCK_NAME)
-        except CorruptRecord:
-            return 0
-        return sum(p.identity.environment == environment for p in participants)
+        return live_participants(self.store(), LOCK_NAME, environment)
 
     # -- acting ----------------------------------------------------------------------------------
 
