@@ -150,7 +150,9 @@ def hand_over(stage: Stage, say: Narrator, app: Any) -> None:
     for line in received_table(records, app):
         say.show(line)
     runs = sender_runs(records, "heartbeat")
-    say.say("heartbeat's sender, in slot order: " + "; then ".join(map(str, runs)))
+    say.show("heartbeat's senders, in slot order:")
+    for run in runs:
+        say.show(f"  {run}")
     say.claim("every slot arrived exactly once", not doubled_slots(records),
               str(doubled_slots(records)))
     gaps = missing(records, "heartbeat", HEARTBEAT)
