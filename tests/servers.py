@@ -8,6 +8,7 @@ dynalite is a test-only server.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -58,7 +59,7 @@ def start_dynalite(log_dir: Path, *, timeout_seconds: float = 30.0) -> DynaliteS
         "dynalite",
         ["node", str(DYNALITE_CLI), "--host", "127.0.0.1", "--port", str(port),
          "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
-        log_path, env={},
+        log_path, env=os.environ,
     )
     server = DynaliteServer(proc.popen, port, log_path)
 
