@@ -410,6 +410,18 @@ class DynamoDBStore(LeaseStore):
         rows = [_text_fields(item, f"heartbeat of lock {name!r}") for item in items]
         return participants_from_rows(name, rows, time.time())
 
+    def mark_run(self, name: str, run: str, *, ttl_seconds: float) -> bool:
+        expires_at = math.ceil(time.time() + ttl_seconds)
+        try:
+            self._call(
+                "put_item", expect=("ConditionalCheckFailedException",), TableName=self.table,
+                Item={**self._key(f"run#{name}", run), "expires_at": {"N": str(expires_at)}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except _Rejected:
+            return False
+        return True
+
     def record_event(self, name: str, event: AuditEvent) -> None:
         item = {key: {"S": value} for key, value in event_fields(event).items()}
         expires_at = math.ceil(time.time() + AUDIT_TTL.total_seconds())

@@ -147,6 +147,9 @@ class Lease:
         return sent_at + self.timings.renew_seconds
 
     def _poll(self) -> float:
+        # The next read is timed from this one's start, so a slow store does not stretch the
+        # interval (and a handover's gap) past poll_seconds.
+        started_at = self._clock()
         record = self.store.read(self.name)
         seen_at = self._clock()  # after the answer: the version existed by then, at the latest
         environment = self.identity.environment
@@ -166,7 +169,7 @@ class Lease:
             self._acquire(record.version, previous=record)
         if self._role is Role.LEADER:
             return self._clock()  # renew at once: proves the new tenure to whoever watches
-        return self._clock() + self.timings.poll_seconds
+        return started_at + self.timings.poll_seconds
 
     def _standing_by(self, because: str) -> None:
         if because != self._standing_by_because:

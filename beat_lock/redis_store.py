@@ -16,6 +16,7 @@ answer was lost: same ``version`` or ``claim_id``), a lost lease or a slot alrea
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -315,6 +316,12 @@ class RedisStore(LeaseStore):
             for beat in beats
         ]
         return participants_from_rows(name, rows, float(now))
+
+    def mark_run(self, name: str, run: str, *, ttl_seconds: float) -> bool:
+        with self._mapped(name):
+            return bool(self._client.set(
+                f"beat_lock:{{{name}}}:run:{run}", b"1", nx=True, ex=math.ceil(ttl_seconds)
+            ))
 
     def record_event(self, name: str, event: AuditEvent) -> None:
         self._run("record_event", name, [audit_key(name)],

@@ -90,6 +90,11 @@ class LeaseStore(ABC):
         """The newest ``limit`` audit events, newest first."""
 
     @abstractmethod
+    def mark_run(self, name: str, run: str, *, ttl_seconds: float) -> bool:
+        """Set-if-absent a mark for ``run`` (an entry and slot) of lock ``name`` that expires
+        after ``ttl_seconds``; False if it was marked before. For the worker-side guard."""
+
+    @abstractmethod
     def ping(self) -> None:
         """Raise StoreUnavailable or StoreMissing unless the store answers and the table exists."""
 
