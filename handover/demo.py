@@ -163,7 +163,8 @@ def hand_over(stage: Stage, say: Narrator, app: Any) -> None:
 
 
 def crash(stage: Stage, say: Narrator, app: Any) -> None:
-    """SIGKILL the ecs beat: the pin keeps paas waiting; ``handover --to paas`` moves it back."""
+    """SIGKILL the ecs beat: nobody in ecs renews the pinned lease, so after the fallback time
+    paas takes it, moves the pin to itself and catches up what fell due meanwhile."""
     say.step("kill -9 the ecs beat")
     ecs = next(proc for proc in stage.processes.procs if proc.name == "beat-ecs")
     # Kill just after a run arrived: the next claim is most of a second away, so the kill
@@ -176,34 +177,31 @@ def crash(stage: Stage, say: Narrator, app: Any) -> None:
     lease = stage.lease()
     claimed_by_ecs = {name: claim.slot for name, claim in lease.claims.items()} if lease else {}
     settings = BeatLockSettings.from_app(app)
-    wait_seconds = settings.timings.lease_seconds + 1
-    time.sleep(wait_seconds)
-    quiet_paas = [r for r in stage.records() if r.environment == "paas"
-                  and r.received_at > killed_at]
-    say.say(f"{wait_seconds:g} s later (longer than the lease) paas has sent nothing: beat is "
-            "pinned to ecs since the handover, and a pin is an operator's decision, so paas "
-            "does not take over on its own. After a move, run two beats in the new environment "
-            "for crash failover there; the way back is another handover.")
-    say.claim("while beat is pinned to the dead ecs beat, paas sends nothing", not quiet_paas,
-              f"{len(quiet_paas)} runs from paas")
-    status = stage.handover("status")
-    say.command(status)
-
-    command_started = time.time()
-    back = stage.handover("--to", "paas")
-    say.command(back)
-    say.require("handover --to paas: paas leads again", back.returncode == 0
-                and "Done: paas leads" in back.stdout)
-    back_at = command_started + back.seconds
+    fallback = settings.timings.fallback_seconds
+    say.say(f"Beat is pinned to ecs, and ecs has no other beat. paas leaves the pin alone "
+            f"while anyone in ecs renews the lease; after {fallback:g} s of silence "
+            "(beat_lock_fallback_seconds) it takes the lease and moves the pin to paas.")
     first = wait_for(lambda: next((r for r in stage.records() if r.environment == "paas"
                                    and r.received_at > killed_at), None),
-                     STARTUP_SECONDS, "paas to dispatch")
+                     STARTUP_SECONDS + fallback, "paas to fall back and dispatch")
+    taken_at = first.received_at
+    say.say(f"paas's first run arrived {taken_at - killed_at:.1f} s after the kill")
+    say.claim("paas waited out the fallback time before sending",
+              taken_at - killed_at >= fallback, f"{taken_at - killed_at:.1f} s")
+    status = stage.handover("status")
+    say.command(status)
+    record = stage.lease()
+    say.claim("the pin moved to paas with the lease",
+              record is not None and record.pin == "paas" and record.holder is not None
+              and record.holder.environment == "paas",
+              f"pin {record.pin if record else None}")
+    history = stage.handover("history")
+    say.command(history)
+    say.claim("the fallback is in the lock's history", "fallback" in history.stdout)
     sent_until(stage, "paas", seconds=2)
     records = stage.records()
     late = [r for r in records if r.environment == "paas" and r.entry == "heartbeat"
-            and killed_at < r.slot.timestamp() < back_at]
-    say.say(f"paas's first run arrived {first.received_at - killed_at:.1f} s after the kill, "
-            f"{first.received_at - command_started:.1f} s after `handover --to paas` started")
+            and killed_at < r.slot.timestamp() < taken_at - 1]
     say.say(f"catch-up: paas sent the {len(late)} heartbeat runs that fell due while nobody "
             f"led, late (policy all); the entries with policy latest sent their runs still "
             f"within the {settings.grace_seconds:g} s on-time grace, or else only the newest")

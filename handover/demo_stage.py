@@ -42,12 +42,13 @@ TABLE = "beat-handover-demo"
 REGION = "eu-west-2"
 LOCK_URL = f"dynamodb://{TABLE}?region={REGION}"
 LOCK_NAME = "beat"
-# Short but sane: lease > safe > renew, poll well under the lease.
+# Short but sane: lease > safe > renew, poll well under the lease, fallback two leases.
 TIMINGS = {
     "BEAT_LOCK_LEASE_SECONDS": "3",
     "BEAT_LOCK_RENEW_SECONDS": "0.5",
     "BEAT_LOCK_SAFE_SECONDS": "2",
     "BEAT_LOCK_POLL_SECONDS": "0.25",
+    "BEAT_LOCK_FALLBACK_SECONDS": "6",
 }
 COMMAND_TIMEOUT_SECONDS = 120.0
 
