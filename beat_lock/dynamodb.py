@@ -275,25 +275,28 @@ class DynamoDBStore(LeaseStore):
         return self._record(name, answer.get("Item"))
 
     def acquire(
-        self, name: str, identity: Identity, *, expected_version: str | None, new_version: str
+        self, name: str, identity: Identity, *, expected_version: str | None, new_version: str,
+        take_pin: bool = False,
     ) -> int | None:
-        free = "attribute_not_exists(#hi)"
-        if expected_version is not None:
-            free = "(attribute_not_exists(#hi) OR #version = :expected)"
         values = {
             ":zero": {"N": "0"}, ":one": {"N": "1"}, ":new": {"S": new_version},
             ":env": {"S": identity.environment}, ":id": {"S": identity.instance_id},
             ":now": {"S": now_iso()},
         }
+        update = ("SET #token = if_not_exists(#token, :zero) + :one, #version = :new, #he = :env, "
+                  "#hi = :id, #ra = :now, #ts = :now, #rn = :zero")
+        if take_pin:
+            if expected_version is None:
+                raise ValueError("a fallback (take_pin) needs the version that went unchanged")
+            condition = "#version = :expected"
+            update += ", #pin = :env"
+        elif expected_version is None:
+            condition = f"attribute_not_exists(#hi) AND {PIN_ALLOWS}"
+        else:
+            condition = f"(attribute_not_exists(#hi) OR #version = :expected) AND {PIN_ALLOWS}"
         if expected_version is not None:
             values[":expected"] = {"S": expected_version}
-        done, record = self._update_lease(
-            name,
-            "SET #token = if_not_exists(#token, :zero) + :one, #version = :new, #he = :env, "
-            "#hi = :id, #ra = :now, #ts = :now, #rn = :zero REMOVE #te",
-            f"{free} AND {PIN_ALLOWS}",
-            values,
-        )
+        done, record = self._update_lease(name, update + " REMOVE #te", condition, values)
         if done or (record is not None and record.version == new_version):
             return record.token
         return None

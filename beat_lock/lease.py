@@ -3,14 +3,16 @@
 A participant is a standby or the leader. A standby reads the lease every ``poll_seconds``: it
 acquires a lease nobody holds (if the pin allows its environment), and takes over one whose
 record version it has seen unchanged for a full ``lease_seconds`` on its own monotonic clock.
-When the record announces a handover to its environment (``handover_to``), it reads every
+A lease pinned to another environment is left alone while that environment keeps it alive; seen
+unchanged for ``fallback_seconds``, it is taken and the pin moved (an audited fallback). When the
+record announces a handover to the standby's environment (``handover_to``), it reads every
 ``ANNOUNCED_POLL_SECONDS`` instead, so it acquires within moments of the pin that follows; for
 at most ``lease_seconds`` after first seeing the announcement, so one left behind by an
 interrupted handover cannot make it hammer the store. The announcement never changes the record
-version, so it neither speeds up nor delays a takeover.
-The leader renews every ``renew_seconds`` (the first time right after acquiring) and trusts its
-lease for ``safe_seconds`` from the moment it sent its last successful renewal. Every change of
-holder increases the fencing token; every run goes out only through a fenced ``claim``.
+version, so it neither hastens nor delays a takeover or a fallback. The leader renews every
+``renew_seconds`` (the first time right after acquiring) and trusts its lease for
+``safe_seconds`` from the moment it sent its last successful renewal. Every change of holder
+increases the fencing token; every run goes out only through a fenced ``claim``.
 
 Guaranteed: only the store's conditional writes decide; a holder that paused, or lost the store,
 stops trusting its lease (``valid()``) before a standby may take over, as long as the two
@@ -27,17 +29,18 @@ from __future__ import annotations
 
 import enum
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from beat_lock.errors import BeatLockError, StoreUnavailable
+from beat_lock.errors import BeatLockError, StoreError, StoreUnavailable
 from beat_lock.identity import Identity
 from beat_lock.layout import claim_result, new_version, slot_millis
-from beat_lock.record import ClaimOutcome, ClaimResult, LeaseRecord
+from beat_lock.record import AuditEvent, ClaimOutcome, ClaimResult, LeaseRecord
 from beat_lock.store import LeaseStore
 from beat_lock.timings import LeaseTimings
 
@@ -172,8 +175,14 @@ class Lease:
             # with a renewal, which succeeds only if nobody took over meanwhile.
             self._resume(record)
         elif record is not None and record.pin not in (None, environment):
-            self._seen = None
-            self._standing_by(f"pinned to {record.pin}")
+            # The pin is honoured while its environment keeps the lease alive; if nobody there
+            # holds and renews it for fallback_seconds, we take it and move the pin to us, so a
+            # pin never leaves beat without a leader for longer than that.
+            if self._seen is None or self._seen[0] != record.version:
+                self._seen = (record.version, seen_at)
+                self._standing_by(f"pinned to {record.pin}")
+            elif seen_at - self._seen[1] >= self.timings.fallback_seconds:
+                self._acquire(record.version, previous=record, take_pin=True)
         elif record is None or record.holder is None:
             self._acquire(None if record is None else record.version, previous=None)
         elif self._seen is None or self._seen[0] != record.version:
@@ -212,18 +221,43 @@ class Lease:
             self._standing_by_because = because
             log.info("lease standby %s because=%r", self._context(), because)
 
-    def _acquire(self, expected_version: str | None, *, previous: LeaseRecord | None) -> None:
+    def _acquire(
+        self, expected_version: str | None, *, previous: LeaseRecord | None,
+        take_pin: bool = False,
+    ) -> None:
         sent_at = self._clock()
         token = self.store.acquire(
-            self.name, self.identity, expected_version=expected_version, new_version=new_version()
+            self.name, self.identity, expected_version=expected_version,
+            new_version=new_version(), take_pin=take_pin,
         )
         if token is None:
             self._seen = None  # someone else moved first: watch the new version from scratch
             return
-        how = "acquired" if previous is None else (
-            f"took over from {previous.holder} (token {previous.token}, version unchanged for "
-            f"{self.timings.lease_seconds}s)")
+        if previous is None:
+            how = "acquired"
+        elif take_pin:
+            how = (f"fell back from {previous.pin} (pinned there, but nobody renewed it for "
+                   f"{self.timings.fallback_seconds:g}s); the pin moved to "
+                   f"{self.identity.environment}")
+            self._record_fallback(previous, token)
+        else:
+            how = (f"took over from {previous.holder} (token {previous.token}, version unchanged "
+                   f"for {self.timings.lease_seconds}s)")
         self._become_leader(_Tenure(token, sent_at), how)
+
+    def _record_fallback(self, previous: LeaseRecord, token: int) -> None:
+        """A fallback moves the pin an operator set, so it goes in the lock's history; the
+        record is for people and a failed write never undoes the fallback."""
+        event = AuditEvent(
+            at=datetime.now(UTC), kind="fallback", actor=self.identity.instance_id,
+            host=socket.gethostname(), result="taken",
+            detail={"from": previous.pin, "to": self.identity.environment, "token": token,
+                    "unchanged_seconds": self.timings.fallback_seconds},
+        )
+        try:
+            self.store.record_event(self.name, event)
+        except StoreError as exc:
+            log.warning("fallback audit write failed %s error=%s", self._context(), exc)
 
     def _resume(self, record: LeaseRecord) -> None:
         sent_at = self._clock()

@@ -65,9 +65,14 @@ local function refused() return {0, redis.call('HGETALL', k)} end
 """
 
 ACQUIRE = LEASE_HELPERS + """
-local env, id, expected, new, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local free = (not get('holder_id')) or (expected ~= '' and get('version') == expected)
-if not (free and pin_allows(env)) then return refused() end
+local env, id, expected, new, now, take_pin = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local unchanged = expected ~= '' and get('version') == expected
+if take_pin == '1' then
+  if not unchanged then return refused() end
+  redis.call('HSET', k, 'pin', env)
+elseif not (((not get('holder_id')) or unchanged) and pin_allows(env)) then
+  return refused()
+end
 local token = redis.call('HINCRBY', k, 'token', 1)
 redis.call('HSET', k, 'version', new, 'holder_env', env, 'holder_id', id, 'renewed_at', now,
   'tenure_started_at', now, 'renewals', 0)
@@ -258,11 +263,15 @@ class RedisStore(LeaseStore):
         return record_from_fields(name, fields) if fields else None
 
     def acquire(
-        self, name: str, identity: Identity, *, expected_version: str | None, new_version: str
+        self, name: str, identity: Identity, *, expected_version: str | None, new_version: str,
+        take_pin: bool = False,
     ) -> int | None:
+        if take_pin and expected_version is None:
+            raise ValueError("a fallback (take_pin) needs the version that went unchanged")
         done, rest = self._lease_write("acquire", name, [
             identity.environment, identity.instance_id,
             "" if expected_version is None else expected_version, new_version, now_iso(),
+            "1" if take_pin else "0",
         ])
         if done:
             return int(rest[0])

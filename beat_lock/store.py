@@ -33,11 +33,14 @@ class LeaseStore(ABC):
 
     @abstractmethod
     def acquire(
-        self, name: str, identity: Identity, *, expected_version: str | None, new_version: str
+        self, name: str, identity: Identity, *, expected_version: str | None, new_version: str,
+        take_pin: bool = False,
     ) -> int | None:
         """Become holder, with token + 1, if the pin allows ``identity.environment`` and either
         the record does not exist, has no holder, or (takeover) still has ``expected_version``.
-        Returns the new fencing token, or None if the condition did not hold."""
+        With ``take_pin`` (a fallback from a pinned environment that stopped renewing), the only
+        condition is ``expected_version``, and the pin moves to ``identity.environment`` in the
+        same write. Returns the new fencing token, or None if the condition did not hold."""
 
     @abstractmethod
     def renew(self, name: str, identity: Identity, token: int, *, new_version: str) -> bool:

@@ -4,12 +4,17 @@ Relations (checked at construction, so a bad combination fails at start-up, not 
 
     lease_seconds > safe_seconds > renew_seconds > 0
     poll_seconds > 0 and poll_seconds < lease_seconds
+    fallback_seconds >= lease_seconds
 
 ``lease_seconds`` is how long a standby must see the lease's record version unchanged, on its own
 monotonic clock, before it may take over. ``safe_seconds`` is how long after the start of its last
 successful renewal the holder still trusts its lease; the margin ``lease - safe`` absorbs clock-rate
 differences and the time a request spends in flight. ``renew_seconds`` is how often the holder
 renews, so ``safe - renew`` is how long a renewal may fail or stall before the holder stops acting.
+``fallback_seconds`` is how long a standby of another environment must see a lease pinned
+elsewhere unchanged (nobody of the pinned environment holding and renewing it) before it takes
+the lease and moves the pin to its own environment, so that a pin never leaves beat without a
+leader for longer than that.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_RENEW_SECONDS = 5.0
 DEFAULT_SAFE_SECONDS = 20.0
 DEFAULT_POLL_SECONDS = 1.0
+DEFAULT_FALLBACK_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -33,9 +39,11 @@ class LeaseTimings:
     renew_seconds: float = DEFAULT_RENEW_SECONDS
     safe_seconds: float = DEFAULT_SAFE_SECONDS
     poll_seconds: float = DEFAULT_POLL_SECONDS
+    fallback_seconds: float = DEFAULT_FALLBACK_SECONDS
 
     def __post_init__(self) -> None:
-        for field in ("lease_seconds", "renew_seconds", "safe_seconds", "poll_seconds"):
+        for field in ("lease_seconds", "renew_seconds", "safe_seconds", "poll_seconds",
+                      "fallback_seconds"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(
@@ -57,6 +65,12 @@ class LeaseTimings:
             raise ConfigError(
                 f"poll_seconds ({self.poll_seconds}) must be less than lease_seconds "
                 f"({self.lease_seconds}): a standby must look at the lease more than once per lease"
+            )
+        if not self.fallback_seconds >= self.lease_seconds:
+            raise ConfigError(
+                f"fallback_seconds ({self.fallback_seconds}) must be at least lease_seconds "
+                f"({self.lease_seconds}): the pinned environment's own standbys must get the "
+                "first chance to take over a dead holder"
             )
 
     @property

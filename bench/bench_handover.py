@@ -43,9 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the test harness and servers live in tests/, not in a package
 
 from beat_lock.dynamodb import create_table  # noqa: E402
-from beat_lock.errors import CorruptRecord  # noqa: E402
 from beat_lock.location import parse_lock_url  # noqa: E402
 from beat_lock.stores import open_store  # noqa: E402
+from handover.lock_watch import leading_environment, live_participants  # noqa: E402
 from tests.harness import Processes, Record, read_records, wait_for  # noqa: E402
 from tests.servers import free_port, start_moto_server  # noqa: E402
 
@@ -89,19 +89,10 @@ class Bench:
         self.processes = Processes(directory, APP, self.env)
 
     def leader(self) -> str | None:
-        try:
-            record = self.store.read(self.name)
-        except CorruptRecord:
-            return None  # moto applies an UpdateItem field by field: ask again
-        if record is None or record.holder is None or record.renewals < 1:
-            return None
-        return record.holder.environment
+        return leading_environment(self.store, self.name)
 
     def ecs_live(self) -> bool:
-        try:
-            return any(p.identity.environment == "ecs" for p in self.store.participants(self.name))
-        except CorruptRecord:
-            return False
+        return live_participants(self.store, self.name, "ecs") > 0
 
     def sent_since(self, environment: str, epoch: float) -> Record | None:
         """The first run ``environment`` dispatched that the worker received after ``epoch``."""

@@ -15,6 +15,7 @@ from beat_lock.errors import ConfigError
 from beat_lock.identity import validate_environment
 from beat_lock.location import LockLocation, parse_lock_url
 from beat_lock.timings import (
+    DEFAULT_FALLBACK_SECONDS,
     DEFAULT_LEASE_SECONDS,
     DEFAULT_POLL_SECONDS,
     DEFAULT_RENEW_SECONDS,
@@ -42,6 +43,9 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "beat_lock_safe_seconds": (DEFAULT_SAFE_SECONDS, "the leader stops dispatching this long "
                                "after the start of its last successful renewal"),
     "beat_lock_poll_seconds": (DEFAULT_POLL_SECONDS, "how often a standby looks at the lease"),
+    "beat_lock_fallback_seconds": (DEFAULT_FALLBACK_SECONDS, "a standby of another environment "
+                                   "takes a lease pinned elsewhere (and moves the pin) after "
+                                   "seeing nobody there renew it this long"),
     "beat_lock_critical": ((), "entry names that must never be sent late by surprise "
                            "(catch-up policy none; quiet-window report)"),
     "beat_lock_catch_up": ({}, "entry name -> latest | all | none: what to do with runs missed "
@@ -127,7 +131,8 @@ class BeatLockSettings:
             environment = validate_environment(environment, setting=env_source)
         seconds = {
             key: _seconds(*raw(f"beat_lock_{key}"))
-            for key in ("lease_seconds", "renew_seconds", "safe_seconds", "poll_seconds")
+            for key in ("lease_seconds", "renew_seconds", "safe_seconds", "poll_seconds",
+                        "fallback_seconds")
         }
         try:
             timings = LeaseTimings(**seconds)

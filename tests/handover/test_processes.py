@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 
 from beat_lock.dynamodb import create_table
-from beat_lock.errors import CorruptRecord
 from beat_lock.location import parse_lock_url
 from beat_lock.record import LeaseRecord
 from beat_lock.store import LeaseStore
 from beat_lock.stores import open_store
+from handover.lock_watch import leading_environment, lease_seen, live_participants
 from tests.harness import (
     ROOT,
     Proc,
@@ -66,23 +66,13 @@ class Cluster:
     ecs: Proc
 
     def lease(self) -> LeaseRecord | None:
-        try:
-            return self.store.read(self.name)
-        except CorruptRecord:
-            return None  # moto applies an UpdateItem field by field; ask again
+        return lease_seen(self.store, self.name)
 
     def leader(self) -> str | None:
-        record = self.lease()
-        if record is None or record.holder is None or record.renewals < 1:
-            return None
-        return record.holder.environment
+        return leading_environment(self.store, self.name)
 
     def live(self, environment: str) -> int:
-        try:
-            participants = self.store.participants(self.name)
-        except CorruptRecord:
-            return 0
-        return sum(p.identity.environment == environment for p in participants)
+        return live_participants(self.store, self.name, environment)
 
     def handover(self, *args: str, env: dict[str, str] | None = None,
                  command: tuple[str, ...] = (HANDOVER, "-A", APP)

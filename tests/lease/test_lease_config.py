@@ -60,6 +60,9 @@ def test_an_unknown_scheme_lists_the_forms_that_work(url):
     ({"poll_seconds": 30},
      "poll_seconds (30) must be less than lease_seconds (30.0): a standby must look at the "
      "lease more than once per lease"),
+    ({"fallback_seconds": 20},
+     "fallback_seconds (20) must be at least lease_seconds (30.0): the pinned environment's own "
+     "standbys must get the first chance to take over a dead holder"),
     ({"renew_seconds": 0}, "renew_seconds must be a finite number greater than 0, got 0"),
     ({"lease_seconds": "30"}, "lease_seconds must be a number of seconds, got '30' (str)"),
 ])

@@ -130,19 +130,67 @@ def test_release_lets_the_other_acquire_at_its_next_poll(make_lease, paas, ecs, 
     assert [p.identity for p in holder.store.participants(holder.name)] == [ecs]
 
 
-def test_pinned_elsewhere_a_participant_never_acquires(make_store, make_lease, paas, ecs, clock):
+def test_pinned_elsewhere_a_participant_waits_the_whole_fallback(
+    make_store, make_lease, paas, ecs, clock
+):
     lease = make_lease(paas)
     pinned = make_store().pin(lease.name, "ecs", expected_token=None, new_version="v1",
                               end_tenure=True)
     assert (pinned.pin, pinned.token, pinned.holder) == ("ecs", 0, None)
-    for _ in range(5):
-        lease.step()
+    lease.step()
+    for _ in range(int(TIMINGS.fallback_seconds / TIMINGS.lease_seconds) - 1):
         clock.advance(TIMINGS.lease_seconds)
+        lease.step()
+    clock.advance(TIMINGS.lease_seconds - TIMINGS.poll_seconds)
+    lease.step()  # fallback_seconds less one poll: the pin still holds
     assert lease.role is Role.STANDBY
     assert lease.read().holder is None
     other = make_lease(ecs)
     other.step()
     assert (other.role, other.token) == (Role.LEADER, 1)
+
+
+def test_a_pin_to_an_environment_nobody_renews_falls_back_and_moves(
+    make_store, make_lease, paas, ecs, clock, events
+):
+    dead = make_lease(ecs)
+    dead.step()
+    assert dead.token == 1
+    survivor = make_lease(paas)
+    survivor.step()  # sees ecs holding a lease pinned to ecs; the ecs beat then dies
+    make_store().pin(survivor.name, "ecs", expected_token=1, new_version="p1", end_tenure=True)
+    clock.advance(TIMINGS.poll_seconds)
+    survivor.step()  # the pinned version, first seen now
+    clock.advance(TIMINGS.fallback_seconds - TIMINGS.poll_seconds)
+    survivor.step()
+    assert survivor.role is Role.STANDBY  # one poll short of the fallback
+    clock.advance(TIMINGS.poll_seconds)
+    survivor.step()
+    assert (survivor.role, survivor.token) == (Role.LEADER, 2)
+    record = survivor.read()
+    assert (record.pin, record.holder) == ("paas", paas)
+    assert events[-1] == (str(paas), "start", 2)
+    fallback = survivor.store.events(survivor.name)[0]
+    assert (fallback.kind, fallback.result) == ("fallback", "taken")
+    assert (fallback.detail["from"], fallback.detail["to"]) == ("ecs", "paas")
+    assert dead.claim("letters", SLOT).outcome is ClaimOutcome.LEASE_LOST
+
+
+def test_a_pinned_environment_that_keeps_renewing_is_never_displaced(
+    make_lease, paas, ecs, clock
+):
+    holder = make_lease(ecs)
+    holder.step()
+    holder.store.pin(holder.name, "ecs", expected_token=1, new_version="p1", end_tenure=True)
+    other = make_lease(paas)
+    elapsed = 0.0
+    while elapsed < 3 * TIMINGS.fallback_seconds:
+        holder.step()
+        other.step()
+        clock.advance(TIMINGS.renew_seconds)
+        elapsed += TIMINGS.renew_seconds
+    assert (holder.role, other.role) == (Role.LEADER, Role.STANDBY)
+    assert holder.read().pin == "ecs"
 
 
 def test_a_holder_outside_a_new_pin_loses_the_lease(make_store, make_lease, paas, ecs, clock):

@@ -131,6 +131,22 @@ def test_a_pin_that_ends_the_tenure_does_it_in_the_same_write(store, lock_name, 
     assert (unpinned.pin, unpinned.holder, unpinned.token) == (None, ecs, 3)
 
 
+def test_a_fallback_takes_a_pinned_lease_only_at_the_version_that_went_unchanged(
+    store, lock_name, paas, ecs
+):
+    assert store.acquire(lock_name, ecs, expected_version=None, new_version="v1") == 1
+    store.pin(lock_name, "ecs", expected_token=1, new_version="p1", end_tenure=True)
+    assert store.acquire(lock_name, paas, expected_version="p1", new_version="v2") is None
+    assert store.acquire(lock_name, paas, expected_version="v1", new_version="v2",
+                         take_pin=True) is None  # the pin write changed the version since
+    assert store.acquire(lock_name, paas, expected_version="p1", new_version="v3",
+                         take_pin=True) == 2
+    record = store.read(lock_name)
+    assert (record.pin, record.holder, record.token, record.version) == ("paas", paas, 2, "v3")
+    assert store.renew(lock_name, ecs, 1, new_version="v4") is False
+    assert store.renew(lock_name, paas, 2, new_version="v5") is True
+
+
 def test_an_announcement_changes_nothing_fencing_or_takeover_rely_on(store, lock_name, paas, ecs):
     assert store.announce(lock_name, "ecs", expected_token=None) is None  # no record: not made
     assert store.read(lock_name) is None

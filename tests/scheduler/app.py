@@ -8,14 +8,13 @@ on a file opened for appending, so lines from one solo worker never interleave).
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from datetime import timedelta
 
 from celery import Celery, Task
 from celery.schedules import crontab
 
+from handover.received_runs import append_record
 from scheduler.guard import OncePerSlotTask
 
 app = Celery("leased_beat_test", broker=os.environ.get("TEST_BROKER_URL", "memory://"))
@@ -37,18 +36,8 @@ app.conf.update(
 
 
 def _append(task: Task) -> None:
-    headers = task.request.headers or {}
-    line = {
-        "task": task.name,
-        "id": task.request.id,
-        "entry": headers.get("beat_entry"),
-        "slot": headers.get("beat_slot"),
-        "environment": headers.get("beat_lock_environment"),
-        "token": headers.get("beat_lock_token"),
-        "received_at": time.time(),
-    }
-    with open(os.environ["TEST_RECORD_PATH"], "a", encoding="utf-8") as file:
-        file.write(json.dumps(line) + "\n")
+    append_record(os.environ["TEST_RECORD_PATH"], task.name, task.request.id,
+                  task.request.headers)
 
 
 @app.task(bind=True)
