@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -46,7 +45,7 @@ from beat_lock.dynamodb import create_table  # noqa: E402
 from beat_lock.location import parse_lock_url  # noqa: E402
 from beat_lock.stores import open_store  # noqa: E402
 from handover.lock_watch import leading_environment, live_participants  # noqa: E402
-from tests.harness import Processes, Record, read_records, wait_for  # noqa: E402
+from tests.harness import Processes, Record, read_records, settled, wait_for  # noqa: E402
 from tests.servers import free_port, start_moto_server  # noqa: E402
 
 HANDOVERS = 20
@@ -118,17 +117,10 @@ class Bench:
         return json.loads(result.stdout)
 
     def settle(self) -> list[Record]:
-        """Stop the beats, then the worker's records once nothing more arrives."""
-        for proc in self.processes.procs:
-            if "beat" in proc.name:
-                proc.send(signal.SIGTERM)
-        seen = -1
-        while True:
-            records = runs_of(self.processes)
-            if len(records) == seen:
-                return records
-            seen = len(records)
-            time.sleep(2.0)
+        """Stop the beats, then the worker's every-second runs once nothing more arrives."""
+        beats = [proc for proc in self.processes.procs if "beat" in proc.name]
+        settled(self.processes, *beats, quiet_seconds=2.0)
+        return runs_of(self.processes)
 
 
 def slot_figures(records: list[Record]) -> tuple[int, int, int]:

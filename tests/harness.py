@@ -24,6 +24,7 @@ demo; the test app's worker appends one JSON line per received run to ``record_p
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +51,7 @@ __all__ = [
     "minute_slots",
     "missing_and_extra",
     "read_records",
+    "settled",
     "utc",
     "wait_for",
 ]
@@ -84,3 +86,19 @@ def minute_slots(after: datetime, until: datetime) -> list[datetime]:
     """Whole UTC minutes in (after, until]: the fire times of ``crontab(minute="*")``."""
     slot = after.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
     return interval_slots(slot, timedelta(minutes=1), until)
+
+
+def settled(processes: Processes, *beats: Proc, quiet_seconds: float = 1.0) -> list[Record]:
+    """Stop the beats (SIGTERM), then the records once the worker has taken everything: no new
+    record for ``quiet_seconds``."""
+    for beat in beats:
+        beat.send(15)
+    for beat in beats:
+        beat.wait_exit(30)
+    seen = -1
+    while True:
+        records = read_records(processes.record_path)
+        if len(records) == seen:
+            return records
+        seen = len(records)
+        time.sleep(quiet_seconds)

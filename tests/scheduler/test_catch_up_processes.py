@@ -12,9 +12,10 @@ from tests.harness import (
     each_slot_once,
     interval_slots,
     missing_and_extra,
+    settled,
     utc,
 )
-from tests.scheduler.test_leased_processes import at_mid_second, lead, settled, wait_sent
+from tests.scheduler.test_leased_processes import at_mid_second, lead, wait_sent
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

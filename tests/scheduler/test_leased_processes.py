@@ -21,6 +21,7 @@ from tests.harness import (
     interval_slots,
     missing_and_extra,
     read_records,
+    settled,
     utc,
     wait_for,
 )
@@ -73,21 +74,6 @@ def at_mid_second() -> None:
     """Wait until the middle of a wall-clock second: the one-second entries are claimed and
     published just after each whole second, so a signal now does not fall between the two."""
     time.sleep((1.5 - time.time() % 1.0) % 1.0)
-
-
-def settled(processes: Processes, *beats: Proc) -> list[Record]:
-    """Stop the beats (SIGTERM), then the records once the worker has taken everything."""
-    for beat in beats:
-        beat.send(15)
-    for beat in beats:
-        beat.wait_exit(30)
-    seen = -1
-    while True:
-        records = read_records(processes.record_path)
-        if len(records) == seen:
-            return records
-        seen = len(records)
-        time.sleep(1.0)
 
 
 def assert_complete(records: list[Record], entries: tuple[str, ...] = SECOND_ENTRIES) -> None:
