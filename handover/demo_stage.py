@@ -61,15 +61,48 @@ class Interrupted(Exception):
         self.signum = signum
 
 
-@contextlib.contextmanager
-def signals_interrupt() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into :class:`Interrupted`, so ``finally`` blocks run."""
+class _SignalGate:
+    """Turns SIGINT (as KeyboardInterrupt), SIGTERM and SIGHUP into exceptions, except while a
+    command is being started: a signal then waits until the command is tracked, so that the
+    clean-up stops it (a signal raised inside ``Popen`` would leave the child running, untracked).
+    """
 
-    def interrupt(signum: int, _frame: FrameType | None) -> None:
+    def __init__(self) -> None:
+        self._holding = False
+        self._pending: int | None = None
+
+    def handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self._holding:
+            self._pending = signum
+            return
+        self._raise(signum)
+
+    @staticmethod
+    def _raise(signum: int) -> None:
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise Interrupted(signum)
 
-    previous = {signum: signal.signal(signum, interrupt)
-                for signum in (signal.SIGTERM, signal.SIGHUP)}
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+            pending, self._pending = self._pending, None
+            if pending is not None:
+                self._raise(pending)
+
+
+_GATE = _SignalGate()
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """Turn SIGINT, SIGTERM and SIGHUP into exceptions, so ``finally`` blocks run."""
+    previous = {signum: signal.signal(signum, _GATE.handle)
+                for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
@@ -98,6 +131,7 @@ class Stage:
         self.processes: Processes | None = None
         self.stopped: list[str] = []
         self._store: LeaseStore | None = None
+        self._commands: list[subprocess.Popen] = []  # handover commands still running
         self._closed = False
         atexit.register(self.close)
 
@@ -175,12 +209,21 @@ class Stage:
         command = [str(script)] if script.exists() else [
             sys.executable, "-c", "from handover.cli import main; main()"]
         started = time.monotonic()
-        done = subprocess.run(
-            [*command, *argv], cwd=self.directory, env={**os.environ, **self.env()},
-            capture_output=True, text=True, timeout=COMMAND_TIMEOUT_SECONDS,
-        )
+        with _GATE.holding():
+            process = subprocess.Popen(
+                [*command, *argv], cwd=self.directory, env={**os.environ, **self.env()},
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                start_new_session=True,
+            )
+            self._commands.append(process)
+        try:
+            stdout, stderr = process.communicate(timeout=COMMAND_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            _stop_command(process)
+            raise
+        self._commands.remove(process)
         shown = " ".join(["handover", *(_quoted(arg) for arg in argv)])
-        return CommandResult(shown, done.returncode, done.stdout, done.stderr,
+        return CommandResult(shown, process.returncode, stdout, stderr,
                              time.monotonic() - started)
 
     # -- stopping --------------------------------------------------------------------------------
@@ -196,6 +239,8 @@ class Stage:
         try:
             if self._store is not None:
                 self._store.close()
+            for command in self._commands:
+                _stop_command(command)
             if self.processes is not None:
                 for proc in reversed(self.processes.procs):
                     proc.kill()
@@ -212,6 +257,13 @@ class Stage:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _stop_command(process: subprocess.Popen) -> None:
+    """Kill a handover command (and anything it started) and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _quoted(arg: str) -> str:
