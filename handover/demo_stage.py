@@ -161,10 +161,12 @@ class Stage:
         }
 
     def beat(self, environment: str) -> Proc:
-        return self._processes().beat(environment, name=f"beat-{environment}")
+        with _GATE.holding():
+            return self._processes().beat(environment, name=f"beat-{environment}")
 
     def worker(self) -> Proc:
-        return self._processes().worker(name="worker")
+        with _GATE.holding():
+            return self._processes().worker(name="worker")
 
     def _processes(self) -> Processes:
         if self.processes is None:
