@@ -32,11 +32,12 @@ class Lock:
     store: LeaseStore
     keepers: list[LeaseKeeper] = field(default_factory=list)
 
-    def join(self, environment: str, timings: LeaseTimings = TIMINGS) -> Lease:
-        """A participant of ``environment`` with its own store client, stepped in the
-        background like a beat process would."""
-        lease = Lease(open_store(parse_lock_url(self.url), timings), self.name,
-                      Identity.new(environment), timings)
+    def join(self, environment: str, timings: LeaseTimings = TIMINGS,
+             store: LeaseStore | None = None) -> Lease:
+        """A participant of ``environment`` with its own store client (or ``store``), stepped
+        in the background like a beat process would."""
+        store = store or open_store(parse_lock_url(self.url), timings)
+        lease = Lease(store, self.name, Identity.new(environment), timings)
         keeper = LeaseKeeper(lease)
         keeper.start()
         self.keepers.append(keeper)
@@ -88,6 +89,21 @@ def lock(request, unique_name) -> Iterator[Lock]:
     yield lock
     for keeper in lock.keepers:
         keeper.stop(release=False, timeout=5)
+
+
+class CountingReads:
+    """A real store client that counts the lease reads made through it."""
+
+    def __init__(self, store: LeaseStore) -> None:
+        self.store = store
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+    def read(self, name: str) -> LeaseRecord | None:
+        self.reads += 1
+        return self.store.read(name)
 
 
 @pytest.fixture

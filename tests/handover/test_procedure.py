@@ -13,13 +13,15 @@ import pytest
 
 from beat_lock.identity import Identity
 from beat_lock.layout import new_version
+from beat_lock.location import parse_lock_url
+from beat_lock.stores import open_store
 from beat_lock.timings import LeaseTimings
 from handover.console import Console
 from handover.critical import CriticalOutlook
 from handover.move import announce_wait_seconds
 from handover.procedure import HandoverRequest, hand_over
 from handover.report import Outcome
-from tests.handover.conftest import TIMINGS
+from tests.handover.conftest import TIMINGS, CountingReads
 
 pytestmark = pytest.mark.integration
 
@@ -298,20 +300,28 @@ DEFAULT_POLL = LeaseTimings(lease_seconds=2.0, renew_seconds=0.4, safe_seconds=1
                             poll_seconds=1.0)
 
 
-def test_announced_standbys_take_over_within_moments_of_the_pin(lock):
-    paas = lock.join("paas", DEFAULT_POLL)
+def test_announced_standbys_hurry_and_take_over_at_the_pin(lock):
+    paas_store = CountingReads(open_store(parse_lock_url(lock.url), DEFAULT_POLL))
+    ecs_store = CountingReads(open_store(parse_lock_url(lock.url), DEFAULT_POLL))
+    paas = lock.join("paas", DEFAULT_POLL, store=paas_store)
     lock.wait_leader("paas")
-    ecs = lock.join("ecs", DEFAULT_POLL)
+    ecs = lock.join("ecs", DEFAULT_POLL, store=ecs_store)
     lock.wait_for(lambda _r: len(lock.store.participants(lock.name)) == 2)
 
+    ecs_reads = ecs_store.reads
     there, text = handover(lock, "ecs", poll_seconds=1.0)
+    ecs_reads = ecs_store.reads - ecs_reads
+    paas_reads = paas_store.reads
     back, text_back = handover(lock, "paas", poll_seconds=1.0)
+    paas_reads = paas_store.reads - paas_reads
 
     assert there.outcome is Outcome.DONE and there.new.holder == ecs.identity, text
     assert back.outcome is Outcome.DONE and back.new.holder == paas.identity, text_back
     assert there.announced_seconds >= 1.45 and back.announced_seconds >= 1.45
-    assert there.gap_seconds < 0.3 and back.gap_seconds < 0.3, (there.gap_seconds,
-                                                                 back.gap_seconds)
+    # Behaviour, not speed (bench/bench_handover.py measures the gap): at the 1 s poll a
+    # standby reads about twice in the 1.45 s announcement; announced, it reads every 50 ms.
+    assert ecs_reads > 3 * there.announced_seconds / DEFAULT_POLL.poll_seconds, ecs_reads
+    assert paas_reads > 3 * back.announced_seconds / DEFAULT_POLL.poll_seconds, paas_reads
 
 
 def test_a_refused_pin_withdraws_the_announcement(lock, paas_leads):
