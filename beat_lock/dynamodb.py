@@ -58,16 +58,33 @@ KEY_SCHEMA = [
     {"AttributeName": "sk", "KeyType": "RANGE"},
 ]
 # Error codes after which asking again later can succeed (botocore's own retry list).
-RETRYABLE_CODES = frozenset({
-    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-    "ProvisionedThroughputExceededException", "RequestLimitExceeded", "InternalServerError",
-    "InternalFailure", "ServiceUnavailable", "TransactionInProgressException",
-})
+RETRYABLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    }
+)
 # Placeholders for every field name: several (token, version, pin) are reserved words.
 NAMES = {
-    "#token": "token", "#version": "version", "#he": "holder_env", "#hi": "holder_id",
-    "#pin": "pin", "#ra": "renewed_at", "#ts": "tenure_started_at", "#te": "tenure_ended_at",
-    "#rn": "renewals", "#ht": "handover_to", "#ha": "handover_announced_at",
+    "#token": "token",
+    "#version": "version",
+    "#he": "holder_env",
+    "#hi": "holder_id",
+    "#pin": "pin",
+    "#ra": "renewed_at",
+    "#ts": "tenure_started_at",
+    "#te": "tenure_ended_at",
+    "#rn": "renewals",
+    "#ht": "handover_to",
+    "#ha": "handover_announced_at",
 }
 PIN_ALLOWS = "(attribute_not_exists(#pin) OR #pin = :env)"
 HOLDS = "#hi = :id AND #he = :env AND #token = :token"
@@ -92,9 +109,7 @@ _session: boto3.session.Session | None = None
 _session_lock = threading.Lock()
 
 
-def make_client(
-    region: str | None, timings: LeaseTimings, endpoint_url: str | None = None
-) -> Any:
+def make_client(region: str | None, timings: LeaseTimings, endpoint_url: str | None = None) -> Any:
     """A DynamoDB client of this process's one boto3 session: a session reads every service
     model from disk (a third of a second); the clients made from it are thread-safe.
     ``endpoint_url`` None: AWS, or what AWS_ENDPOINT_URL(_DYNAMODB) says."""
@@ -103,8 +118,12 @@ def make_client(
         with _session_lock:
             if _session is None:
                 _session = boto3.session.Session()
-            return _session.client("dynamodb", region_name=region, endpoint_url=endpoint_url,
-                                   config=client_config(timings))
+            return _session.client(
+                "dynamodb",
+                region_name=region,
+                endpoint_url=endpoint_url,
+                config=client_config(timings),
+            )
     except NoRegionError:
         raise ConfigError(
             "no AWS region for the DynamoDB lock table: add ?region=REGION to the lock URL "
@@ -112,22 +131,26 @@ def make_client(
         ) from None
 
 
-def create_table(
-    table: str, region: str | None = None, *, endpoint_url: str | None = None
-) -> bool:
+def create_table(table: str, region: str | None = None, *, endpoint_url: str | None = None) -> bool:
     """Create the lock table (on-demand billing, TTL on ``expires_at``) if it does not exist.
     Returns True if this call created it. Safe to run any number of times."""
     query = f"?region={region}" if region is not None else ""
-    store = DynamoDBStore(parse_lock_url(f"dynamodb://{table}{query}"), LeaseTimings(),
-                          endpoint_url=endpoint_url)
+    store = DynamoDBStore(
+        parse_lock_url(f"dynamodb://{table}{query}"), LeaseTimings(), endpoint_url=endpoint_url
+    )
     call = store._call
     created = True
     try:
         call(
-            "create_table", expect=("ResourceInUseException",), TableName=table,
-            KeySchema=KEY_SCHEMA, BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}],
+            "create_table",
+            expect=("ResourceInUseException",),
+            TableName=table,
+            KeySchema=KEY_SCHEMA,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
         )
     except _Rejected:
         created = False
@@ -141,8 +164,11 @@ def create_table(
         time.sleep(1)
     ttl = call("describe_time_to_live", TableName=table)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
-        call("update_time_to_live", TableName=table, TimeToLiveSpecification={
-            "Enabled": True, "AttributeName": "expires_at"})
+        call(
+            "update_time_to_live",
+            TableName=table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+        )
     store.close()
     return created
 
@@ -158,8 +184,9 @@ class _Rejected(Exception):
 
     def as_store_error(self) -> StoreError:
         message = self.response.get("Error", {}).get("Message", "")
-        return StoreError(f"DynamoDB table {self.table!r} refused the request: {self.code} "
-                          f"({message})")
+        return StoreError(
+            f"DynamoDB table {self.table!r} refused the request: {self.code} ({message})"
+        )
 
 
 class _Caller:
@@ -242,7 +269,11 @@ class DynamoDBStore(LeaseStore):
         return record_from_fields(name, _text_fields(item, f"lease record of lock {name!r}"))
 
     def _update_lease(
-        self, name: str, update: str, condition: str, values: Mapping[str, Any],
+        self,
+        name: str,
+        update: str,
+        condition: str,
+        values: Mapping[str, Any],
         names: Mapping[str, str] = NAMES,
     ) -> tuple[bool, LeaseRecord | None]:
         """One conditional UpdateItem on the lease item: (True, record after) or (False,
@@ -255,10 +286,14 @@ class DynamoDBStore(LeaseStore):
         }
         try:
             answer = self._call(
-                "update_item", expect=("ConditionalCheckFailedException",),
-                TableName=self.table, Key=self._key(f"lease#{name}", "lease"),
-                UpdateExpression=update, ConditionExpression=condition,
-                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                "update_item",
+                expect=("ConditionalCheckFailedException",),
+                TableName=self.table,
+                Key=self._key(f"lease#{name}", "lease"),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **{key: value for key, value in placeholders.items() if value},
             )
         except _Rejected as exc:
@@ -270,21 +305,35 @@ class DynamoDBStore(LeaseStore):
         return True, self._record(name, answer.get("Attributes"))
 
     def read(self, name: str) -> LeaseRecord | None:
-        answer = self._call("get_item", TableName=self.table,
-                            Key=self._key(f"lease#{name}", "lease"), ConsistentRead=True)
+        answer = self._call(
+            "get_item",
+            TableName=self.table,
+            Key=self._key(f"lease#{name}", "lease"),
+            ConsistentRead=True,
+        )
         return self._record(name, answer.get("Item"))
 
     def acquire(
-        self, name: str, identity: Identity, *, expected_version: str | None, new_version: str,
+        self,
+        name: str,
+        identity: Identity,
+        *,
+        expected_version: str | None,
+        new_version: str,
         take_pin: bool = False,
     ) -> int | None:
         values = {
-            ":zero": {"N": "0"}, ":one": {"N": "1"}, ":new": {"S": new_version},
-            ":env": {"S": identity.environment}, ":id": {"S": identity.instance_id},
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+            ":new": {"S": new_version},
+            ":env": {"S": identity.environment},
+            ":id": {"S": identity.instance_id},
             ":now": {"S": now_iso()},
         }
-        update = ("SET #token = if_not_exists(#token, :zero) + :one, #version = :new, #he = :env, "
-                  "#hi = :id, #ra = :now, #ts = :now, #rn = :zero")
+        update = (
+            "SET #token = if_not_exists(#token, :zero) + :one, #version = :new, #he = :env, "
+            "#hi = :id, #ra = :now, #ts = :now, #rn = :zero"
+        )
         if take_pin:
             if expected_version is None:
                 raise ValueError("a fallback (take_pin) needs the version that went unchanged")
@@ -323,18 +372,34 @@ class DynamoDBStore(LeaseStore):
     def _holder_values(self, identity: Identity, token: int, new_version: str) -> dict[str, Any]:
         """Values of the HOLDS condition, plus the new version and this host's time."""
         return {
-            ":id": {"S": identity.instance_id}, ":env": {"S": identity.environment},
-            ":token": {"N": str(token)}, ":new": {"S": new_version}, ":now": {"S": now_iso()},
+            ":id": {"S": identity.instance_id},
+            ":env": {"S": identity.environment},
+            ":token": {"N": str(token)},
+            ":new": {"S": new_version},
+            ":now": {"S": now_iso()},
         }
 
     def claim(
-        self, name: str, entry: str, slot: datetime, *, identity: Identity, token: int,
+        self,
+        name: str,
+        entry: str,
+        slot: datetime,
+        *,
+        identity: Identity,
+        token: int,
         claim_id: str,
     ) -> ClaimResult:
-        names = {**NAMES, "#slot": f"slot:{entry}", "#runs": f"runs:{entry}",
-                 "#claim": f"claim:{entry}", "#by": f"by:{entry}"}
+        names = {
+            **NAMES,
+            "#slot": f"slot:{entry}",
+            "#runs": f"runs:{entry}",
+            "#claim": f"claim:{entry}",
+            "#by": f"by:{entry}",
+        }
         values = self._holder_values(identity, token, claim_id) | {
-            ":slot": {"N": str(slot_millis(slot))}, ":zero": {"N": "0"}, ":one": {"N": "1"},
+            ":slot": {"N": str(slot_millis(slot))},
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
             ":by": {"S": f"{token}/{identity.environment}"},
         }
         done, record = self._update_lease(
@@ -348,7 +413,12 @@ class DynamoDBStore(LeaseStore):
         return claim_result(done, record, entry, slot, identity, token, claim_id)
 
     def pin(
-        self, name: str, environment: str | None, *, expected_token: int | None, new_version: str,
+        self,
+        name: str,
+        environment: str | None,
+        *,
+        expected_token: int | None,
+        new_version: str,
         end_tenure: bool,
     ) -> LeaseRecord | None:
         # DynamoDB cannot make one clause of an update conditional on another field, so read,
@@ -359,8 +429,11 @@ class DynamoDBStore(LeaseStore):
             if expected_token is not None and token != expected_token:
                 return None
             ends = (
-                end_tenure and record is not None and record.holder is not None
-                and environment is not None and record.holder.environment != environment
+                end_tenure
+                and record is not None
+                and record.holder is not None
+                and environment is not None
+                and record.holder.environment != environment
             )
             sets = ["#version = :new", "#token = :token"]
             removes = ["#ht", "#ha"]
@@ -404,7 +477,13 @@ class DynamoDBStore(LeaseStore):
         return record if done else None
 
     def heartbeat(
-        self, name: str, identity: Identity, *, role: str, ttl_seconds: float, sequence: int,
+        self,
+        name: str,
+        identity: Identity,
+        *,
+        role: str,
+        ttl_seconds: float,
+        sequence: int,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
         fields = participant_fields(identity, role=role, sequence=sequence, detail=detail)
@@ -412,20 +491,26 @@ class DynamoDBStore(LeaseStore):
         values = {f":f{i}": {"S": value} for i, value in enumerate(fields.values())}
         sets = [f"#f{i} = :f{i}" for i in range(len(fields))]
         self._call(
-            "update_item", TableName=self.table,
+            "update_item",
+            TableName=self.table,
             Key=self._key(f"member#{name}", identity.instance_id),
-            UpdateExpression="SET " + ", ".join(sets)
+            UpdateExpression="SET "
+            + ", ".join(sets)
             + ", #expires = :expires, #joined = if_not_exists(#joined, :seen)",
             ExpressionAttributeNames=names | {"#expires": "expires_at", "#joined": "joined_at"},
-            ExpressionAttributeValues=values | {
+            ExpressionAttributeValues=values
+            | {
                 ":expires": {"N": str(math.ceil(time.time() + ttl_seconds))},
                 ":seen": {"S": fields["seen_at"]},
             },
         )
 
     def leave(self, name: str, identity: Identity) -> None:
-        self._call("delete_item", TableName=self.table,
-                   Key=self._key(f"member#{name}", identity.instance_id))
+        self._call(
+            "delete_item",
+            TableName=self.table,
+            Key=self._key(f"member#{name}", identity.instance_id),
+        )
 
     def participants(self, name: str) -> list[Participant]:
         items = self._query(f"member#{name}", limit=None)
@@ -436,7 +521,9 @@ class DynamoDBStore(LeaseStore):
         expires_at = math.ceil(time.time() + ttl_seconds)
         try:
             self._call(
-                "put_item", expect=("ConditionalCheckFailedException",), TableName=self.table,
+                "put_item",
+                expect=("ConditionalCheckFailedException",),
+                TableName=self.table,
                 Item={**self._key(f"run#{name}", run), "expires_at": {"N": str(expires_at)}},
                 ConditionExpression="attribute_not_exists(pk)",
             )
@@ -447,10 +534,15 @@ class DynamoDBStore(LeaseStore):
     def record_event(self, name: str, event: AuditEvent) -> None:
         item = {key: {"S": value} for key, value in event_fields(event).items()}
         expires_at = math.ceil(time.time() + AUDIT_TTL.total_seconds())
-        self._call("put_item", TableName=self.table, Item={
-            **item, **self._key(f"audit#{name}", event_key(event)),
-            "expires_at": {"N": str(expires_at)},
-        })
+        self._call(
+            "put_item",
+            TableName=self.table,
+            Item={
+                **item,
+                **self._key(f"audit#{name}", event_key(event)),
+                "expires_at": {"N": str(expires_at)},
+            },
+        )
 
     def events(self, name: str, limit: int = 50) -> list[AuditEvent]:
         items = self._query(f"audit#{name}", limit=limit, newest_first=True)
@@ -462,8 +554,10 @@ class DynamoDBStore(LeaseStore):
     def _query(self, pk: str, *, limit: int | None, newest_first: bool = False) -> list[dict]:
         items: list[dict] = []
         request: dict[str, Any] = {
-            "TableName": self.table, "ConsistentRead": True,
-            "KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "TableName": self.table,
+            "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
             "ScanIndexForward": not newest_first,
         }
         while limit is None or len(items) < limit:

@@ -77,8 +77,13 @@ def holder_matches(record: LeaseRecord | None, identity: Identity, token: int) -
 
 
 def claim_result(
-    done: bool, record: LeaseRecord | None, entry: str, slot: datetime, identity: Identity,
-    token: int, claim_id: str,
+    done: bool,
+    record: LeaseRecord | None,
+    entry: str,
+    slot: datetime,
+    identity: Identity,
+    token: int,
+    claim_id: str,
 ) -> ClaimResult:
     """The outcome of a claim write, from whether its condition held (``done``) and the record
     (as written if it held, as it was if it did not). Our own earlier write of this claim (a
@@ -92,7 +97,10 @@ def claim_result(
             ClaimOutcome.LEASE_LOST, entry, slot, last, lease_lost_reason(record, identity, token)
         )
     return ClaimResult(
-        ClaimOutcome.ALREADY_CLAIMED, entry, slot, last,
+        ClaimOutcome.ALREADY_CLAIMED,
+        entry,
+        slot,
+        last,
         f"slot {slot.isoformat()} is not later than the last claimed slot "
         f"{last.slot.isoformat() if last else None} (token {last.token if last else None})",
     )
@@ -112,7 +120,8 @@ def lease_lost_reason(record: LeaseRecord | None, identity: Identity, token: int
 def record_from_fields(name: str, fields: Mapping[str, str]) -> LeaseRecord:
     """Parse the stored fields of lock ``name``; CorruptRecord names any field we never write."""
     reader = _FieldReader(
-        f"lease record of lock {name!r}", fields,
+        f"lease record of lock {name!r}",
+        fields,
         "Repair the field (never delete the record: its token must never go back)",
     )
     holder_env = fields.get("holder_env")
@@ -138,7 +147,11 @@ def record_from_fields(name: str, fields: Mapping[str, str]) -> LeaseRecord:
 
 
 def participant_fields(
-    identity: Identity, *, role: str, sequence: int, detail: Mapping[str, Any] | None,
+    identity: Identity,
+    *,
+    role: str,
+    sequence: int,
+    detail: Mapping[str, Any] | None,
 ) -> dict[str, str]:
     """The stored fields of one heartbeat, less ``expires_at`` and ``joined_at`` (the store
     sets those: expiry from its own clock where it has one, the first heartbeat's time)."""
@@ -160,7 +173,8 @@ def participants_from_rows(
     found = []
     for fields in rows:
         reader = _FieldReader(
-            f"heartbeat {fields.get('instance_id')!r} of lock {name!r}", fields,
+            f"heartbeat {fields.get('instance_id')!r} of lock {name!r}",
+            fields,
             "Delete the heartbeat; its participant writes a fresh one within seconds",
         )
         expires_at = reader.number("expires_at")
@@ -287,9 +301,7 @@ class _FieldReader:
 
     def claims(self) -> dict[str, EntryClaim]:
         entries = {
-            field.split(":", 1)[1]
-            for field in self.fields
-            if field.startswith(ENTRY_PREFIXES)
+            field.split(":", 1)[1] for field in self.fields if field.startswith(ENTRY_PREFIXES)
         }
         return {entry: self.claim(entry) for entry in sorted(entries)}
 

@@ -73,8 +73,13 @@ class Lease:
     """One participant of one named lock. Call ``step()`` regularly (``LeaseKeeper`` does)."""
 
     def __init__(
-        self, store: LeaseStore, name: str, identity: Identity,
-        timings: LeaseTimings = DEFAULT_TIMINGS, *, clock: Callable[[], float] = time.monotonic,
+        self,
+        store: LeaseStore,
+        name: str,
+        identity: Identity,
+        timings: LeaseTimings = DEFAULT_TIMINGS,
+        *,
+        clock: Callable[[], float] = time.monotonic,
         on_start_leading: Callable[[int], None] | None = None,
         on_stop_leading: Callable[[str], None] | None = None,
         heartbeat_detail: Mapping[str, Any] | None = None,
@@ -113,8 +118,10 @@ class Lease:
         return tenure.token if tenure is not None else None
 
     def _context(self) -> str:
-        return (f"name={self.name} environment={self.identity.environment} "
-                f"instance={self.identity.instance_id}")
+        return (
+            f"name={self.name} environment={self.identity.environment} "
+            f"instance={self.identity.instance_id}"
+        )
 
     def step(self) -> float:
         """Do what is due now and return seconds until the next step is due. Leader: renew when
@@ -143,8 +150,14 @@ class Lease:
             return action()
         except StoreUnavailable as exc:
             retry = min(poll_seconds, self.timings.renew_seconds)
-            log.warning("lease store unavailable %s role=%s action=%s retry_seconds=%s error=%s",
-                        self._context(), self._role.value, action.__name__.strip("_"), retry, exc)
+            log.warning(
+                "lease store unavailable %s role=%s action=%s retry_seconds=%s error=%s",
+                self._context(),
+                self._role.value,
+                action.__name__.strip("_"),
+                retry,
+                exc,
+            )
             return self._clock() + retry
 
     def _renew(self) -> float:
@@ -156,8 +169,10 @@ class Lease:
             return self._clock()
         sent_at = self._clock()
         if not self.store.renew(self.name, self.identity, tenure.token, new_version=new_version()):
-            self._step_down("renewal refused: the lease was taken over, handed over or pinned "
-                            "to another environment")
+            self._step_down(
+                "renewal refused: the lease was taken over, handed over or pinned "
+                "to another environment"
+            )
             return self._clock()
         self._tenure = _Tenure(tenure.token, sent_at)
         return sent_at + self.timings.renew_seconds
@@ -201,16 +216,21 @@ class Lease:
             self._announced = None
         elif self._announced is None or self._announced[0] != record.handover_announced_at:
             self._announced = (record.handover_announced_at, seen_at)
-            log.info("lease handover announced %s announced_at=%s poll_seconds=%s for_seconds=%s",
-                     self._context(), record.handover_announced_at, self._poll_interval(),
-                     self.timings.lease_seconds)
+            log.info(
+                "lease handover announced %s announced_at=%s poll_seconds=%s for_seconds=%s",
+                self._context(),
+                record.handover_announced_at,
+                self._poll_interval(),
+                self.timings.lease_seconds,
+            )
 
     def _poll_interval(self) -> float:
         """Seconds between a standby's reads: ANNOUNCED_POLL_SECONDS for lease_seconds after it
         first saw a handover announced to its environment, else poll_seconds."""
         announced = self._announced
         if (
-            self._role is Role.STANDBY and announced is not None
+            self._role is Role.STANDBY
+            and announced is not None
             and self._clock() - announced[1] < self.timings.lease_seconds
         ):
             return min(ANNOUNCED_POLL_SECONDS, self.timings.poll_seconds)
@@ -222,13 +242,19 @@ class Lease:
             log.info("lease standby %s because=%r", self._context(), because)
 
     def _acquire(
-        self, expected_version: str | None, *, previous: LeaseRecord | None,
+        self,
+        expected_version: str | None,
+        *,
+        previous: LeaseRecord | None,
         take_pin: bool = False,
     ) -> None:
         sent_at = self._clock()
         token = self.store.acquire(
-            self.name, self.identity, expected_version=expected_version,
-            new_version=new_version(), take_pin=take_pin,
+            self.name,
+            self.identity,
+            expected_version=expected_version,
+            new_version=new_version(),
+            take_pin=take_pin,
         )
         if token is None:
             self._seen = None  # someone else moved first: watch the new version from scratch
@@ -236,23 +262,34 @@ class Lease:
         if previous is None:
             how = "acquired"
         elif take_pin:
-            how = (f"fell back from {previous.pin} (pinned there, but nobody renewed it for "
-                   f"{self.timings.fallback_seconds:g}s); the pin moved to "
-                   f"{self.identity.environment}")
+            how = (
+                f"fell back from {previous.pin} (pinned there, but nobody renewed it for "
+                f"{self.timings.fallback_seconds:g}s); the pin moved to "
+                f"{self.identity.environment}"
+            )
             self._record_fallback(previous, token)
         else:
-            how = (f"took over from {previous.holder} (token {previous.token}, version unchanged "
-                   f"for {self.timings.lease_seconds}s)")
+            how = (
+                f"took over from {previous.holder} (token {previous.token}, version unchanged "
+                f"for {self.timings.lease_seconds}s)"
+            )
         self._become_leader(_Tenure(token, sent_at), how)
 
     def _record_fallback(self, previous: LeaseRecord, token: int) -> None:
         """A fallback moves the pin an operator set, so it goes in the lock's history; the
         record is for people and a failed write never undoes the fallback."""
         event = AuditEvent(
-            at=datetime.now(UTC), kind="fallback", actor=self.identity.instance_id,
-            host=socket.gethostname(), result="taken",
-            detail={"from": previous.pin, "to": self.identity.environment, "token": token,
-                    "unchanged_seconds": self.timings.fallback_seconds},
+            at=datetime.now(UTC),
+            kind="fallback",
+            actor=self.identity.instance_id,
+            host=socket.gethostname(),
+            result="taken",
+            detail={
+                "from": previous.pin,
+                "to": self.identity.environment,
+                "token": token,
+                "unchanged_seconds": self.timings.fallback_seconds,
+            },
         )
         try:
             self.store.record_event(self.name, event)
@@ -278,8 +315,9 @@ class Lease:
         self._role = role
         if tenure is None:
             return
-        log.info("lease stopped leading %s token=%d reason=%r", self._context(), tenure.token,
-                 reason)
+        log.info(
+            "lease stopped leading %s token=%d reason=%r", self._context(), tenure.token, reason
+        )
         self._notify(self._on_stop_leading, reason)
 
     def _notify(self, callback: Callable[[Any], None] | None, argument: Any) -> None:
@@ -294,8 +332,11 @@ class Lease:
     def _heartbeat(self) -> float:
         self._sequence += 1
         self.store.heartbeat(
-            self.name, self.identity, role=self._role.value,
-            ttl_seconds=self.timings.lease_seconds, sequence=self._sequence,
+            self.name,
+            self.identity,
+            role=self._role.value,
+            ttl_seconds=self.timings.lease_seconds,
+            sequence=self._sequence,
             detail=self._heartbeat_detail,
         )
         return self._clock() + self.timings.renew_seconds
@@ -334,9 +375,15 @@ class Lease:
         )
         with self._claims_lock:
             self._pending_claims.pop(key, None)
-        log.debug("lease claim %s entry=%s slot=%s token=%d outcome=%s reason=%r",
-                  self._context(), entry, slot.isoformat(), tenure.token, result.outcome.value,
-                  result.reason)
+        log.debug(
+            "lease claim %s entry=%s slot=%s token=%d outcome=%s reason=%r",
+            self._context(),
+            entry,
+            slot.isoformat(),
+            tenure.token,
+            result.outcome.value,
+            result.reason,
+        )
         if result.outcome is ClaimOutcome.LEASE_LOST:
             with self._lock:
                 if self._tenure is tenure:
@@ -347,8 +394,11 @@ class Lease:
     def _claim_without_lease(
         self, entry: str, slot: datetime, key: tuple[str, int], tenure: _Tenure | None
     ) -> ClaimResult:
-        reason = "not leading" if tenure is None else (
-            f"no successful renewal for {self.timings.safe_seconds}s (safe time)")
+        reason = (
+            "not leading"
+            if tenure is None
+            else (f"no successful renewal for {self.timings.safe_seconds}s (safe time)")
+        )
         with self._claims_lock:
             claim_id = self._pending_claims.get(key)
         if claim_id is None:
@@ -370,12 +420,18 @@ class Lease:
             self._step_down("released", role=Role.STOPPED)
             try:
                 if tenure is not None:
-                    self.store.release(self.name, self.identity, tenure.token,
-                                       new_version=new_version())
+                    self.store.release(
+                        self.name, self.identity, tenure.token, new_version=new_version()
+                    )
                 self.store.leave(self.name, self.identity)
             except StoreUnavailable as exc:
-                log.warning("lease release unavailable %s error=%s: a standby takes over after "
-                            "lease_seconds=%s", self._context(), exc, self.timings.lease_seconds)
+                log.warning(
+                    "lease release unavailable %s error=%s: a standby takes over after "
+                    "lease_seconds=%s",
+                    self._context(),
+                    exc,
+                    self.timings.lease_seconds,
+                )
             self._lease_due = self._heartbeat_due = 0.0
 
     def read(self) -> LeaseRecord | None:

@@ -85,6 +85,4 @@ def parse_lock_url(url: object, *, setting: str = "beat_lock_url") -> LockLocati
                 f"{setting} {url!r} has database {db!r}; it must be a number, e.g. redis://HOST:6379/0"
             )
         return LockLocation("redis", url)
-    raise ConfigError(
-        f"{setting} {url!r} has unknown scheme {parts.scheme!r}; use {URL_FORMS}"
-    )
+    raise ConfigError(f"{setting} {url!r} has unknown scheme {parts.scheme!r}; use {URL_FORMS}")

@@ -64,7 +64,9 @@ end
 local function refused() return {0, redis.call('HGETALL', k)} end
 """
 
-ACQUIRE = LEASE_HELPERS + """
+ACQUIRE = (
+    LEASE_HELPERS
+    + """
 local env, id, expected, new, now, take_pin = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local unchanged = expected ~= '' and get('version') == expected
 if take_pin == '1' then
@@ -79,24 +81,33 @@ redis.call('HSET', k, 'version', new, 'holder_env', env, 'holder_id', id, 'renew
 redis.call('HDEL', k, 'tenure_ended_at')
 return {1, token}
 """
+)
 
-RENEW = LEASE_HELPERS + """
+RENEW = (
+    LEASE_HELPERS
+    + """
 local env, id, token, new, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if not holds(env, id, token) then return refused() end
 redis.call('HSET', k, 'version', new, 'renewed_at', now)
 redis.call('HINCRBY', k, 'renewals', 1)
 return {1}
 """
+)
 
-RELEASE = LEASE_HELPERS + """
+RELEASE = (
+    LEASE_HELPERS
+    + """
 local env, id, token, new, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if get('holder_id') ~= id or get('token') ~= token then return refused() end
 redis.call('HDEL', k, 'holder_env', 'holder_id')
 redis.call('HSET', k, 'version', new, 'tenure_ended_at', now)
 return {1}
 """
+)
 
-CLAIM = LEASE_HELPERS + """
+CLAIM = (
+    LEASE_HELPERS
+    + """
 local env, id, token, slot, claim_id, entry = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local last = get('slot:' .. entry)
 if not (holds(env, id, token) and ((not last) or tonumber(last) < tonumber(slot))) then
@@ -107,8 +118,11 @@ redis.call('HSET', k, 'slot:' .. entry, slot, 'claim:' .. entry, claim_id,
 redis.call('HINCRBY', k, 'runs:' .. entry, 1)
 return {1, redis.call('HGETALL', k)}
 """
+)
 
-PIN = LEASE_HELPERS + """
+PIN = (
+    LEASE_HELPERS
+    + """
 local pin, expected, new, end_tenure, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if expected ~= '' and tonumber(get('token') or '0') ~= tonumber(expected) then
   return refused()
@@ -125,8 +139,11 @@ redis.call('HDEL', k, 'handover_to', 'handover_announced_at')
 redis.call('HSET', k, 'version', new)
 return {1, redis.call('HGETALL', k)}
 """
+)
 
-ANNOUNCE = LEASE_HELPERS + """
+ANNOUNCE = (
+    LEASE_HELPERS
+    + """
 local env, expected, now = ARGV[1], ARGV[2], ARGV[3]
 if not get('version') or (expected ~= '' and tonumber(get('token')) ~= tonumber(expected)) then
   return refused()
@@ -138,6 +155,7 @@ else
 end
 return {1, redis.call('HGETALL', k)}
 """
+)
 
 # KEYS: members hash, expiry sorted set. The server's clock expires heartbeats, nothing else.
 MEMBER_HELPERS = """
@@ -151,7 +169,9 @@ local function prune()
 end
 """
 
-HEARTBEAT = MEMBER_HELPERS + """
+HEARTBEAT = (
+    MEMBER_HELPERS
+    + """
 local id, ttl = ARGV[1], tonumber(ARGV[3])
 local beat = cjson.decode(ARGV[2])
 beat.joined_at = beat.seen_at
@@ -163,6 +183,7 @@ redis.call('ZADD', KEYS[2], now + ttl, id)
 prune()
 return 1
 """
+)
 
 LEAVE = """
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -170,10 +191,13 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 """
 
-PARTICIPANTS = MEMBER_HELPERS + """
+PARTICIPANTS = (
+    MEMBER_HELPERS
+    + """
 prune()
 return {tostring(now), redis.call('HVALS', KEYS[1])}
 """
+)
 
 RECORD_EVENT = """
 redis.call('LPUSH', KEYS[1], ARGV[1])
@@ -206,13 +230,22 @@ class RedisStore(LeaseStore):
         self.location = location
         per_attempt = timings.request_timeout_seconds / (RETRIES + 1)
         self._client = redis.Redis.from_url(
-            location.url, socket_timeout=per_attempt, socket_connect_timeout=per_attempt,
+            location.url,
+            socket_timeout=per_attempt,
+            socket_connect_timeout=per_attempt,
             retry=Retry(NoBackoff(), RETRIES),
         )
         scripts = {
-            "acquire": ACQUIRE, "renew": RENEW, "release": RELEASE, "claim": CLAIM, "pin": PIN,
-            "announce": ANNOUNCE, "heartbeat": HEARTBEAT, "leave": LEAVE,
-            "participants": PARTICIPANTS, "record_event": RECORD_EVENT,
+            "acquire": ACQUIRE,
+            "renew": RENEW,
+            "release": RELEASE,
+            "claim": CLAIM,
+            "pin": PIN,
+            "announce": ANNOUNCE,
+            "heartbeat": HEARTBEAT,
+            "leave": LEAVE,
+            "participants": PARTICIPANTS,
+            "record_event": RECORD_EVENT,
         }
         self._scripts = {name: self._client.register_script(text) for name, text in scripts.items()}
 
@@ -263,16 +296,28 @@ class RedisStore(LeaseStore):
         return record_from_fields(name, fields) if fields else None
 
     def acquire(
-        self, name: str, identity: Identity, *, expected_version: str | None, new_version: str,
+        self,
+        name: str,
+        identity: Identity,
+        *,
+        expected_version: str | None,
+        new_version: str,
         take_pin: bool = False,
     ) -> int | None:
         if take_pin and expected_version is None:
             raise ValueError("a fallback (take_pin) needs the version that went unchanged")
-        done, rest = self._lease_write("acquire", name, [
-            identity.environment, identity.instance_id,
-            "" if expected_version is None else expected_version, new_version, now_iso(),
-            "1" if take_pin else "0",
-        ])
+        done, rest = self._lease_write(
+            "acquire",
+            name,
+            [
+                identity.environment,
+                identity.instance_id,
+                "" if expected_version is None else expected_version,
+                new_version,
+                now_iso(),
+                "1" if take_pin else "0",
+            ],
+        )
         if done:
             return int(rest[0])
         record = self._record(name, rest[0])
@@ -287,34 +332,67 @@ class RedisStore(LeaseStore):
     def _holder_write(
         self, script: str, name: str, identity: Identity, token: int, new_version: str
     ) -> bool:
-        done, rest = self._lease_write(script, name, [
-            identity.environment, identity.instance_id, str(token), new_version, now_iso(),
-        ])
+        done, rest = self._lease_write(
+            script,
+            name,
+            [
+                identity.environment,
+                identity.instance_id,
+                str(token),
+                new_version,
+                now_iso(),
+            ],
+        )
         if done:
             return True
         record = self._record(name, rest[0])
         return record is not None and record.version == new_version
 
     def claim(
-        self, name: str, entry: str, slot: datetime, *, identity: Identity, token: int,
+        self,
+        name: str,
+        entry: str,
+        slot: datetime,
+        *,
+        identity: Identity,
+        token: int,
         claim_id: str,
     ) -> ClaimResult:
-        done, rest = self._lease_write("claim", name, [
-            identity.environment, identity.instance_id, str(token), slot_millis(slot), claim_id,
-            entry,
-        ])
+        done, rest = self._lease_write(
+            "claim",
+            name,
+            [
+                identity.environment,
+                identity.instance_id,
+                str(token),
+                slot_millis(slot),
+                claim_id,
+                entry,
+            ],
+        )
         record = self._record(name, rest[0])
         return claim_result(done, record, entry, slot, identity, token, claim_id)
 
     def pin(
-        self, name: str, environment: str | None, *, expected_token: int | None, new_version: str,
+        self,
+        name: str,
+        environment: str | None,
+        *,
+        expected_token: int | None,
+        new_version: str,
         end_tenure: bool,
     ) -> LeaseRecord | None:
-        done, rest = self._lease_write("pin", name, [
-            "" if environment is None else environment,
-            "" if expected_token is None else str(expected_token),
-            new_version, "1" if end_tenure else "0", now_iso(),
-        ])
+        done, rest = self._lease_write(
+            "pin",
+            name,
+            [
+                "" if environment is None else environment,
+                "" if expected_token is None else str(expected_token),
+                new_version,
+                "1" if end_tenure else "0",
+                now_iso(),
+            ],
+        )
         record = self._record(name, rest[0])
         if done or (record is not None and record.version == new_version):
             return record
@@ -323,19 +401,34 @@ class RedisStore(LeaseStore):
     def announce(
         self, name: str, environment: str | None, *, expected_token: int | None
     ) -> LeaseRecord | None:
-        done, rest = self._lease_write("announce", name, [
-            "" if environment is None else environment,
-            "" if expected_token is None else str(expected_token), now_iso(),
-        ])
+        done, rest = self._lease_write(
+            "announce",
+            name,
+            [
+                "" if environment is None else environment,
+                "" if expected_token is None else str(expected_token),
+                now_iso(),
+            ],
+        )
         return self._record(name, rest[0]) if done else None
 
     def heartbeat(
-        self, name: str, identity: Identity, *, role: str, ttl_seconds: float, sequence: int,
+        self,
+        name: str,
+        identity: Identity,
+        *,
+        role: str,
+        ttl_seconds: float,
+        sequence: int,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
         fields = participant_fields(identity, role=role, sequence=sequence, detail=detail)
-        self._run("heartbeat", name, member_keys(name),
-                  [identity.instance_id, json.dumps(fields), ttl_seconds])
+        self._run(
+            "heartbeat",
+            name,
+            member_keys(name),
+            [identity.instance_id, json.dumps(fields), ttl_seconds],
+        )
 
     def leave(self, name: str, identity: Identity) -> None:
         self._run("leave", name, member_keys(name), [identity.instance_id])
@@ -343,28 +436,41 @@ class RedisStore(LeaseStore):
     def participants(self, name: str) -> list[Participant]:
         now, beats = self._run("participants", name, member_keys(name), [])
         rows = [
-            _json_fields(beat, f"a heartbeat of lock {name!r}",
-                         f"delete it from {member_keys(name)[0]} (its owner writes a new one)")
+            _json_fields(
+                beat,
+                f"a heartbeat of lock {name!r}",
+                f"delete it from {member_keys(name)[0]} (its owner writes a new one)",
+            )
             for beat in beats
         ]
         return participants_from_rows(name, rows, float(now))
 
     def mark_run(self, name: str, run: str, *, ttl_seconds: float) -> bool:
         with self._mapped(name):
-            return bool(self._client.set(
-                f"beat_lock:{{{name}}}:run:{run}", b"1", nx=True, ex=math.ceil(ttl_seconds)
-            ))
+            return bool(
+                self._client.set(
+                    f"beat_lock:{{{name}}}:run:{run}", b"1", nx=True, ex=math.ceil(ttl_seconds)
+                )
+            )
 
     def record_event(self, name: str, event: AuditEvent) -> None:
-        self._run("record_event", name, [audit_key(name)],
-                  [json.dumps(event_fields(event)), AUDIT_MAX_EVENTS])
+        self._run(
+            "record_event",
+            name,
+            [audit_key(name)],
+            [json.dumps(event_fields(event)), AUDIT_MAX_EVENTS],
+        )
 
     def events(self, name: str, limit: int = 50) -> list[AuditEvent]:
         with self._mapped(name):
             lines = self._client.lrange(audit_key(name), 0, limit - 1)
         return [
-            event_from_fields(name, _json_fields(
-                line, f"an audit event of lock {name!r}", f"remove it from {audit_key(name)}"))
+            event_from_fields(
+                name,
+                _json_fields(
+                    line, f"an audit event of lock {name!r}", f"remove it from {audit_key(name)}"
+                ),
+            )
             for line in lines
         ]
 

@@ -33,7 +33,12 @@ class LeaseStore(ABC):
 
     @abstractmethod
     def acquire(
-        self, name: str, identity: Identity, *, expected_version: str | None, new_version: str,
+        self,
+        name: str,
+        identity: Identity,
+        *,
+        expected_version: str | None,
+        new_version: str,
         take_pin: bool = False,
     ) -> int | None:
         """Become holder, with token + 1, if the pin allows ``identity.environment`` and either
@@ -52,7 +57,13 @@ class LeaseStore(ABC):
 
     @abstractmethod
     def claim(
-        self, name: str, entry: str, slot: datetime, *, identity: Identity, token: int,
+        self,
+        name: str,
+        entry: str,
+        slot: datetime,
+        *,
+        identity: Identity,
+        token: int,
         claim_id: str,
     ) -> ClaimResult:
         """Claim one scheduled run, atomically: only if ``identity`` holds the lease with
@@ -61,7 +72,12 @@ class LeaseStore(ABC):
 
     @abstractmethod
     def pin(
-        self, name: str, environment: str | None, *, expected_token: int | None, new_version: str,
+        self,
+        name: str,
+        environment: str | None,
+        *,
+        expected_token: int | None,
+        new_version: str,
         end_tenure: bool,
     ) -> LeaseRecord | None:
         """Set the pin (None = any environment), only if the token is still ``expected_token``
@@ -82,7 +98,13 @@ class LeaseStore(ABC):
 
     @abstractmethod
     def heartbeat(
-        self, name: str, identity: Identity, *, role: str, ttl_seconds: float, sequence: int,
+        self,
+        name: str,
+        identity: Identity,
+        *,
+        role: str,
+        ttl_seconds: float,
+        sequence: int,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
         """Announce that ``identity`` is alive, as leader or standby, for ``ttl_seconds``."""

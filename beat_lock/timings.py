@@ -42,8 +42,13 @@ class LeaseTimings:
     fallback_seconds: float = DEFAULT_FALLBACK_SECONDS
 
     def __post_init__(self) -> None:
-        for field in ("lease_seconds", "renew_seconds", "safe_seconds", "poll_seconds",
-                      "fallback_seconds"):
+        for field in (
+            "lease_seconds",
+            "renew_seconds",
+            "safe_seconds",
+            "poll_seconds",
+            "fallback_seconds",
+        ):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(

@@ -52,7 +52,8 @@ HANDOVERS = 20
 APP = "tests.handover.app"
 HANDOVER = str(Path(sys.executable).with_name("handover"))
 CRASH_LEASE = {
-    "BEAT_LOCK_LEASE_SECONDS": "5", "BEAT_LOCK_RENEW_SECONDS": "1",
+    "BEAT_LOCK_LEASE_SECONDS": "5",
+    "BEAT_LOCK_RENEW_SECONDS": "1",
     "BEAT_LOCK_SAFE_SECONDS": "3.5",
 }
 STARTUP_SECONDS = 90
@@ -81,8 +82,13 @@ class Bench:
         self.name = f"bench{uuid.uuid4().hex[:8]}"
         create_table(self.name, "eu-west-2")
         url = f"dynamodb://{self.name}?region=eu-west-2"
-        self.env = {"BEAT_LOCK_URL": url, "BEAT_LOCK_NAME": self.name, "TEST_BROKER_URL": broker,
-                    "TEST_QUEUE": self.name, **env}
+        self.env = {
+            "BEAT_LOCK_URL": url,
+            "BEAT_LOCK_NAME": self.name,
+            "TEST_BROKER_URL": broker,
+            "TEST_QUEUE": self.name,
+            **env,
+        }
         self.store = open_store(parse_lock_url(url))
         directory.mkdir()
         self.processes = Processes(directory, APP, self.env)
@@ -95,8 +101,14 @@ class Bench:
 
     def sent_since(self, environment: str, epoch: float) -> Record | None:
         """The first run ``environment`` dispatched that the worker received after ``epoch``."""
-        return next((r for r in runs_of(self.processes)
-                     if r.environment == environment and r.received_at > epoch), None)
+        return next(
+            (
+                r
+                for r in runs_of(self.processes)
+                if r.environment == environment and r.received_at > epoch
+            ),
+            None,
+        )
 
     def start(self) -> None:
         self.processes.worker()
@@ -108,12 +120,18 @@ class Bench:
 
     def handover(self, target: str) -> dict:
         result = subprocess.run(
-            [HANDOVER, "-A", APP, "--to", target, "--json", "--timeout", "60s"], cwd=ROOT,
-            env={**os.environ, **self.env}, capture_output=True, text=True, timeout=180,
+            [HANDOVER, "-A", APP, "--to", target, "--json", "--timeout", "60s"],
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
         if result.returncode != 0:
-            raise SystemExit(f"handover --to {target} exited {result.returncode}:\n"
-                             f"{result.stdout}\n{result.stderr}")
+            raise SystemExit(
+                f"handover --to {target} exited {result.returncode}:\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
         return json.loads(result.stdout)
 
     def settle(self) -> list[Record]:
@@ -154,8 +172,12 @@ def handovers(directory: Path, broker: str) -> None:
             gaps.append(report["gap_seconds"])
             acquired.append(report["acquired_after_seconds"])
             announced.append(report["announced_seconds"])
-            wait_for(lambda t=target, s=started: bench.sent_since(t, s), 60,
-                     f"{target} to dispatch", *bench.processes.procs)
+            wait_for(
+                lambda t=target, s=started: bench.sent_since(t, s),
+                60,
+                f"{target} to dispatch",
+                *bench.processes.procs,
+            )
             target = "paas" if target == "ecs" else "ecs"
         records = bench.settle()
     finally:
@@ -163,17 +185,27 @@ def handovers(directory: Path, broker: str) -> None:
     missed, doubled, overlaps = slot_figures(records)
     worker_gaps = dispatch_gaps(records)
     print(f"handovers: {HANDOVERS} at default timings (lease 30 s, renew 5 s, poll 1 s)")
-    print(f"  reported gap  median {statistics.median(gaps):.3f} s   "
-          f"p99 {percentile(gaps, 0.99):.3f} s   max {max(gaps):.3f} s   (of which the "
-          f"standby's poll until it acquired: median {statistics.median(acquired):.3f} s)")
-    print(f"  announced before the pin  median {statistics.median(announced):.3f} s   "
-          f"max {max(announced):.3f} s")
-    print("  each (acquired, renewed) s: " + "  ".join(
-        f"({a:.2f}, {g:.2f})" for a, g in zip(acquired, gaps, strict=True)))
-    print(f"  worker-side dispatch gap (last run of old leader -> first of new)  median "
-          f"{statistics.median(worker_gaps):.3f} s   max {max(worker_gaps):.3f} s")
-    print(f"  runs recorded {len(records)}   overlap {overlaps}   slots missed {missed}   "
-          f"slots doubled {doubled}")
+    print(
+        f"  reported gap  median {statistics.median(gaps):.3f} s   "
+        f"p99 {percentile(gaps, 0.99):.3f} s   max {max(gaps):.3f} s   (of which the "
+        f"standby's poll until it acquired: median {statistics.median(acquired):.3f} s)"
+    )
+    print(
+        f"  announced before the pin  median {statistics.median(announced):.3f} s   "
+        f"max {max(announced):.3f} s"
+    )
+    print(
+        "  each (acquired, renewed) s: "
+        + "  ".join(f"({a:.2f}, {g:.2f})" for a, g in zip(acquired, gaps, strict=True))
+    )
+    print(
+        f"  worker-side dispatch gap (last run of old leader -> first of new)  median "
+        f"{statistics.median(worker_gaps):.3f} s   max {max(worker_gaps):.3f} s"
+    )
+    print(
+        f"  runs recorded {len(records)}   overlap {overlaps}   slots missed {missed}   "
+        f"slots doubled {doubled}"
+    )
 
 
 def crash(directory: Path, broker: str) -> None:
@@ -183,20 +215,28 @@ def crash(directory: Path, broker: str) -> None:
         leader = next(p for p in bench.processes.procs if p.name.startswith("beat-paas"))
         killed_at = time.time()
         leader.kill()
-        first = wait_for(lambda: bench.sent_since("ecs", killed_at), 60, "ecs to dispatch",
-                         *bench.processes.procs)
+        first = wait_for(
+            lambda: bench.sent_since("ecs", killed_at),
+            60,
+            "ecs to dispatch",
+            *bench.processes.procs,
+        )
         later = time.time() + 2
         wait_for(lambda: bench.sent_since("ecs", later), 30, "ecs to keep going")
         records = bench.settle()
     finally:
         bench.processes.close()
     missed, doubled, _ = slot_figures(records)
-    print("crash failover: kill -9 of the leading beat (lease 5 s, renew 1 s, safe 3.5 s, "
-          "poll 1 s)")
-    print(f"  kill -> first run from the other side received  "
-          f"{first.received_at - killed_at:.2f} s")
-    print(f"  slots doubled {doubled}   slots not sent {missed} (runs due while nobody led are "
-          "sent if within the 5 s on-time grace; of older ones policy 'latest' sends the newest)")
+    print(
+        "crash failover: kill -9 of the leading beat (lease 5 s, renew 1 s, safe 3.5 s, poll 1 s)"
+    )
+    print(
+        f"  kill -> first run from the other side received  {first.received_at - killed_at:.2f} s"
+    )
+    print(
+        f"  slots doubled {doubled}   slots not sent {missed} (runs due while nobody led are "
+        "sent if within the 5 s on-time grace; of older ones policy 'latest' sends the newest)"
+    )
 
 
 def main() -> None:
@@ -210,7 +250,9 @@ def main() -> None:
         port = free_port()
         redis = subprocess.Popen(
             ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=directory,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=directory,
         )
         try:
             broker = f"redis://127.0.0.1:{port}/0"

@@ -37,8 +37,13 @@ def forty_entries() -> tuple[dict, dict]:
         "weekly": crontab(minute=0, hour=5, day_of_week="sun"),
         "monthly": crontab(minute=0, hour=6, day_of_month=1),
     }
-    intervals = {"heartbeat": 30, "queue-depth": 60, "cache-stats": 300, "token-refresh": 2700,
-                 "reconcile": 21600}
+    intervals = {
+        "heartbeat": 30,
+        "queue-depth": 60,
+        "cache-stats": 300,
+        "token-refresh": 2700,
+        "reconcile": 21600,
+    }
     schedule |= {name: timedelta(seconds=seconds) for name, seconds in intervals.items()}
     return schedule, {name: ANCHOR for name in intervals}
 
@@ -58,8 +63,9 @@ def thousand_entries() -> tuple[dict, dict]:
         elif kind < 40:
             entry = crontab(minute=rng.randrange(60), hour=rng.randrange(24))
         elif kind < 46:
-            entry = crontab(minute=rng.randrange(60), hour=rng.randrange(24),
-                            day_of_week=rng.randrange(7))
+            entry = crontab(
+                minute=rng.randrange(60), hour=rng.randrange(24), day_of_week=rng.randrange(7)
+            )
         else:
             entry = timedelta(seconds=rng.choice([60, 300, 900, 3600, 21600]))
             anchors[f"entry-{n}"] = ANCHOR + timedelta(seconds=rng.randrange(3600))
@@ -77,15 +83,22 @@ def measure(label: str, schedule: dict, anchors: dict, days: int, critical: list
         firetimes._hour_offset.cache_clear()
         began = time.perf_counter()
         report = quiet_windows(
-            schedule, critical, START, START + timedelta(days=days),
-            tz=LONDON, guard=timedelta(minutes=10), min_length=timedelta(minutes=15),
+            schedule,
+            critical,
+            START,
+            START + timedelta(days=days),
+            tz=LONDON,
+            guard=timedelta(minutes=10),
+            min_length=timedelta(minutes=15),
             anchors=anchors,
         )
         elapsed = time.perf_counter() - began
         best = elapsed if best is None else min(best, elapsed)
     runs = report.runs_computed
-    print(f"{label:<22} {len(schedule):>7} {days:>5} {runs:>11,} {best:>9.3f} "
-          f"{best / runs * 1e6:>8.2f}")
+    print(
+        f"{label:<22} {len(schedule):>7} {days:>5} {runs:>11,} {best:>9.3f} "
+        f"{best / runs * 1e6:>8.2f}"
+    )
 
 
 def cpu_model() -> str:
@@ -100,10 +113,11 @@ def cpu_model() -> str:
 
 
 def main() -> None:
-    print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {platform.python_version()}; "
-          f"best of {REPEATS}, cold caches")
-    print(f"{'schedule':<22} {'entries':>7} {'days':>5} {'runs':>11} {'seconds':>9} "
-          f"{'us/run':>8}")
+    print(
+        f"machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {platform.python_version()}; "
+        f"best of {REPEATS}, cold caches"
+    )
+    print(f"{'schedule':<22} {'entries':>7} {'days':>5} {'runs':>11} {'seconds':>9} {'us/run':>8}")
     forty, forty_anchors = forty_entries()
     for days in (1, 7, 30):
         measure("40 entries", forty, forty_anchors, days, ["billing-nightly", "letters-*"])

@@ -27,18 +27,34 @@ REGION = "eu-west-2"
 CALLS = 100_000
 REPEATS = 5
 EVENT = {
-    "Records": [{"cf": {"request": {
-        "clientIp": "203.0.113.178", "method": "GET", "uri": "/", "querystring": "",
-        "headers": {
-            "host": [{"key": "Host", "value": "d111111abcdef8.cloudfront.net"}],
-            "cookie": [{"key": "Cookie", "value": "theme=dark; visitor=v-12345"}],
-        },
-        "origin": {"custom": {
-            "customHeaders": {}, "domainName": "paas.example.com", "keepaliveTimeout": 5,
-            "path": "", "port": 443, "protocol": "https", "readTimeout": 30,
-            "sslProtocols": ["TLSv1.2"],
-        }},
-    }}}]
+    "Records": [
+        {
+            "cf": {
+                "request": {
+                    "clientIp": "203.0.113.178",
+                    "method": "GET",
+                    "uri": "/",
+                    "querystring": "",
+                    "headers": {
+                        "host": [{"key": "Host", "value": "d111111abcdef8.cloudfront.net"}],
+                        "cookie": [{"key": "Cookie", "value": "theme=dark; visitor=v-12345"}],
+                    },
+                    "origin": {
+                        "custom": {
+                            "customHeaders": {},
+                            "domainName": "paas.example.com",
+                            "keepaliveTimeout": 5,
+                            "path": "",
+                            "port": 443,
+                            "protocol": "https",
+                            "readTimeout": 30,
+                            "sslProtocols": ["TLSv1.2"],
+                        }
+                    },
+                }
+            }
+        }
+    ]
 }
 
 
@@ -62,8 +78,10 @@ def machine() -> str:
     except OSError:
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"nproc={os.cpu_count()}, {model}, Python {platform.python_version()}, "
-            f"load average {load:.2f} at start")
+    return (
+        f"nproc={os.cpu_count()}, {model}, Python {platform.python_version()}, "
+        f"load average {load:.2f} at start"
+    )
 
 
 def main() -> None:
@@ -82,19 +100,30 @@ def run() -> None:
     table = "bench-routes"
     client.create_table(
         TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                   {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
     from decimal import Decimal
 
-    create_route(client, table, Route(
-        "web", "cloudfront", Decimal("12.5"),
-        side_from_url("cloudfront", "paas", "https://paas.example.com", where="old"),
-        side_from_url("cloudfront", "ecs", "https://ecs.example.com", where="new"),
-    ), reason="bench")
+    create_route(
+        client,
+        table,
+        Route(
+            "web",
+            "cloudfront",
+            Decimal("12.5"),
+            side_from_url("cloudfront", "paas", "https://paas.example.com", where="old"),
+            side_from_url("cloudfront", "ecs", "https://ecs.example.com", where="new"),
+        ),
+        reason="bench",
+    )
     config = {"route": "web", "table": table, "region": REGION, "sticky_cookie": "visitor"}
 
     handler = make_handler(config, emit=lambda line: None)
@@ -110,12 +139,17 @@ def run() -> None:
     full = best_seconds_per_call(lambda: handler(event, None))
     empty = best_seconds_per_call(lambda: nothing(event, None))
     print(f"warm path, best of {REPEATS} x {CALLS:,} calls:")
-    for label, seconds in [("switch.decide(no key)", keyless), ("switch.decide(key)", keyed),
-                           ("CloudFront handler (sticky cookie)", full),
-                           ("handler that does nothing", empty)]:
+    for label, seconds in [
+        ("switch.decide(no key)", keyless),
+        ("switch.decide(key)", keyed),
+        ("CloudFront handler (sticky cookie)", full),
+        ("handler that does nothing", empty),
+    ]:
         print(f"  {label:<36} {seconds * 1e6:7.2f} us/call  {1 / seconds:>12,.0f} calls/s")
-    print(f"  CloudFront handler / do-nothing handler: {full / empty:.1f}x "
-          f"(+{(full - empty) * 1e6:.2f} us per request)")
+    print(
+        f"  CloudFront handler / do-nothing handler: {full / empty:.1f}x "
+        f"(+{(full - empty) * 1e6:.2f} us per request)"
+    )
 
     clock_now = [0.0]
     hour_handler = make_handler(config, clock=lambda: clock_now[0], emit=lambda line: None)
@@ -132,9 +166,11 @@ def run() -> None:
         clock_now[0] = step / requests_per_second
         hour_handler(event, None)
     ttl = hour_handler.switch.cache_ttl_seconds
-    print(f"one container, one simulated hour at {requests_per_second} requests/s "
-          f"(default cache TTL {ttl:g} s): {len(reads)} DynamoDB reads "
-          f"(3600 / TTL = {3600 / ttl:g}); resolution 1/{RESOLUTION:,} = 0.0001 %")
+    print(
+        f"one container, one simulated hour at {requests_per_second} requests/s "
+        f"(default cache TTL {ttl:g} s): {len(reads)} DynamoDB reads "
+        f"(3600 / TTL = {3600 / ttl:g}); resolution 1/{RESOLUTION:,} = 0.0001 %"
+    )
 
 
 if __name__ == "__main__":

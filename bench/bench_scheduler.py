@@ -44,10 +44,14 @@ PURE_REPEATS = 20_000
 
 
 def beat_schedule() -> dict[str, dict[str, Any]]:
-    entries = {f"second-{n}": {"task": "bench.noop", "schedule": timedelta(seconds=1)}
-               for n in range(INTERVAL_ENTRIES)}
-    entries |= {f"minute-{n}": {"task": "bench.noop", "schedule": crontab(minute="*")}
-                for n in range(CRONTAB_ENTRIES)}
+    entries = {
+        f"second-{n}": {"task": "bench.noop", "schedule": timedelta(seconds=1)}
+        for n in range(INTERVAL_ENTRIES)
+    }
+    entries |= {
+        f"minute-{n}": {"task": "bench.noop", "schedule": crontab(minute="*")}
+        for n in range(CRONTAB_ENTRIES)
+    }
     return entries
 
 
@@ -65,8 +69,9 @@ def make_app(redis_port: int) -> Celery:
 class StubbedStock(Scheduler):
     published: list[float]
 
-    def apply_async(self, entry: Any, producer: Any = None, advance: bool = True,
-                    **kwargs: Any) -> None:
+    def apply_async(
+        self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any
+    ) -> None:
         self.published.append(time.time())
 
 
@@ -74,8 +79,9 @@ class StubbedLeased(LeasedScheduler):
     published: list[float]
     lateness: list[float]
 
-    def apply_async(self, entry: Any, producer: Any = None, advance: bool = True,
-                    **kwargs: Any) -> None:
+    def apply_async(
+        self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any
+    ) -> None:
         now = time.time()
         self.published.append(now)
         slot = datetime.fromisoformat(entry.options["headers"][SLOT])
@@ -86,8 +92,9 @@ class PublishingLeased(LeasedScheduler):
     published: list[float]
     lateness: list[float]
 
-    def apply_async(self, entry: Any, producer: Any = None, advance: bool = True,
-                    **kwargs: Any) -> Any:
+    def apply_async(
+        self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any
+    ) -> Any:
         result = super().apply_async(entry, producer=producer, advance=advance, **kwargs)
         now = time.time()
         self.published.append(now)
@@ -154,28 +161,35 @@ def pure_computation(app: Celery) -> tuple[float, float]:
         decide(every_second, position, now, tz=UTC, rules=rules)
         next_due(every_second, position, now, tz=UTC)
 
-    return (per_call(stock_decision, PURE_REPEATS) * 1e6,
-            per_call(leased_decision, PURE_REPEATS) * 1e6)
+    return (
+        per_call(stock_decision, PURE_REPEATS) * 1e6,
+        per_call(leased_decision, PURE_REPEATS) * 1e6,
+    )
 
 
 def percentiles(values: list[float]) -> str:
     ms = sorted(v * 1000 for v in values)
     p95 = ms[int(len(ms) * 0.95) - 1]
-    return (f"p50 {statistics.median(ms):.1f} ms, p95 {p95:.1f} ms, max {ms[-1]:.1f} ms "
-            f"({len(ms)} runs)")
+    return (
+        f"p50 {statistics.median(ms):.1f} ms, p95 {p95:.1f} ms, max {ms[-1]:.1f} ms "
+        f"({len(ms)} runs)"
+    )
 
 
 def machine() -> str:
     model = platform.processor() or "unknown CPU"
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            model = next(line.split(":", 1)[1].strip() for line in cpuinfo
-                         if line.startswith("model name"))
+            model = next(
+                line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
     load = os.getloadavg()[0]
-    return (f"{os.cpu_count()} CPUs, {model}, load average {load:.2f}, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{os.cpu_count()} CPUs, {model}, load average {load:.2f}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def main() -> None:
@@ -186,8 +200,17 @@ def main() -> None:
         port = sock.getsockname()[1]
     with tempfile.TemporaryDirectory() as tmp:
         server = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--dir", tmp],
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--dir",
+                tmp,
+            ],
             stdout=subprocess.DEVNULL,
         )
         try:
@@ -200,32 +223,39 @@ def main() -> None:
 
 def report(port: int) -> None:
     print(f"machine: {machine()}")
-    print(f"schedule: {INTERVAL_ENTRIES} one-second interval entries + {CRONTAB_ENTRIES} "
-          f"every-minute crontab entries; {RUN_SECONDS:g}s of real time per scheduler")
+    print(
+        f"schedule: {INTERVAL_ENTRIES} one-second interval entries + {CRONTAB_ENTRIES} "
+        f"every-minute crontab entries; {RUN_SECONDS:g}s of real time per scheduler"
+    )
     stock_us, leased_us = pure_computation(make_app(port))
-    print(f"pure computation per due run: stock {stock_us:.1f} us, leased {leased_us:.1f} us, "
-          f"ratio {leased_us / stock_us:.2f}")
+    print(
+        f"pure computation per due run: stock {stock_us:.1f} us, leased {leased_us:.1f} us, "
+        f"ratio {leased_us / stock_us:.2f}"
+    )
 
     stock = StubbedStock(app=make_app(port))
     runs, busy = run(stock, RUN_SECONDS)
     stock_per_run = busy / runs
-    print(f"stock tick: {stock_per_run * 1e6:.0f} us per run dispatched ({runs} runs), "
-          f"idle tick {idle_tick(stock):.0f} us")
+    print(
+        f"stock tick: {stock_per_run * 1e6:.0f} us per run dispatched ({runs} runs), "
+        f"idle tick {idle_tick(stock):.0f} us"
+    )
     stock.close()
 
     leased = StubbedLeased(app=make_app(port))
     runs, busy = run(leased, RUN_SECONDS)
     leased_per_run = busy / runs
-    print(f"leased tick, each run claimed in local Redis: {leased_per_run * 1e6:.0f} us per run "
-          f"dispatched ({runs} runs), ratio {leased_per_run / stock_per_run:.1f}; "
-          f"idle tick {idle_tick(leased):.0f} us")
+    print(
+        f"leased tick, each run claimed in local Redis: {leased_per_run * 1e6:.0f} us per run "
+        f"dispatched ({runs} runs), ratio {leased_per_run / stock_per_run:.1f}; "
+        f"idle tick {idle_tick(leased):.0f} us"
+    )
     print(f"slot to publish call: {percentiles(leased.lateness)}")
     leased.close()
 
     publishing = PublishingLeased(app=make_app(port))
     run(publishing, RUN_SECONDS)
-    print(f"slot to end of a real publish (local Redis broker): "
-          f"{percentiles(publishing.lateness)}")
+    print(f"slot to end of a real publish (local Redis broker): {percentiles(publishing.lateness)}")
     publishing.close()
 
 

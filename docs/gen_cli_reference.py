@@ -37,8 +37,9 @@ WIDTH = 100
 SCRIPT = "docs/gen_cli_reference.py"
 
 
-def contexts(command: click.Command, name: str,
-             parent: click.Context | None = None) -> Iterator[click.Context]:
+def contexts(
+    command: click.Command, name: str, parent: click.Context | None = None
+) -> Iterator[click.Context]:
     """A context for ``command`` and, depth first in listing order, for each subcommand."""
     settings = {**command.context_settings, "terminal_width": WIDTH, "max_content_width": WIDTH}
     ctx = click.Context(command, info_name=name, parent=parent, **settings)
@@ -50,8 +51,10 @@ def contexts(command: click.Command, name: str,
 
 def cli_reference() -> str:
     """Every command's ``--help``, under a heading naming the command."""
-    parts = ["Every command also runs as `celery -A proj handover ...`, with the app's own "
-             "configuration. Generated from `--help` by `" + SCRIPT + "`."]
+    parts = [
+        "Every command also runs as `celery -A proj handover ...`, with the app's own "
+        "configuration. Generated from `--help` by `" + SCRIPT + "`."
+    ]
     for ctx in contexts(cli, "handover"):
         path = ctx.command_path
         text = "\n".join(line.rstrip() for line in ctx.command.get_help(ctx).splitlines())
@@ -95,16 +98,21 @@ def render(text: str) -> str:
         pattern = re.compile(re.escape(begin) + r"\n.*?" + re.escape(end), re.DOTALL)
         found = pattern.search(text)
         if found is None:
-            raise SystemExit(f"README.md has no generated section {name!r}: add the lines\n"
-                             f"{begin}\n{end}\nwhere it belongs, then run {SCRIPT}")
-        text = f"{text[:found.start()]}{begin}\n{make()}\n{end}{text[found.end():]}"
+            raise SystemExit(
+                f"README.md has no generated section {name!r}: add the lines\n"
+                f"{begin}\n{end}\nwhere it belongs, then run {SCRIPT}"
+            )
+        text = f"{text[: found.start()]}{begin}\n{make()}\n{end}{text[found.end() :]}"
     return text
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1, showing the difference, if README.md is not up to date")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1, showing the difference, if README.md is not up to date",
+    )
     args = parser.parse_args()
     current = README.read_text()
     wanted = render(current)
@@ -114,9 +122,14 @@ def main() -> None:
         print(f"README.md: generated sections {'updated' if wanted != current else 'current'}")
         return
     if wanted != current:
-        sys.stdout.writelines(difflib.unified_diff(
-            current.splitlines(keepends=True), wanted.splitlines(keepends=True),
-            "README.md", "README.md (regenerated)"))
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                current.splitlines(keepends=True),
+                wanted.splitlines(keepends=True),
+                "README.md",
+                "README.md (regenerated)",
+            )
+        )
         raise SystemExit(f"README.md is stale: run .venv/bin/python {SCRIPT}")
     print("README.md: generated sections are current")
 

@@ -66,8 +66,6 @@ def event_json(event: AuditEvent) -> dict[str, Any]:
 
 def event_line(event: AuditEvent) -> str:
     """``2026-03-01 10:15:02Z  handover  done  alice@ops-1  paas -> ecs, gap 0.42 s``."""
-    detail = ", ".join(
-        f"{key}={value}" for key, value in event.detail.items() if value is not None
-    )
+    detail = ", ".join(f"{key}={value}" for key, value in event.detail.items() if value is not None)
     when = event.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     return f"{when}  {event.kind:<9} {event.result:<16} {event.actor}@{event.host}  {detail}"

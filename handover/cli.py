@@ -93,27 +93,57 @@ def _environment(_ctx: click.Context, _param: click.Parameter, value: str | None
 
 
 @click.group(
-    name="handover", cls=HandoverGroup, invoke_without_command=True, help=HELP,
+    name="handover",
+    cls=HandoverGroup,
+    invoke_without_command=True,
+    help=HELP,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @connection_options
-@click.option("--to", "target", metavar="ENV", callback=_environment,
-              help="Environment to move beat to, e.g. ecs or paas.")
-@click.option("--force", is_flag=True,
-              help="Go ahead although a critical entry fires within the guard (still printed).")
+@click.option(
+    "--to",
+    "target",
+    metavar="ENV",
+    callback=_environment,
+    help="Environment to move beat to, e.g. ecs or paas.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Go ahead although a critical entry fires within the guard (still printed).",
+)
 @click.option("--dry-run", is_flag=True, help="Run the preflight only; change nothing.")
-@click.option("--guard", type=Duration(allow_zero=True), default="10m", show_default=True,
-              metavar="DURATION",
-              help="Refuse if a critical entry fires this soon (e.g. 10m, 1h; 0 = no check).")
-@click.option("--timeout", type=Duration(), default="60s", show_default=True,
-              metavar="DURATION",
-              help="Roll back if the target has not taken over after this long.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object with the report (progress goes to stderr).")
+@click.option(
+    "--guard",
+    type=Duration(allow_zero=True),
+    default="10m",
+    show_default=True,
+    metavar="DURATION",
+    help="Refuse if a critical entry fires this soon (e.g. 10m, 1h; 0 = no check).",
+)
+@click.option(
+    "--timeout",
+    type=Duration(),
+    default="60s",
+    show_default=True,
+    metavar="DURATION",
+    help="Roll back if the target has not taken over after this long.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object with the report (progress goes to stderr).",
+)
 @click.pass_context
 def cli(
-    ctx: click.Context, target: str | None, force: bool, dry_run: bool, guard: float,
-    timeout: float, as_json: bool,
+    ctx: click.Context,
+    target: str | None,
+    force: bool,
+    dry_run: bool,
+    guard: float,
+    timeout: float,
+    as_json: bool,
 ) -> None:
     connection = get_connection(ctx)
     celery_app = getattr(ctx.obj, "app", None)
@@ -121,7 +151,8 @@ def cli(
         connection.app = celery_app
     if ctx.invoked_subcommand is not None:
         given = [
-            param.opts[0] for param in ctx.command.params
+            param.opts[0]
+            for param in ctx.command.params
             if param.name in HANDOVER_OPTIONS
             and ctx.get_parameter_source(param.name) is not ParameterSource.DEFAULT
         ]
@@ -138,12 +169,18 @@ def cli(
         )
     settings = connection.settings()
     request = HandoverRequest(
-        target=target, guard_seconds=guard, timeout_seconds=timeout,
-        poll_seconds=settings.timings.poll_seconds, force=force, dry_run=dry_run,
+        target=target,
+        guard_seconds=guard,
+        timeout_seconds=timeout,
+        poll_seconds=settings.timings.poll_seconds,
+        force=force,
+        dry_run=dry_run,
     )
     console = Console(json_mode=as_json)
     report = hand_over(
-        connection.store(), settings.name, request,
+        connection.store(),
+        settings.name,
+        request,
         outlook=outlook_for(connection, guard_seconds=guard, window_seconds=timeout),
         console=console,
     )
@@ -162,8 +199,14 @@ def cli(
 @connection_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (JSON lines with --watch).")
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
-@click.option("--interval", type=Duration(), default="2s", show_default=True, metavar="DURATION",
-              help="How often --watch refreshes.")
+@click.option(
+    "--interval",
+    type=Duration(),
+    default="2s",
+    show_default=True,
+    metavar="DURATION",
+    help="How often --watch refreshes.",
+)
 def status(as_json: bool, watch: bool, interval: float) -> None:
     """Who leads, token, lease age, pin, live participants per environment, recent handovers."""
     connection = get_connection()
@@ -176,8 +219,13 @@ def status(as_json: bool, watch: bool, interval: float) -> None:
 
 @cli.command()
 @connection_options
-@click.option("--limit", type=click.IntRange(min=1, max=1000), default=20, show_default=True,
-              help="How many events, newest first.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1, max=1000),
+    default=20,
+    show_default=True,
+    help="How many events, newest first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of events.")
 def history(limit: int, as_json: bool) -> None:
     """The audit log of handovers, pins and roll-backs: who, from which host, when, result."""
@@ -193,8 +241,11 @@ def history(limit: int, as_json: bool) -> None:
 
 @cli.command()
 @connection_options
-@click.option("--account-id", metavar="ID",
-              help="AWS account id for the policies' table ARN (default: asked of AWS STS).")
+@click.option(
+    "--account-id",
+    metavar="ID",
+    help="AWS account id for the policies' table ARN (default: asked of AWS STS).",
+)
 def init(account_id: str | None) -> None:
     """Create the DynamoDB lock table (idempotent) and print the IAM policies as JSON.
 

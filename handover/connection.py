@@ -95,16 +95,27 @@ def connection_options(func: F) -> F:
     """Add -A/--app, --lock-url and --lock-name to a group or command."""
     options = [
         click.option(
-            "-A", "--app", "app_spec", expose_value=False, callback=_remember("app_spec"),
-            metavar="APP", help="Celery app to read beat_lock_* settings from (as celery -A).",
+            "-A",
+            "--app",
+            "app_spec",
+            expose_value=False,
+            callback=_remember("app_spec"),
+            metavar="APP",
+            help="Celery app to read beat_lock_* settings from (as celery -A).",
         ),
         click.option(
-            "--lock-url", expose_value=False, callback=_remember("lock_url"), metavar="URL",
+            "--lock-url",
+            expose_value=False,
+            callback=_remember("lock_url"),
+            metavar="URL",
             help="Lease store, overriding beat_lock_url: dynamodb://TABLE?region=R or "
             "redis://HOST:PORT/DB.",
         ),
         click.option(
-            "--lock-name", expose_value=False, callback=_remember("lock_name"), metavar="NAME",
+            "--lock-name",
+            expose_value=False,
+            callback=_remember("lock_name"),
+            metavar="NAME",
             help="Lock name, overriding beat_lock_name.",
         ),
     ]

@@ -51,8 +51,12 @@ def outlook_for(connection: Connection, *, guard_seconds: float, window_seconds:
 
     def outlook(record: LeaseRecord | None) -> CriticalOutlook:
         return critical_outlook(
-            schedule, entries, record, datetime.now(UTC),
-            guard=timedelta(seconds=guard_seconds), window=timedelta(seconds=window_seconds),
+            schedule,
+            entries,
+            record,
+            datetime.now(UTC),
+            guard=timedelta(seconds=guard_seconds),
+            window=timedelta(seconds=window_seconds),
         )
 
     return outlook
@@ -70,7 +74,8 @@ def critical_outlook(
     """The outlook at ``now``, anchoring interval entries on ``record``'s claimed slots."""
     claims = record.claims if record is not None else {}
     anchored = replace(
-        schedule, anchors={entry: claim.slot for entry, claim in claims.items()},
+        schedule,
+        anchors={entry: claim.slot for entry, claim in claims.items()},
         anchors_unknown=None,
     )
     try:

@@ -79,34 +79,49 @@ def start(stage: Stage, say: Narrator) -> Any:
     say.command(init, redirect="policies.json")
     policies = json.loads(init.stdout) if init.returncode == 0 else {}
     say.say(f"policies.json: least-privilege IAM policies for {', '.join(policies)}")
-    say.require("handover init created the lock table", init.returncode == 0
-                and "created" in init.stderr, init.stderr)
+    say.require(
+        "handover init created the lock table",
+        init.returncode == 0 and "created" in init.stderr,
+        init.stderr,
+    )
 
     say.step("Two beats and a worker")
     began = time.monotonic()
     worker = stage.worker()
     paas = stage.beat("paas")
-    say.show(f"$ celery -A {APP} worker -P solo      "
-            f"(records every run in {stage.record_path.name})")
+    say.show(
+        f"$ celery -A {APP} worker -P solo      (records every run in {stage.record_path.name})"
+    )
     say.show(f"$ BEAT_LOCK_ENVIRONMENT=paas celery -A {APP} beat -S leased")
     wait_for(lambda: stage.leader() == "paas", STARTUP_SECONDS, "paas to lead", paas, worker)
     ecs = stage.beat("ecs")
     say.show(f"$ BEAT_LOCK_ENVIRONMENT=ecs  celery -A {APP} beat -S leased")
     wait_for(lambda: stage.live("ecs"), STARTUP_SECONDS, "ecs to stand by", ecs)
-    wait_for(lambda: any(r.environment == "paas" for r in stage.records()), STARTUP_SECONDS,
-             "the worker to receive a run", worker, paas)
+    wait_for(
+        lambda: any(r.environment == "paas" for r in stage.records()),
+        STARTUP_SECONDS,
+        "the worker to receive a run",
+        worker,
+        paas,
+    )
     settings = BeatLockSettings.from_app(app)
     timings = settings.timings
-    say.say(f"lease {timings.lease_seconds:g} s, renew {timings.renew_seconds:g} s, safe "
-            f"{timings.safe_seconds:g} s, poll {timings.poll_seconds:g} s (the defaults: 30 s, "
-            "5 s, 20 s, 1 s); the schedule, in " + TIMEZONE + ":")
+    say.say(
+        f"lease {timings.lease_seconds:g} s, renew {timings.renew_seconds:g} s, safe "
+        f"{timings.safe_seconds:g} s, poll {timings.poll_seconds:g} s (the defaults: 30 s, "
+        "5 s, 20 s, 1 s); the schedule, in " + TIMEZONE + ":"
+    )
     for name, entry in app.conf.beat_schedule.items():
         critical = ", critical" if name in settings.critical else ""
-        say.show(f"  {name:<14} {describe(entry['schedule'])} (catch-up "
-                f"{settings.policy_for(name)}{critical})")
+        say.show(
+            f"  {name:<14} {describe(entry['schedule'])} (catch-up "
+            f"{settings.policy_for(name)}{critical})"
+        )
     say.say(f"paas leads and ecs stands by, {time.monotonic() - began:.1f} s after starting them")
-    say.claim("paas leads, ecs stands by, the worker receives paas's runs",
-              stage.leader() == "paas" and stage.live("ecs") == 1)
+    say.claim(
+        "paas leads, ecs stands by, the worker receives paas's runs",
+        stage.leader() == "paas" and stage.live("ecs") == 1,
+    )
     return app
 
 
@@ -125,15 +140,20 @@ def look(stage: Stage, say: Narrator) -> None:
     say.step("Who leads?")
     status = stage.handover("status")
     say.command(status)
-    say.require("handover status: paas holds the lease, one ecs beat is live",
-                status.returncode == 0 and re.search(r"holder:\s+paas", status.stdout)
-                and "ecs: 1 live" in status.stdout)
+    say.require(
+        "handover status: paas holds the lease, one ecs beat is live",
+        status.returncode == 0
+        and re.search(r"holder:\s+paas", status.stdout)
+        and "ecs: 1 live" in status.stdout,
+    )
 
     say.step("When is it safe to move beat?")
     quiet = stage.handover("quiet-windows")
     say.command(quiet)
-    say.claim("the quiet-window report places the critical letters run and the windows around "
-              "it", quiet.returncode == 0 and "critical letters:" in quiet.stdout)
+    say.claim(
+        "the quiet-window report places the critical letters run and the windows around it",
+        quiet.returncode == 0 and "critical letters:" in quiet.stdout,
+    )
 
 
 def hand_over(stage: Stage, say: Narrator, app: Any) -> None:
@@ -141,8 +161,10 @@ def hand_over(stage: Stage, say: Narrator, app: Any) -> None:
     say.step("Move beat to ecs")
     result = stage.handover("--to", "ecs")
     say.command(result)
-    say.require("handover --to ecs: preflight passed, ecs leads", result.returncode == 0
-                and "Done: ecs leads" in result.stdout)
+    say.require(
+        "handover --to ecs: preflight passed, ecs leads",
+        result.returncode == 0 and "Done: ecs leads" in result.stdout,
+    )
     sent_until(stage, "ecs", seconds=2)
 
     say.step("What the worker received")
@@ -153,13 +175,15 @@ def hand_over(stage: Stage, say: Narrator, app: Any) -> None:
     say.show("heartbeat's senders, in slot order:")
     for run in runs:
         say.show(f"  {run}")
-    say.claim("every slot arrived exactly once", not doubled_slots(records),
-              str(doubled_slots(records)))
+    say.claim(
+        "every slot arrived exactly once", not doubled_slots(records), str(doubled_slots(records))
+    )
     gaps = missing(records, "heartbeat", HEARTBEAT)
     say.claim("no heartbeat slot is missing", not gaps, ", ".join(gaps))
-    say.claim("the sender changed once, paas -> ecs, to a higher token",
-              [run.environment for run in runs] == ["paas", "ecs"]
-              and runs[0].token < runs[1].token)
+    say.claim(
+        "the sender changed once, paas -> ecs, to a higher token",
+        [run.environment for run in runs] == ["paas", "ecs"] and runs[0].token < runs[1].token,
+    )
 
 
 def crash(stage: Stage, say: Narrator, app: Any) -> None:
@@ -178,67 +202,111 @@ def crash(stage: Stage, say: Narrator, app: Any) -> None:
     claimed_by_ecs = {name: claim.slot for name, claim in lease.claims.items()} if lease else {}
     settings = BeatLockSettings.from_app(app)
     fallback = settings.timings.fallback_seconds
-    say.say(f"Beat is pinned to ecs, and ecs has no other beat. paas leaves the pin alone "
-            f"while anyone in ecs renews the lease; after {fallback:g} s of silence "
-            "(beat_lock_fallback_seconds) it takes the lease and moves the pin to paas.")
-    first = wait_for(lambda: next((r for r in stage.records() if r.environment == "paas"
-                                   and r.received_at > killed_at), None),
-                     STARTUP_SECONDS + fallback, "paas to fall back and dispatch")
+    say.say(
+        f"Beat is pinned to ecs, and ecs has no other beat. paas leaves the pin alone "
+        f"while anyone in ecs renews the lease; after {fallback:g} s of silence "
+        "(beat_lock_fallback_seconds) it takes the lease and moves the pin to paas."
+    )
+    first = wait_for(
+        lambda: next(
+            (r for r in stage.records() if r.environment == "paas" and r.received_at > killed_at),
+            None,
+        ),
+        STARTUP_SECONDS + fallback,
+        "paas to fall back and dispatch",
+    )
     taken_at = first.received_at
     say.say(f"paas's first run arrived {taken_at - killed_at:.1f} s after the kill")
     # The fallback counts from the last version paas saw: ecs's last renewal, at most one renew
     # interval before the kill.
     earliest = fallback - settings.timings.renew_seconds
-    say.claim("paas waited out the fallback time before sending",
-              taken_at - killed_at >= earliest,
-              f"{taken_at - killed_at:.2f} s after the kill, earlier than {earliest:g} s")
+    say.claim(
+        "paas waited out the fallback time before sending",
+        taken_at - killed_at >= earliest,
+        f"{taken_at - killed_at:.2f} s after the kill, earlier than {earliest:g} s",
+    )
     status = stage.handover("status")
     say.command(status)
     record = stage.lease()
-    say.claim("the pin moved to paas with the lease",
-              record is not None and record.pin == "paas" and record.holder is not None
-              and record.holder.environment == "paas",
-              f"pin {record.pin if record else None}")
+    say.claim(
+        "the pin moved to paas with the lease",
+        record is not None
+        and record.pin == "paas"
+        and record.holder is not None
+        and record.holder.environment == "paas",
+        f"pin {record.pin if record else None}",
+    )
     history = stage.handover("history")
     say.command(history)
     say.claim("the fallback is in the lock's history", "fallback" in history.stdout)
     sent_until(stage, "paas", seconds=2)
     records = stage.records()
-    late = [r for r in records if r.environment == "paas" and r.entry == "heartbeat"
-            and killed_at < r.slot.timestamp() < taken_at - 1]
-    say.say(f"catch-up: paas sent the {len(late)} heartbeat runs that fell due while nobody "
-            f"led, late (policy all); the entries with policy latest sent their runs still "
-            f"within the {settings.grace_seconds:g} s on-time grace, or else only the newest")
-    say.claim("every slot still arrived exactly once", not doubled_slots(records),
-              str(doubled_slots(records)))
+    late = [
+        r
+        for r in records
+        if r.environment == "paas"
+        and r.entry == "heartbeat"
+        and killed_at < r.slot.timestamp() < taken_at - 1
+    ]
+    say.say(
+        f"catch-up: paas sent the {len(late)} heartbeat runs that fell due while nobody "
+        f"led, late (policy all); the entries with policy latest sent their runs still "
+        f"within the {settings.grace_seconds:g} s on-time grace, or else only the newest"
+    )
+    say.claim(
+        "every slot still arrived exactly once",
+        not doubled_slots(records),
+        str(doubled_slots(records)),
+    )
     gaps = missing(records, "heartbeat", HEARTBEAT)
     lost = claimed_by_ecs.get("heartbeat")
     if lost is not None and gaps == [lost.isoformat()]:
-        say.say(f"heartbeat slot {lost:%H:%M:%S} was claimed by ecs in the instant it was killed "
-                "and never published: lost, not resent (resending could send it twice)")
+        say.say(
+            f"heartbeat slot {lost:%H:%M:%S} was claimed by ecs in the instant it was killed "
+            "and never published: lost, not resent (resending could send it twice)"
+        )
         gaps = []
-    say.claim("no heartbeat slot is missing: the missed ones were caught up", not gaps,
-              ", ".join(gaps))
+    say.claim(
+        "no heartbeat slot is missing: the missed ones were caught up", not gaps, ", ".join(gaps)
+    )
 
 
 def route(stage: Stage, say: Narrator) -> None:
     """A CloudFront route from 0 to 10 %, and visitors through the real handler."""
     say.step("Move a tenth of web visitors to ecs")
-    create = stage.handover("route", "create", "web", "--kind", "cloudfront",
-                            "--old", "https://paas.example.com", "--new", "https://ecs.example.com",
-                            "--reason", "ecs ready for web traffic")
+    create = stage.handover(
+        "route",
+        "create",
+        "web",
+        "--kind",
+        "cloudfront",
+        "--old",
+        "https://paas.example.com",
+        "--new",
+        "https://ecs.example.com",
+        "--reason",
+        "ecs ready for web traffic",
+    )
     say.command(create)
     say.require("handover route create web: at 0 %", create.returncode == 0)
     now = [0.0]
     metric_lines: list[str] = []
     handler = make_handler(
-        {"route": "web", "table": TABLE, "region": REGION, "endpoint_url": stage.moto.url,
-         "sticky_cookie": "visitor"},
-        clock=lambda: now[0], emit=metric_lines.append,
+        {
+            "route": "web",
+            "table": TABLE,
+            "region": REGION,
+            "endpoint_url": stage.moto.url,
+            "sticky_cookie": "visitor",
+        },
+        clock=lambda: now[0],
+        emit=metric_lines.append,
     )
-    say.say(f"{VISITORS:,} visitors (cookie visitor=v0001..v{VISITORS:04d}) through the CloudFront "
-            "origin-request handler (routers.cloudfront.make_handler, in this process), sticky "
-            "on the cookie:")
+    say.say(
+        f"{VISITORS:,} visitors (cookie visitor=v0001..v{VISITORS:04d}) through the CloudFront "
+        "origin-request handler (routers.cloudfront.make_handler, in this process), sticky "
+        "on the cookie:"
+    )
     before = visit(handler)
     say.show(f"  at 0 %                        {split(before)}")
     say.claim("at 0 % no visitor goes to ecs", "ecs" not in before.values())
@@ -247,21 +315,30 @@ def route(stage: Stage, say: Narrator) -> None:
     say.command(raised)
     say.require("handover route set web 10", raised.returncode == 0)
     cached = visit(handler)
-    say.show(f"  at 10 %, the same container   {split(cached)}   (it re-reads the route at most "
-             f"every {DEFAULT_CACHE_TTL_SECONDS:g} s)")
+    say.show(
+        f"  at 10 %, the same container   {split(cached)}   (it re-reads the route at most "
+        f"every {DEFAULT_CACHE_TTL_SECONDS:g} s)"
+    )
     now[0] += DEFAULT_CACHE_TTL_SECONDS + 1
     after = visit(handler)
     share = sum(side == "ecs" for side in after.values()) / VISITORS
-    say.show(f"  at 10 %, {DEFAULT_CACHE_TTL_SECONDS + 1:g} s later           {split(after)}   "
-             f"({share:.1%}; the handler's clock moved on)")
+    say.show(
+        f"  at 10 %, {DEFAULT_CACHE_TTL_SECONDS + 1:g} s later           {split(after)}   "
+        f"({share:.1%}; the handler's clock moved on)"
+    )
     # Three standard deviations of the share of n independent draws at 10 %.
     tolerance = 3 * math.sqrt(0.1 * 0.9 / VISITORS)
-    say.claim(f"once the cache TTL has passed, 10 % +- {tolerance:.1%} of visitors go to ecs",
-              abs(share - 0.1) <= tolerance, f"{share:.1%}")
+    say.claim(
+        f"once the cache TTL has passed, 10 % +- {tolerance:.1%} of visitors go to ecs",
+        abs(share - 0.1) <= tolerance,
+        f"{share:.1%}",
+    )
     again = visit(handler)
     say.claim("every visitor keeps its side on the next request (sticky cookie)", again == after)
-    say.say(f"The handler wrote {len(metric_lines)} CloudWatch metric lines (EMF, one per route "
-            "read), the counts a dashboard shows.")
+    say.say(
+        f"The handler wrote {len(metric_lines)} CloudWatch metric lines (EMF, one per route "
+        "read), the counts a dashboard shows."
+    )
 
 
 def visit(handler: Any) -> dict[str, str]:
@@ -281,30 +358,51 @@ def split(sides: dict[str, str]) -> str:
 
 def cloudfront_event(visitor: str) -> dict[str, Any]:
     """A CloudFront origin-request event whose origin is the distribution's own (paas)."""
-    return {"Records": [{"cf": {
-        "config": {"distributionId": "EDFDVBD6EXAMPLE", "eventType": "origin-request"},
-        "request": {
-            "clientIp": "203.0.113.178", "method": "GET", "uri": "/letters", "querystring": "",
-            "headers": {
-                "host": [{"key": "Host", "value": "d111111abcdef8.cloudfront.net"}],
-                "cookie": [{"key": "Cookie", "value": f"visitor={visitor}"}],
-            },
-            "origin": {"custom": {
-                "customHeaders": {}, "domainName": "paas.example.com", "keepaliveTimeout": 5,
-                "path": "", "port": 443, "protocol": "https", "readTimeout": 30,
-                "sslProtocols": ["TLSv1.2"],
-            }},
-        },
-    }}]}
+    return {
+        "Records": [
+            {
+                "cf": {
+                    "config": {"distributionId": "EDFDVBD6EXAMPLE", "eventType": "origin-request"},
+                    "request": {
+                        "clientIp": "203.0.113.178",
+                        "method": "GET",
+                        "uri": "/letters",
+                        "querystring": "",
+                        "headers": {
+                            "host": [{"key": "Host", "value": "d111111abcdef8.cloudfront.net"}],
+                            "cookie": [{"key": "Cookie", "value": f"visitor={visitor}"}],
+                        },
+                        "origin": {
+                            "custom": {
+                                "customHeaders": {},
+                                "domainName": "paas.example.com",
+                                "keepaliveTimeout": 5,
+                                "path": "",
+                                "port": 443,
+                                "protocol": "https",
+                                "readTimeout": 30,
+                                "sslProtocols": ["TLSv1.2"],
+                            }
+                        },
+                    },
+                }
+            }
+        ]
+    }
 
 
 def sent_until(stage: Stage, environment: str, *, seconds: float) -> None:
     """Wait until the worker has ``environment``'s heartbeat for a slot ``seconds`` from now."""
     until = datetime.now(UTC) + timedelta(seconds=seconds)
-    wait_for(lambda: any(r.environment == environment and r.entry == "heartbeat"
-                         and r.slot >= until for r in stage.records()),
-             STARTUP_SECONDS, f"{environment} to send heartbeats up to {until:%H:%M:%S}",
-             *stage.processes.procs)
+    wait_for(
+        lambda: any(
+            r.environment == environment and r.entry == "heartbeat" and r.slot >= until
+            for r in stage.records()
+        ),
+        STARTUP_SECONDS,
+        f"{environment} to send heartbeats up to {until:%H:%M:%S}",
+        *stage.processes.procs,
+    )
 
 
 def missing(records: list[Record], entry: str, step: timedelta) -> list[str]:
@@ -323,10 +421,11 @@ def received_table(records: list[Record], app: Any) -> list[str]:
         mine = [r for r in records if r.entry == name]
         senders = Counter(r.environment for r in mine)
         schedule = entry["schedule"]
-        gaps = (str(len(missing(mine, name, schedule))) if isinstance(schedule, timedelta)
-                else "-")
-        lines.append(f"{name:<14} {len(mine):>5} {senders['paas']:>5} {senders['ecs']:>5} "
-                     f"{len(doubled_slots(mine)):>6} {gaps:>8}")
+        gaps = str(len(missing(mine, name, schedule))) if isinstance(schedule, timedelta) else "-"
+        lines.append(
+            f"{name:<14} {len(mine):>5} {senders['paas']:>5} {senders['ecs']:>5} "
+            f"{len(doubled_slots(mine)):>6} {gaps:>8}"
+        )
     return lines
 
 
@@ -354,8 +453,7 @@ def run() -> int:
     except Interrupted as exc:
         status = 128 + exc.signum
         say.interrupted(str(exc))
-    except (ClaimFailed, WaitTimedOut, subprocess.TimeoutExpired, RuntimeError,
-            ConfigError) as exc:
+    except (ClaimFailed, WaitTimedOut, subprocess.TimeoutExpired, RuntimeError, ConfigError) as exc:
         say.broke_off(exc)
     finally:
         stage.close()
@@ -371,4 +469,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -70,11 +70,12 @@ app.conf.update(
     worker_enable_remote_control=False,
     timezone=TIMEZONE,
     beat_schedule={
-        **{name: {"task": TASK, "schedule": timedelta(seconds=seconds)}
-           for name, seconds in FAST_ENTRIES.items()},
+        **{
+            name: {"task": TASK, "schedule": timedelta(seconds=seconds)}
+            for name, seconds in FAST_ENTRIES.items()
+        },
         "report-minute": {"task": TASK, "schedule": crontab(minute="*")},
-        "letters": {"task": TASK,
-                    "schedule": crontab(hour=LETTERS_HOUR, minute=LETTERS_MINUTE)},
+        "letters": {"task": TASK, "schedule": crontab(hour=LETTERS_HOUR, minute=LETTERS_MINUTE)},
     },
     beat_lock_critical=["letters"],
     # Every missed heartbeat is sent late rather than skipped, so the record shows each slot.

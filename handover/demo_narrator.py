@@ -39,8 +39,10 @@ class Narrator:
         print(text, file=self.out, flush=True)
 
     def intro(self, directory: Path) -> None:
-        self._print("beat-handover demo: two real `celery beat` processes (paas and ecs) share "
-                    "one lease in DynamoDB")
+        self._print(
+            "beat-handover demo: two real `celery beat` processes (paas and ecs) share "
+            "one lease in DynamoDB"
+        )
         self._print("(a local moto server); a real worker records every run it receives.")
         self._print(f"Its files: {directory} (removed at the end).")
 
@@ -51,8 +53,11 @@ class Narrator:
 
     def say(self, text: str) -> None:
         """A paragraph, wrapped to the width of a terminal."""
-        self._print(textwrap.fill(text, WIDTH, initial_indent=INDENT, subsequent_indent=INDENT,
-                                  break_on_hyphens=False))
+        self._print(
+            textwrap.fill(
+                text, WIDTH, initial_indent=INDENT, subsequent_indent=INDENT, break_on_hyphens=False
+            )
+        )
 
     def show(self, line: str) -> None:
         """A line of a table or a listing, printed as it is."""

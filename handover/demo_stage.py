@@ -101,8 +101,10 @@ _GATE = _SignalGate()
 @contextlib.contextmanager
 def signals_interrupt() -> Iterator[None]:
     """Turn SIGINT, SIGTERM and SIGHUP into exceptions, so ``finally`` blocks run."""
-    previous = {signum: signal.signal(signum, _GATE.handle)
-                for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    previous = {
+        signum: signal.signal(signum, _GATE.handle)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     try:
         yield
     finally:
@@ -208,13 +210,20 @@ class Stage:
         """Run ``handover -A handover.demo_app ARGS`` (the console script) in the directory."""
         argv = ["-A", APP, *args]
         script = Path(sys.executable).with_name("handover")
-        command = [str(script)] if script.exists() else [
-            sys.executable, "-c", "from handover.cli import main; main()"]
+        command = (
+            [str(script)]
+            if script.exists()
+            else [sys.executable, "-c", "from handover.cli import main; main()"]
+        )
         started = time.monotonic()
         with _GATE.holding():
             process = subprocess.Popen(
-                [*command, *argv], cwd=self.directory, env={**os.environ, **self.env()},
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                [*command, *argv],
+                cwd=self.directory,
+                env={**os.environ, **self.env()},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
                 start_new_session=True,
             )
             self._commands.append(process)
@@ -225,8 +234,7 @@ class Stage:
             raise
         self._commands.remove(process)
         shown = " ".join(["handover", *(_quoted(arg) for arg in argv)])
-        return CommandResult(shown, process.returncode, stdout, stderr,
-                             time.monotonic() - started)
+        return CommandResult(shown, process.returncode, stdout, stderr, time.monotonic() - started)
 
     # -- stopping --------------------------------------------------------------------------------
 

@@ -65,14 +65,22 @@ def policies(table: str, *, region: str, account_id: str, lock_name: str) -> dic
     return {
         "beat": _policy(
             _item_statement("BeatLockItems", BEAT_ITEM_ACTIONS, arn, beat_keys),
-            {"Sid": "BeatLockTable", "Effect": "Allow", "Action": ["dynamodb:DescribeTable"],
-             "Resource": arn},
+            {
+                "Sid": "BeatLockTable",
+                "Effect": "Allow",
+                "Action": ["dynamodb:DescribeTable"],
+                "Resource": arn,
+            },
         ),
         "operator": _policy(
             _item_statement("OperatorLockItems", OPERATOR_ITEM_ACTIONS, arn, lock_keys),
             _item_statement("OperatorRouteItems", OPERATOR_ITEM_ACTIONS, arn, route_keys),
-            {"Sid": "OperatorTable", "Effect": "Allow", "Action": list(OPERATOR_TABLE_ACTIONS),
-             "Resource": arn},
+            {
+                "Sid": "OperatorTable",
+                "Effect": "Allow",
+                "Action": list(OPERATOR_TABLE_ACTIONS),
+                "Resource": arn,
+            },
         ),
         "worker": _policy(
             _item_statement("WorkerRunMarks", WORKER_ITEM_ACTIONS, arn, [f"run#{lock_name}"]),

@@ -86,8 +86,10 @@ def start_moto_server(log_dir: Path, *, timeout_seconds: float = 30.0) -> MotoSe
     port = free_port()
     log_path = log_dir / f"moto-{port}.log"
     proc = spawn(
-        "moto server", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        log_path, env={**os.environ, **FAKE_AWS_ENV},
+        "moto server",
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        log_path,
+        env={**os.environ, **FAKE_AWS_ENV},
     )
     server = MotoServer(proc.popen, port, log_path)
 
@@ -99,7 +101,9 @@ def start_moto_server(log_dir: Path, *, timeout_seconds: float = 30.0) -> MotoSe
 
 
 def await_server(
-    what: str, server: ServerProcess, answers: Callable[[], None],
+    what: str,
+    server: ServerProcess,
+    answers: Callable[[], None],
     timeout_seconds: float,
 ) -> None:
     """Wait until ``answers()`` stops raising OSError; stop the server and fail loudly if it

@@ -118,7 +118,10 @@ def pin(
     while True:
         try:
             written = store.pin(
-                name, environment, expected_token=expected_token, new_version=version,
+                name,
+                environment,
+                expected_token=expected_token,
+                new_version=version,
                 end_tenure=True,
             )
             return None if written is None else Pinned(written, started)
@@ -189,8 +192,10 @@ def wait_for_leader(
             if record is not None and record.pin != environment:
                 return Wait(WaitEnd.PIN_CHANGED, None, record)
             holder = record.holder if record is not None else None
-            if holder is not None and holder.environment == environment and (
-                record.token >= min_token
+            if (
+                holder is not None
+                and holder.environment == environment
+                and (record.token >= min_token)
             ):
                 if acquired_after is None:
                     acquired_after = seen_after
@@ -199,9 +204,7 @@ def wait_for_leader(
                         f"{describe_seconds(seen_after)}"
                     )
                 if record.renewals >= 1:
-                    console.line(
-                        f"  {holder} renewed it after {describe_seconds(seen_after)}"
-                    )
+                    console.line(f"  {holder} renewed it after {describe_seconds(seen_after)}")
                     takeover = Takeover(Tenure(holder, record.token), acquired_after, seen_after)
                     return Wait(WaitEnd.TAKEN, takeover, record)
         elapsed = clock() - started_at
@@ -237,8 +240,13 @@ def roll_back(
         for _attempt in range(ROLLBACK_PIN_ATTEMPTS):
             seen = _read_back(store, name, clock(), timeout_seconds, clock, sleep)
             pinned = pin(
-                store, name, environment, expected_token=None if seen is None else seen.token,
-                budget_seconds=timeout_seconds, clock=clock, sleep=sleep,
+                store,
+                name,
+                environment,
+                expected_token=None if seen is None else seen.token,
+                budget_seconds=timeout_seconds,
+                clock=clock,
+                sleep=sleep,
             )
             if pinned is not None:
                 break
@@ -246,7 +254,9 @@ def roll_back(
         return Rollback(False, None, None, f"the store failed: {exc}")
     if pinned is None:
         return Rollback(
-            False, None, None,
+            False,
+            None,
+            None,
             f"the lease kept changing: {ROLLBACK_PIN_ATTEMPTS} conditional pins were refused",
         )
     console.line(
@@ -255,9 +265,16 @@ def roll_back(
     if not await_leader or environment is None:
         return Rollback(True, pinned, None)
     wait = wait_for_leader(
-        store, name, environment, min_token=pinned.first_new_token, started_at=pinned.started_at,
-        timeout_seconds=timeout_seconds, console=console,
-        label=f"waiting for {environment} to lead again", clock=clock, sleep=sleep,
+        store,
+        name,
+        environment,
+        min_token=pinned.first_new_token,
+        started_at=pinned.started_at,
+        timeout_seconds=timeout_seconds,
+        console=console,
+        label=f"waiting for {environment} to lead again",
+        clock=clock,
+        sleep=sleep,
     )
     console.end_wait()
     if wait.end is WaitEnd.TAKEN:

@@ -71,17 +71,24 @@ def run_preflight(
         result.verdict = "refused"
         return result
     answered_ms = (time.monotonic() - started) * 1000
-    result.add(console, Check(
-        "store reachable", OK, f"{store.location.describe()} answered in {answered_ms:.0f} ms"
-    ))
+    result.add(
+        console,
+        Check(
+            "store reachable", OK, f"{store.location.describe()} answered in {answered_ms:.0f} ms"
+        ),
+    )
 
     result.record = store.read(name)
     result.add(console, Check("current leader", OK, describe_leader(result.record, name)))
     if _already_leads(result.record, target):
-        result.add(console, Check(
-            f"{target} not leading yet", STOP,
-            f"{target} already leads and the lease is pinned to {target}: nothing to do",
-        ))
+        result.add(
+            console,
+            Check(
+                f"{target} not leading yet",
+                STOP,
+                f"{target} already leads and the lease is pinned to {target}: nothing to do",
+            ),
+        )
         result.verdict = "nothing-to-do"
         return result
     result.add(console, Check(f"{target} not leading yet", OK, _not_leading(result.record, target)))
@@ -143,7 +150,8 @@ def _participants_check(
         others = sorted({p.identity.environment for p in participants})
         seen = ", ".join(others) if others else "none at all"
         return Check(
-            name, REFUSED,
+            name,
+            REFUSED,
             f"no {target} beat has a live heartbeat (environments seen: {seen}); start beat "
             f"in {target} with beat_lock_environment={target} and the same lock, then retry",
         )
@@ -166,15 +174,17 @@ def _critical_check(outlook: CriticalOutlook, guard_seconds: float, force: bool)
     when = f"{outlook.next_entry} at {clock_time(outlook.next_at)}"
     if in_seconds > guard_seconds:
         return Check(
-            name, OK, f"none fires within the {guard} guard (next: {when}, in "
-            f"{describe_seconds(max(in_seconds, 0.0))})"
+            name,
+            OK,
+            f"none fires within the {guard} guard (next: {when}, in "
+            f"{describe_seconds(max(in_seconds, 0.0))})",
         )
     quiet = f"no quiet window in the next {DEFAULT_HORIZON.days} days"
     if outlook.quiet_from is not None:
         quiet = f"the next quiet window of {guard} starts at {clock_time(outlook.quiet_from)}"
     return Check(
-        name, blocked,
+        name,
+        blocked,
         f"{when} (in {describe_seconds(max(in_seconds, 0.0))}) is inside the {guard} guard; "
         f"{quiet}{advice}",
     )
-

@@ -60,8 +60,13 @@ def hand_over(
     console.line(f"Handover of lock {name!r} to {target} on {report.store}{mode}")
     console.line("Preflight:")
     preflight = run_preflight(
-        store, name, target, guard_seconds=request.guard_seconds, force=request.force,
-        outlook=outlook, console=console,
+        store,
+        name,
+        target,
+        guard_seconds=request.guard_seconds,
+        force=request.force,
+        outlook=outlook,
+        console=console,
     )
     report.checks = preflight.checks
     record = preflight.record
@@ -75,7 +80,8 @@ def hand_over(
         announced = (
             f"the handover would be announced to the {target} standbys and, "
             f"{describe_seconds(announce_wait_seconds(request.poll_seconds))} later, "
-            if announces else ""
+            if announces
+            else ""
         )
         report.message = (
             f"Dry run: preflight passed; nothing was changed. Without --dry-run {announced}the "
@@ -89,7 +95,10 @@ def hand_over(
     expected_token = None if record is None else record.token
     try:
         pinned = pin(
-            store, name, target, expected_token=expected_token,
+            store,
+            name,
+            target,
+            expected_token=expected_token,
             budget_seconds=request.timeout_seconds,
         )
     except StoreUnavailable as exc:
@@ -111,10 +120,21 @@ def hand_over(
         return report
     report.pin_token = pinned.record.token
     log.info("handover pinned lock=%s to=%s token=%s", name, target, pinned.record.token)
-    audit.record(store, name, audit.new_event("pin", "written", {
-        "to": target, "from": report.previous.holder.environment if report.previous else None,
-        "token": pinned.record.token, "forced": request.force,
-    }), console)
+    audit.record(
+        store,
+        name,
+        audit.new_event(
+            "pin",
+            "written",
+            {
+                "to": target,
+                "from": report.previous.holder.environment if report.previous else None,
+                "token": pinned.record.token,
+                "forced": request.force,
+            },
+        ),
+        console,
+    )
     console.line(
         f"Pinned to {target} in one conditional write: the tenure of "
         f"{report.previous or 'nobody'} ended, token now {pinned.record.token}."
@@ -122,9 +142,13 @@ def hand_over(
     console.line("Confirm:")
     try:
         wait = wait_for_leader(
-            store, name, target, min_token=pinned.first_new_token,
+            store,
+            name,
+            target,
+            min_token=pinned.first_new_token,
             started_at=pinned.started_at,
-            timeout_seconds=request.timeout_seconds, console=console,
+            timeout_seconds=request.timeout_seconds,
+            console=console,
             label=f"waiting for {target} to take over",
         )
     except KeyboardInterrupt:
@@ -153,9 +177,7 @@ def _worth_announcing(record: LeaseRecord | None, target: str) -> bool:
     """Whether a standby of ``target`` will acquire after the pin, which the announcement
     hastens: not if the target holds the lease already (the pin ends no tenure), nor on a lock
     never held (there is no record to announce on)."""
-    return record is not None and (
-        record.holder is None or record.holder.environment != target
-    )
+    return record is not None and (record.holder is None or record.holder.environment != target)
 
 
 def _announce(
@@ -223,9 +245,7 @@ def _stopped(report: HandoverReport, preflight: Preflight) -> HandoverReport:
     return report
 
 
-def _done(
-    report: HandoverReport, wait: Wait, outlook: Outlook
-) -> None:
+def _done(report: HandoverReport, wait: Wait, outlook: Outlook) -> None:
     takeover = wait.takeover
     assert takeover is not None  # WaitEnd.TAKEN always carries one
     report.outcome = Outcome.DONE
@@ -256,15 +276,20 @@ def _roll_back(
     else:
         back_to = None if record is None else record.pin
     why = (
-        "the operator interrupted the wait" if wait is None
+        "the operator interrupted the wait"
+        if wait is None
         else f"{request.target} did not take over within "
         f"{describe_seconds(request.timeout_seconds)}"
     )
     console.line(f"Rolling back: {why}.")
     try:
         result = roll_back(
-            store, name, back_to, await_leader=previous is not None and back_to is not None,
-            timeout_seconds=request.timeout_seconds, console=console,
+            store,
+            name,
+            back_to,
+            await_leader=previous is not None and back_to is not None,
+            timeout_seconds=request.timeout_seconds,
+            console=console,
         )
     except KeyboardInterrupt:
         console.end_wait()
@@ -276,14 +301,21 @@ def _roll_back(
         "token": result.pinned.record.token if result.pinned else None,
         "leader": (
             result.wait.takeover.tenure.as_json()
-            if result.wait is not None and result.wait.takeover is not None else None
+            if result.wait is not None and result.wait.takeover is not None
+            else None
         ),
         "error": result.error or None,
     }
-    audit.record(store, name, audit.new_event(
-        "rollback", "done" if result.ok else "failed",
-        {"to": back_to, "reason": why, "error": result.error or None},
-    ), console)
+    audit.record(
+        store,
+        name,
+        audit.new_event(
+            "rollback",
+            "done" if result.ok else "failed",
+            {"to": back_to, "reason": why, "error": result.error or None},
+        ),
+        console,
+    )
     if result.ok:
         report.outcome = Outcome.ROLLED_BACK
         leader = (
@@ -300,9 +332,7 @@ def _roll_back(
         )
 
 
-def _record_end(
-    store: LeaseStore, name: str, report: HandoverReport, console: Console
-) -> None:
+def _record_end(store: LeaseStore, name: str, report: HandoverReport, console: Console) -> None:
     detail: dict[str, object] = {
         "from": report.previous.holder.environment if report.previous else None,
         "to": report.target,

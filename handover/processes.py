@@ -108,14 +108,20 @@ class Proc:
         return f"--- {self.name} log ({self.log_path}) ---\n{self.log()[-chars:]}"
 
 
-def spawn(name: str, argv: list[str], log_path: Path, *, env: Mapping[str, str],
-          cwd: Path | None = None) -> Proc:
+def spawn(
+    name: str, argv: list[str], log_path: Path, *, env: Mapping[str, str], cwd: Path | None = None
+) -> Proc:
     """Start ``argv`` in a new session, its output (stdout and stderr) appended to
     ``log_path``, stdin closed."""
     with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
         popen = subprocess.Popen(
-            argv, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     return Proc(name, popen, log_path)
 
@@ -123,8 +129,9 @@ def spawn(name: str, argv: list[str], log_path: Path, *, env: Mapping[str, str],
 class Processes:
     """The celery processes of one app; :meth:`close` kills every one."""
 
-    def __init__(self, directory: Path, app: str, env: Mapping[str, str], *,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self, directory: Path, app: str, env: Mapping[str, str], *, cwd: Path | None = None
+    ) -> None:
         self.dir = directory
         self.app = app
         self.cwd = cwd
@@ -134,14 +141,23 @@ class Processes:
     def start(self, name: str, args: list[str], env: Mapping[str, str] | None = None) -> Proc:
         """``python -m celery -A APP *args`` with the shared environment plus ``env``."""
         proc = spawn(
-            name, [sys.executable, "-m", "celery", "-A", self.app, *args],
-            self.dir / f"{name}.log", env={**self.env, **(env or {})}, cwd=self.cwd,
+            name,
+            [sys.executable, "-m", "celery", "-A", self.app, *args],
+            self.dir / f"{name}.log",
+            env={**self.env, **(env or {})},
+            cwd=self.cwd,
         )
         self.procs.append(proc)
         return proc
 
-    def beat(self, environment: str | None, *, scheduler: str = "leased",
-             name: str | None = None, **env: str) -> Proc:
+    def beat(
+        self,
+        environment: str | None,
+        *,
+        scheduler: str = "leased",
+        name: str | None = None,
+        **env: str,
+    ) -> Proc:
         """``celery beat -S SCHEDULER`` with BEAT_LOCK_ENVIRONMENT=environment (unless ``env``
         sets it, e.g. to "" to test a missing environment; None leaves it unset)."""
         name = name or f"beat-{environment or 'none'}-{len(self.procs)}"
@@ -150,8 +166,16 @@ class Processes:
             del env["BEAT_LOCK_ENVIRONMENT"]
         return self.start(
             name,
-            ["beat", "-S", scheduler, "--pidfile=", "-s", str(self.dir / f"{name}-schedule"),
-             "-l", "INFO"],
+            [
+                "beat",
+                "-S",
+                scheduler,
+                "--pidfile=",
+                "-s",
+                str(self.dir / f"{name}-schedule"),
+                "-l",
+                "INFO",
+            ],
             env,
         )
 
@@ -160,9 +184,20 @@ class Processes:
         name = name or f"worker-{len(self.procs)}"
         return self.start(
             name,
-            ["worker", "-P", "solo", "-c", "1", "-l", "INFO",
-             "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            [
+                "worker",
+                "-P",
+                "solo",
+                "-c",
+                "1",
+                "-l",
+                "INFO",
+                "-n",
+                f"{name}-{uuid.uuid4().hex[:6]}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
             env,
         )
 
@@ -181,8 +216,9 @@ class Processes:
         return "\n".join(proc.tail() for proc in self.procs)
 
 
-def wait_for(condition: Callable[[], T], timeout: float, what: str, *show: Proc,
-             interval: float = 0.05) -> T:
+def wait_for(
+    condition: Callable[[], T], timeout: float, what: str, *show: Proc, interval: float = 0.05
+) -> T:
     """Poll ``condition`` until it returns something truthy (returned) or ``timeout`` passes
     (WaitTimedOut naming ``what``, with the logs of ``show``)."""
     deadline = time.monotonic() + timeout

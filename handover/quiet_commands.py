@@ -51,14 +51,25 @@ class AppSchedule:
         )
 
     def next_quiet_window(
-        self, now: datetime, *, guard: timedelta, min_length: timedelta,
-        critical: Sequence[str] | None = None, horizon: timedelta = DEFAULT_HORIZON,
+        self,
+        now: datetime,
+        *,
+        guard: timedelta,
+        min_length: timedelta,
+        critical: Sequence[str] | None = None,
+        horizon: timedelta = DEFAULT_HORIZON,
     ) -> QuietWindow | None:
         """The first quiet window from `now` on, within `horizon` (see scheduler.quiet)."""
         chosen = self.critical if critical is None else critical
         return quiet.next_quiet_window(
-            self.schedules, chosen, now, tz=self.tz, guard=guard, min_length=min_length,
-            anchors=self.anchors, horizon=horizon,
+            self.schedules,
+            chosen,
+            now,
+            tz=self.tz,
+            guard=guard,
+            min_length=min_length,
+            anchors=self.anchors,
+            horizon=horizon,
         )
 
 
@@ -116,15 +127,21 @@ def app_timezone(app: Any) -> tzinfo:
 
 
 def resolve_period(
-    tz: tzinfo, now: datetime, *, start_text: str | None, end_text: str | None,
-    date_text: str | None, days: int | None,
+    tz: tzinfo,
+    now: datetime,
+    *,
+    start_text: str | None,
+    end_text: str | None,
+    date_text: str | None,
+    days: int | None,
 ) -> tuple[datetime, datetime]:
     """The period the options name: --date D (that local day), --from A [--to B | --days N],
     or --days N from now (default: the next day)."""
     if date_text is not None:
         if start_text is not None or end_text is not None or days is not None:
-            raise ConfigError("--date names a whole day; do not combine it with --from, --to "
-                              "or --days")
+            raise ConfigError(
+                "--date names a whole day; do not combine it with --from, --to or --days"
+            )
         try:
             day = date.fromisoformat(date_text.strip())
         except ValueError:
@@ -168,24 +185,52 @@ def _parse_time(text: str, option: str, tz: tzinfo) -> datetime:
 
 @click.command(name="quiet-windows")
 @connection_options
-@click.option("--from", "start_text", metavar="ISO",
-              help="Start of the period, ISO 8601; without an offset it is the app's local time.")
+@click.option(
+    "--from",
+    "start_text",
+    metavar="ISO",
+    help="Start of the period, ISO 8601; without an offset it is the app's local time.",
+)
 @click.option("--to", "end_text", metavar="ISO", help="End of the period (with --from).")
-@click.option("--date", "date_text", metavar="YYYY-MM-DD",
-              help="One whole local day in the app's time zone.")
-@click.option("--days", type=click.IntRange(min=1, max=366),
-              help="Length of the period in days, from --from or from now (default 1).")
-@click.option("--critical", multiple=True, metavar="NAME_OR_GLOB",
-              help="A critical entry, by name or glob; repeat for more. Default: the app's "
-              "beat_lock_critical.")
-@click.option("--guard", default="10m", show_default=True, metavar="DURATION",
-              help="Time kept clear before and after each critical run (90s, 10m, 1h30m).")
-@click.option("--min-length", default="15m", show_default=True, metavar="DURATION",
-              help="Shortest window worth reporting.")
+@click.option(
+    "--date", "date_text", metavar="YYYY-MM-DD", help="One whole local day in the app's time zone."
+)
+@click.option(
+    "--days",
+    type=click.IntRange(min=1, max=366),
+    help="Length of the period in days, from --from or from now (default 1).",
+)
+@click.option(
+    "--critical",
+    multiple=True,
+    metavar="NAME_OR_GLOB",
+    help="A critical entry, by name or glob; repeat for more. Default: the app's "
+    "beat_lock_critical.",
+)
+@click.option(
+    "--guard",
+    default="10m",
+    show_default=True,
+    metavar="DURATION",
+    help="Time kept clear before and after each critical run (90s, 10m, 1h30m).",
+)
+@click.option(
+    "--min-length",
+    default="15m",
+    show_default=True,
+    metavar="DURATION",
+    help="Shortest window worth reporting.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for tools instead of a table.")
 def quiet_windows(
-    start_text: str | None, end_text: str | None, date_text: str | None, days: int | None,
-    critical: tuple[str, ...], guard: str, min_length: str, as_json: bool,
+    start_text: str | None,
+    end_text: str | None,
+    date_text: str | None,
+    days: int | None,
+    critical: tuple[str, ...],
+    guard: str,
+    min_length: str,
+    as_json: bool,
 ) -> None:
     """When is it safe to move beat? The windows with no critical run near them, long enough to
     move beat, with the count of other runs in each.
@@ -200,8 +245,12 @@ def quiet_windows(
     min_window = parse_duration(min_length, option="--min-length")
     app_schedule = load_app_schedule(get_connection())
     start, end = resolve_period(
-        app_schedule.tz, datetime.now(UTC), start_text=start_text, end_text=end_text,
-        date_text=date_text, days=days,
+        app_schedule.tz,
+        datetime.now(UTC),
+        start_text=start_text,
+        end_text=end_text,
+        date_text=date_text,
+        days=days,
     )
     patterns = critical if critical else app_schedule.critical
     if not patterns:
@@ -210,8 +259,14 @@ def quiet_windows(
             "beat_lock_critical; " + quiet.describe_names(sorted(app_schedule.schedules), near="")
         )
     report = quiet.quiet_windows(
-        app_schedule.schedules, patterns, start, end, tz=app_schedule.tz, guard=guard_length,
-        min_length=min_window, anchors=app_schedule.anchors,
+        app_schedule.schedules,
+        patterns,
+        start,
+        end,
+        tz=app_schedule.tz,
+        guard=guard_length,
+        min_length=min_window,
+        anchors=app_schedule.anchors,
     )
     if as_json:
         document = report.to_dict()

@@ -21,23 +21,32 @@ def render_table(report: QuietReport, *, phase_unknown_reason: str) -> str:
     lines = [
         f"Quiet windows in {zone_name(tz)} from {_local(report.start, tz, year=True)} "
         f"to {_local(report.end, tz, year=True)}",
-        *_wrap(f"Critical: {', '.join(report.critical) if report.critical else '(none)'}; guard "
-               f"{format_duration(report.guard)} either side of each critical run; windows of "
-               f"at least {format_duration(report.min_length)}."),
+        *_wrap(
+            f"Critical: {', '.join(report.critical) if report.critical else '(none)'}; guard "
+            f"{format_duration(report.guard)} either side of each critical run; windows of "
+            f"at least {format_duration(report.min_length)}."
+        ),
         "",
     ]
     rows = [("START (local)", "END (local)", "UTC", "LENGTH", "RUNS INSIDE")]
     row_of_window = []
     for window in report.windows:
         row_of_window.append(len(rows))
-        rows.append((
-            _local(window.start, tz), _local(window.end, tz),
-            f"{_utc(window.start)} - {_utc(window.end)}", format_duration(window.length),
-            str(window.noncritical_runs),
-        ))
+        rows.append(
+            (
+                _local(window.start, tz),
+                _local(window.end, tz),
+                f"{_utc(window.start)} - {_utc(window.end)}",
+                format_duration(window.length),
+                str(window.noncritical_runs),
+            )
+        )
     widths = [max(len(row[column]) for row in rows) for column in range(5)]
-    table = ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-             .rstrip() for row in rows]
+    table = [
+        "  "
+        + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
     if report.windows:
         lines.append(table[0])
     runs = report.critical_runs
@@ -50,19 +59,30 @@ def render_table(report: QuietReport, *, phase_unknown_reason: str) -> str:
         lines.append(table[row])
     lines.extend(_critical_lines(runs[shown:], tz))
     if not report.windows:
-        lines.append(f"  No quiet window of at least {format_duration(report.min_length)} "
-                     "in this period.")
+        lines.append(
+            f"  No quiet window of at least {format_duration(report.min_length)} in this period."
+        )
     if report.phase_unknown:
-        lines += ["", *_wrap(f"Not counted, phase unknown ({phase_unknown_reason}): "
-                             + ", ".join(item.entry for item in report.phase_unknown))]
+        lines += [
+            "",
+            *_wrap(
+                f"Not counted, phase unknown ({phase_unknown_reason}): "
+                + ", ".join(item.entry for item in report.phase_unknown)
+            ),
+        ]
     for item in report.unsupported:
         lines += ["", *_wrap(f"Not counted, unsupported schedule: {item.entry}: {item.reason}")]
     return "\n".join(lines)
 
 
 def _wrap(text: str, indent: str = "") -> list[str]:
-    return textwrap.wrap(text, width=WIDTH, initial_indent=indent,
-                         subsequent_indent=indent + "  ", break_on_hyphens=False)
+    return textwrap.wrap(
+        text,
+        width=WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent + "  ",
+        break_on_hyphens=False,
+    )
 
 
 def _critical_lines(runs: Sequence[CriticalRun], tz: tzinfo) -> list[str]:
@@ -75,8 +95,10 @@ def _critical_lines(runs: Sequence[CriticalRun], tz: tzinfo) -> list[str]:
         if len(times) == 1:
             when = f"{_local(times[0], tz)} ({_utc(times[0])} UTC)"
         else:
-            when = (f"{len(times)} runs, {_local(times[0], tz)} to {_local(times[-1], tz)} "
-                    f"({_utc(times[0])} - {_utc(times[-1])} UTC)")
+            when = (
+                f"{len(times)} runs, {_local(times[0], tz)} to {_local(times[-1], tz)} "
+                f"({_utc(times[0])} - {_utc(times[-1])} UTC)"
+            )
         lines.extend(_wrap(f"critical {entry}: {when}", indent="      "))
     return lines
 

@@ -34,8 +34,9 @@ class Record:
     received_at: float  # epoch seconds, the worker's clock
 
 
-def append_record(path: str | Path, task: str, task_id: str,
-                  message_headers: dict[str, Any] | None) -> None:
+def append_record(
+    path: str | Path, task: str, task_id: str, message_headers: dict[str, Any] | None
+) -> None:
     """Append the run ``task_id`` of ``task``, with the scheduler's headers, to ``path``."""
     found = message_headers or {}
     line = {
@@ -61,11 +62,17 @@ def read_records(path: Path) -> list[Record]:
             continue  # a line still being written
         data: dict[str, Any] = json.loads(line)
         slot = datetime.fromisoformat(data["slot"]) if data.get("slot") else None
-        records.append(Record(
-            task=data["task"], id=data["id"], entry=data.get("entry"), slot=slot,
-            environment=data.get("environment"), token=data.get("token"),
-            received_at=data["received_at"],
-        ))
+        records.append(
+            Record(
+                task=data["task"],
+                id=data["id"],
+                entry=data.get("entry"),
+                slot=slot,
+                environment=data.get("environment"),
+                token=data.get("token"),
+                received_at=data["received_at"],
+            )
+        )
     return records
 
 
@@ -95,8 +102,10 @@ class SenderRun:
     slots: int
 
     def __str__(self) -> str:
-        return (f"{self.environment} (token {self.token}) {self.slots} slots "
-                f"{self.first:%H:%M:%S}-{self.last:%H:%M:%S} UTC")
+        return (
+            f"{self.environment} (token {self.token}) {self.slots} slots "
+            f"{self.first:%H:%M:%S}-{self.last:%H:%M:%S} UTC"
+        )
 
 
 def sender_runs(records: Iterable[Record], entry: str) -> list[SenderRun]:
@@ -105,10 +114,17 @@ def sender_runs(records: Iterable[Record], entry: str) -> list[SenderRun]:
     runs: list[SenderRun] = []
     for record in sorted((r for r in records if r.entry == entry), key=lambda r: r.slot):
         previous = runs[-1] if runs else None
-        if previous and (previous.environment, previous.token) == (record.environment,
-                                                                   record.token):
-            runs[-1] = SenderRun(previous.environment, previous.token, previous.first,
-                                 record.slot, previous.slots + 1)
+        if previous and (previous.environment, previous.token) == (
+            record.environment,
+            record.token,
+        ):
+            runs[-1] = SenderRun(
+                previous.environment,
+                previous.token,
+                previous.first,
+                record.slot,
+                previous.slots + 1,
+            )
         else:
             runs.append(SenderRun(record.environment, record.token, record.slot, record.slot, 1))
     return runs
@@ -124,12 +140,15 @@ def interval_slots(first: datetime, step: timedelta, last: datetime) -> list[dat
     return slots
 
 
-def missing_and_extra(received: Iterable[datetime], expected: Iterable[datetime]
-                      ) -> tuple[list[str], list[str]]:
+def missing_and_extra(
+    received: Iterable[datetime], expected: Iterable[datetime]
+) -> tuple[list[str], list[str]]:
     """Expected slots not received, and received slots not expected (as ISO strings)."""
     got, want = set(received), set(expected)
-    return ([s.isoformat() for s in sorted(want - got)],
-            [s.isoformat() for s in sorted(got - want)])
+    return (
+        [s.isoformat() for s in sorted(want - got)],
+        [s.isoformat() for s in sorted(got - want)],
+    )
 
 
 def utc(epoch_seconds: float) -> datetime:

@@ -142,8 +142,7 @@ class HandoverReport:
             return "none scheduled (or not known without the app's schedule)"
         sender = self.new.holder if self.new else "whoever leads then"
         return (
-            f"{self.next_critical_entry} at {clock_time(self.next_critical_at)}, "
-            f"sent by {sender}"
+            f"{self.next_critical_entry} at {clock_time(self.next_critical_at)}, sent by {sender}"
         )
 
 

@@ -83,7 +83,9 @@ def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
     lease: dict[str, Any] | None = None
     if record is not None:
         lease = {
-            "holder": None if record.holder is None else {
+            "holder": None
+            if record.holder is None
+            else {
                 "environment": record.holder.environment,
                 "instance": record.holder.instance_id,
             },
@@ -206,8 +208,11 @@ def watch(
                     if tty:
                         click.clear()
                     click.echo("\n".join(snapshot_lines(snapshot)))
-                    click.echo(f"(refreshing every {describe_seconds(interval_seconds)}; "
-                               "Ctrl-C to stop)" if tty else "")
+                    click.echo(
+                        f"(refreshing every {describe_seconds(interval_seconds)}; Ctrl-C to stop)"
+                        if tty
+                        else ""
+                    )
             sleep(interval_seconds)
     except KeyboardInterrupt:
         click.echo("")

@@ -215,8 +215,10 @@ def _days_from(days: str, first: date) -> Iterator[date]:
     """Days matching `days` from `first` on, through croniter over naive midnights: pure calendar
     arithmetic, no time zone, so croniter's own DST handling never comes into play."""
     cron = croniter(
-        days, datetime(first.year, first.month, first.day) - ONE_SECOND,
-        day_or=False, ret_type=datetime,
+        days,
+        datetime(first.year, first.month, first.day) - ONE_SECOND,
+        day_or=False,
+        ret_type=datetime,
     )
     while True:
         try:
@@ -260,8 +262,10 @@ def _hour_offset(tz: tzinfo, day: date, hour: int) -> timedelta | None:
     first = datetime(day.year, day.month, day.day, hour, tzinfo=tz)
     last = first.replace(minute=59)
     offsets = {
-        first.utcoffset(), first.replace(fold=1).utcoffset(),
-        last.utcoffset(), last.replace(fold=1).utcoffset(),
+        first.utcoffset(),
+        first.replace(fold=1).utcoffset(),
+        last.utcoffset(),
+        last.replace(fold=1).utcoffset(),
     }
     return offsets.pop() if len(offsets) == 1 else None
 

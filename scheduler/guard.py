@@ -41,7 +41,10 @@ class OncePerSlotTask(Task):
             if not self.run_marks().mark(entry, slot):
                 logger.warning(
                     "task=%s entry=%s slot=%s already executed: skipping this delivery id=%s",
-                    self.name, entry, format_slot(slot), self.request.id,
+                    self.name,
+                    entry,
+                    format_slot(slot),
+                    self.request.id,
                 )
                 return None
         return super().__call__(*args, **kwargs)
@@ -51,7 +54,9 @@ class OncePerSlotTask(Task):
         if self._run_marks is None:
             settings = BeatLockSettings.from_app(self.app)
             self._run_marks = RunMarks(
-                settings.require_location(), settings.name, settings.guard_ttl_seconds,
+                settings.require_location(),
+                settings.name,
+                settings.guard_ttl_seconds,
                 settings.timings,
             )
         return self._run_marks

@@ -62,8 +62,9 @@ class HeldSignals:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self._depth:
-            logger.info("signal=%s held until the run being published is sent",
-                        signal.Signals(signum).name)
+            logger.info(
+                "signal=%s held until the run being published is sent", signal.Signals(signum).name
+            )
             if self._pending is None:
                 self._pending = (signum, frame)
             return

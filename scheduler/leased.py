@@ -91,13 +91,19 @@ class LeasedScheduler(Scheduler):
         self._store = self._open_store()
         identity = Identity.new(self.environment)
         self.lease = Lease(
-            self._store, self.settings.name, identity, self.settings.timings,
+            self._store,
+            self.settings.name,
+            identity,
+            self.settings.timings,
             heartbeat_detail={"scheduler": "leased", "entries": len(self.schedule)},
         )
         self._keeper = LeaseKeeper(self.lease)
         logger.info(
             "leased beat joining lock=%s store=%s instance=%s entries=%d",
-            self.settings.name, self.location.describe(), identity, len(self.schedule),
+            self.settings.name,
+            self.location.describe(),
+            identity,
+            len(self.schedule),
         )
 
     def _open_store(self) -> LeaseStore:
@@ -166,8 +172,7 @@ class LeasedScheduler(Scheduler):
 
     def _sleep_seconds(self, now: datetime) -> float:
         """Until the next due slot, but never past the safe time, a poll, or max_interval."""
-        caps = [self.settings.timings.poll_seconds, self.max_interval,
-                self.lease.safe_remaining()]
+        caps = [self.settings.timings.poll_seconds, self.max_interval, self.lease.safe_remaining()]
         if self._due:
             caps.append((min(self._due.values()) - now).total_seconds())
         return max(min(caps), MIN_SLEEP_SECONDS)
@@ -187,15 +192,22 @@ class LeasedScheduler(Scheduler):
         for name, entry in self.schedule.items():
             claim = record.claims.get(name)
             position = Position.start(
-                claim.slot if claim else None, claim.runs if claim else 0, now,
+                claim.slot if claim else None,
+                claim.runs if claim else 0,
+                now,
                 self.settings.grace_seconds,
             )
             self._positions[name] = position
             self._due[name] = now
             self._show(entry, position)
         self._tenure = token
-        logger.info("dispatching lock=%s environment=%s token=%s entries=%d",
-                    self.settings.name, self.environment, token, len(self._positions))
+        logger.info(
+            "dispatching lock=%s environment=%s token=%s entries=%d",
+            self.settings.name,
+            self.environment,
+            token,
+            len(self._positions),
+        )
         return True
 
     # -- one entry -----------------------------------------------------------------------------
@@ -216,16 +228,18 @@ class LeasedScheduler(Scheduler):
             return True
         tz = self.app.timezone
         try:
-            decision = decide(entry.schedule, self._positions[name], now, tz=tz,
-                              rules=self._rules(name))
+            decision = decide(
+                entry.schedule, self._positions[name], now, tz=tz, rules=self._rules(name)
+            )
         except UnsupportedSchedule as exc:
             logger.error("entry=%s is not dispatched by the leased scheduler: %s", name, exc)
             del self._due[name]
             return True
         except Exception:
             # One entry whose slots cannot be computed must not stop the others (as in Celery).
-            logger.exception("cannot compute the slots of entry=%s; trying again in %ss",
-                             name, self.max_interval)
+            logger.exception(
+                "cannot compute the slots of entry=%s; trying again in %ss", name, self.max_interval
+            )
             self._due[name] = now + timedelta(seconds=self.max_interval)
             return True
         self._log_left_out(name, decision)
@@ -248,13 +262,18 @@ class LeasedScheduler(Scheduler):
         if decision.missed_before is not None:
             logger.warning(
                 "entry=%s runs due up to %s were more than max lateness (%gs) late: not sent",
-                name, format_slot(decision.missed_before), self.settings.max_lateness_seconds,
+                name,
+                format_slot(decision.missed_before),
+                self.settings.max_lateness_seconds,
             )
         if decision.skipped:
             logger.warning(
                 "entry=%s policy=%s skipped %d late run(s) from slot=%s to slot=%s",
-                name, self.settings.policy_for(name), len(decision.skipped),
-                format_slot(decision.skipped[0]), format_slot(decision.skipped[-1]),
+                name,
+                self.settings.policy_for(name),
+                len(decision.skipped),
+                format_slot(decision.skipped[0]),
+                format_slot(decision.skipped[-1]),
             )
 
     def _send(self, entry: ScheduleEntry, slot: datetime) -> _Step:
@@ -264,19 +283,28 @@ class LeasedScheduler(Scheduler):
                 result = self.lease.claim(entry.name, slot)
             except StoreUnavailable as exc:
                 self._unanswered[entry.name] = slot
-                logger.warning("entry=%s slot=%s claim unanswered, asking again: %s",
-                               entry.name, format_slot(slot), exc)
+                logger.warning(
+                    "entry=%s slot=%s claim unanswered, asking again: %s",
+                    entry.name,
+                    format_slot(slot),
+                    exc,
+                )
                 return _Step.UNANSWERED
             self._unanswered.pop(entry.name, None)
             if result.outcome is ClaimOutcome.LEASE_LOST:
-                logger.info("entry=%s slot=%s not sent: lease lost (%s); standing by",
-                            entry.name, format_slot(slot), result.reason)
+                logger.info(
+                    "entry=%s slot=%s not sent: lease lost (%s); standing by",
+                    entry.name,
+                    format_slot(slot),
+                    result.reason,
+                )
                 self._tenure = None
                 return _Step.LOST
             stored = result.last
             if result.outcome is ClaimOutcome.ALREADY_CLAIMED:
-                logger.info("entry=%s slot=%s not sent: %s", entry.name, format_slot(slot),
-                            result.reason)
+                logger.info(
+                    "entry=%s slot=%s not sent: %s", entry.name, format_slot(slot), result.reason
+                )
                 if stored is not None and entry.name in self._positions:
                     self._settle(entry, Position(stored.slot, stored.slot, stored.runs))
                 return _Step.TAKEN
@@ -293,8 +321,12 @@ class LeasedScheduler(Scheduler):
         for name, slot in list(self._unanswered.items()):
             entry = self.schedule.get(name)
             if entry is None:
-                logger.error("entry=%s slot=%s may have been claimed but the entry left the "
-                             "schedule: not sent", name, format_slot(slot))
+                logger.error(
+                    "entry=%s slot=%s may have been claimed but the entry left the "
+                    "schedule: not sent",
+                    name,
+                    format_slot(slot),
+                )
                 del self._unanswered[name]
                 continue
             self._send(entry, slot)
@@ -309,8 +341,13 @@ class LeasedScheduler(Scheduler):
             **run_headers(entry.name, slot, token=token, environment=self.environment),
         }
         run = self.Entry(**{**dict(entry), "options": {**entry.options, "headers": headers}})
-        logger.info("Sending due task entry=%s task=%s slot=%s token=%s",
-                    entry.name, entry.task, format_slot(slot), token)
+        logger.info(
+            "Sending due task entry=%s task=%s slot=%s token=%s",
+            entry.name,
+            entry.task,
+            format_slot(slot),
+            token,
+        )
         try:
             self.apply_async(run, producer=self.producer, advance=False)
         except Exception:
@@ -318,7 +355,8 @@ class LeasedScheduler(Scheduler):
             logger.exception(
                 "entry=%s slot=%s was claimed but could not be published; it will not be sent "
                 "(a claim cannot be undone and resending could send it twice)",
-                entry.name, format_slot(slot),
+                entry.name,
+                format_slot(slot),
             )
 
     def _show(self, entry: ScheduleEntry, position: Position) -> None:
@@ -332,19 +370,23 @@ class LeasedScheduler(Scheduler):
     @property
     def info(self) -> str:
         timings = self.settings.timings
-        return "\n".join([
-            f"    . lock -> {self.settings.name} on {self.location.describe()}",
-            f"    . environment -> {self.environment}",
-            f"    . role -> {self._role_text()}",
-            f"    . lease -> {timings.lease_seconds:g}s (renew {timings.renew_seconds:g}s, "
-            f"safe {timings.safe_seconds:g}s, poll {timings.poll_seconds:g}s)",
-            f"    . catch-up -> {self._catch_up_text()}",
-        ])
+        return "\n".join(
+            [
+                f"    . lock -> {self.settings.name} on {self.location.describe()}",
+                f"    . environment -> {self.environment}",
+                f"    . role -> {self._role_text()}",
+                f"    . lease -> {timings.lease_seconds:g}s (renew {timings.renew_seconds:g}s, "
+                f"safe {timings.safe_seconds:g}s, poll {timings.poll_seconds:g}s)",
+                f"    . catch-up -> {self._catch_up_text()}",
+            ]
+        )
 
     def _catch_up_text(self) -> str:
         settings = self.settings
-        parts = [f"latest by default, on time within {settings.grace_seconds:g}s, "
-                 f"never later than {settings.max_lateness_seconds:g}s"]
+        parts = [
+            f"latest by default, on time within {settings.grace_seconds:g}s, "
+            f"never later than {settings.max_lateness_seconds:g}s"
+        ]
         if settings.critical:
             parts.append(f"critical (none): {', '.join(settings.critical)}")
         if settings.catch_up:

@@ -160,8 +160,10 @@ def describe_names(known: Sequence[str], *, near: str) -> str:
     hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
     if len(known) <= MAX_NAMES_SHOWN:
         return f"{hint}known entries: {', '.join(known)}"
-    return (f"{hint}known entries ({len(known)}, the first {MAX_NAMES_SHOWN} shown): "
-            f"{', '.join(known[:MAX_NAMES_SHOWN])}, ...")
+    return (
+        f"{hint}known entries ({len(known)}, the first {MAX_NAMES_SHOWN} shown): "
+        f"{', '.join(known[:MAX_NAMES_SHOWN])}, ..."
+    )
 
 
 def quiet_windows(
@@ -192,8 +194,9 @@ def quiet_windows(
         anchor = anchors.get(name)
         if name in chosen:
             with _placing_critical(name):
-                times = fire_times(entry, start - guard - ONE_MICROSECOND, end + guard, tz=tz,
-                                   anchor=anchor)
+                times = fire_times(
+                    entry, start - guard - ONE_MICROSECOND, end + guard, tz=tz, anchor=anchor
+                )
             runs.extend(CriticalRun(name, at) for at in times)
             continue
         try:
@@ -204,15 +207,26 @@ def quiet_windows(
             unsupported.append(Unplaced(name, str(exc)))
     runs.sort(key=lambda run: (run.at, run.entry))
     windows = tuple(
-        QuietWindow(free_start, free_end, sum(
-            bisect_right(times, free_end) - bisect_left(times, free_start) for times in others
-        ))
+        QuietWindow(
+            free_start,
+            free_end,
+            sum(bisect_right(times, free_end) - bisect_left(times, free_start) for times in others),
+        )
         for free_start, free_end in _free_stretches([run.at for run in runs], start, end, guard)
         if free_end - free_start >= min_length
     )
     return QuietReport(
-        tz, start, end, guard, min_length, chosen, windows, tuple(runs), tuple(phase_unknown),
-        tuple(unsupported), len(runs) + sum(len(times) for times in others),
+        tz,
+        start,
+        end,
+        guard,
+        min_length,
+        chosen,
+        windows,
+        tuple(runs),
+        tuple(phase_unknown),
+        tuple(unsupported),
+        len(runs) + sum(len(times) for times in others),
     )
 
 
@@ -250,8 +264,16 @@ def next_quiet_window(
     """The first quiet window of ``[now, now + horizon]`` (it starts at `now` when we are inside
     one), or None. A window that reaches the horizon is cut there."""
     now = utc_instant(now, "now")
-    report = quiet_windows(beat_schedule, critical, now, now + horizon, tz=tz, guard=guard,
-                           min_length=min_length, anchors=anchors)
+    report = quiet_windows(
+        beat_schedule,
+        critical,
+        now,
+        now + horizon,
+        tz=tz,
+        guard=guard,
+        min_length=min_length,
+        anchors=anchors,
+    )
     return report.windows[0] if report.windows else None
 
 

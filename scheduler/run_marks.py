@@ -19,8 +19,9 @@ from scheduler.headers import format_slot
 class RunMarks:
     """Remembers which (entry, slot) runs of one lock have started executing."""
 
-    def __init__(self, location: LockLocation, name: str, ttl_seconds: float,
-                 timings: LeaseTimings) -> None:
+    def __init__(
+        self, location: LockLocation, name: str, ttl_seconds: float, timings: LeaseTimings
+    ) -> None:
         self.name = name
         self.ttl_seconds = ttl_seconds
         self.store = open_store(location, timings)

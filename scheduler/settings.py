@@ -32,30 +32,53 @@ MIN_GRACE_SECONDS = 5.0
 
 # key: (default, meaning) -- the README's configuration reference is generated from this table.
 SETTINGS: dict[str, tuple[Any, str]] = {
-    "beat_lock_url": (None, "where the lease lives: dynamodb://TABLE?region=REGION or "
-                      "redis://HOST:PORT/DB (required)"),
+    "beat_lock_url": (
+        None,
+        "where the lease lives: dynamodb://TABLE?region=REGION or redis://HOST:PORT/DB (required)",
+    ),
     "beat_lock_name": (DEFAULT_LOCK_NAME, "name of the lock; both environments must use the same"),
-    "beat_lock_environment": (None, "this beat's environment label, e.g. paas or ecs "
-                              "(required to run beat)"),
-    "beat_lock_lease_seconds": (DEFAULT_LEASE_SECONDS, "a standby takes over after seeing the "
-                                "lease unchanged this long"),
+    "beat_lock_environment": (
+        None,
+        "this beat's environment label, e.g. paas or ecs (required to run beat)",
+    ),
+    "beat_lock_lease_seconds": (
+        DEFAULT_LEASE_SECONDS,
+        "a standby takes over after seeing the lease unchanged this long",
+    ),
     "beat_lock_renew_seconds": (DEFAULT_RENEW_SECONDS, "how often the leader renews"),
-    "beat_lock_safe_seconds": (DEFAULT_SAFE_SECONDS, "the leader stops dispatching this long "
-                               "after the start of its last successful renewal"),
+    "beat_lock_safe_seconds": (
+        DEFAULT_SAFE_SECONDS,
+        "the leader stops dispatching this long after the start of its last successful renewal",
+    ),
     "beat_lock_poll_seconds": (DEFAULT_POLL_SECONDS, "how often a standby looks at the lease"),
-    "beat_lock_fallback_seconds": (DEFAULT_FALLBACK_SECONDS, "a standby of another environment "
-                                   "takes a lease pinned elsewhere (and moves the pin) after "
-                                   "seeing nobody there renew it this long"),
-    "beat_lock_critical": ((), "entry names that must never be sent late by surprise "
-                           "(catch-up policy none; quiet-window report)"),
-    "beat_lock_catch_up": ({}, "entry name -> latest | all | none: what to do with runs missed "
-                           "while no beat was leading (default latest; critical entries none)"),
-    "beat_lock_max_lateness_seconds": (DEFAULT_MAX_LATENESS_SECONDS, "a run later than this is "
-                                       "counted as missed and never sent"),
-    "beat_lock_catch_up_limit": (DEFAULT_CATCH_UP_LIMIT, "most missed runs of one entry that "
-                                 "policy all sends at once"),
-    "beat_lock_guard_ttl_seconds": (DEFAULT_GUARD_TTL_SECONDS, "how long the worker-side guard "
-                                    "remembers that a run was executed"),
+    "beat_lock_fallback_seconds": (
+        DEFAULT_FALLBACK_SECONDS,
+        "a standby of another environment "
+        "takes a lease pinned elsewhere (and moves the pin) after "
+        "seeing nobody there renew it this long",
+    ),
+    "beat_lock_critical": (
+        (),
+        "entry names that must never be sent late by surprise "
+        "(catch-up policy none; quiet-window report)",
+    ),
+    "beat_lock_catch_up": (
+        {},
+        "entry name -> latest | all | none: what to do with runs missed "
+        "while no beat was leading (default latest; critical entries none)",
+    ),
+    "beat_lock_max_lateness_seconds": (
+        DEFAULT_MAX_LATENESS_SECONDS,
+        "a run later than this is counted as missed and never sent",
+    ),
+    "beat_lock_catch_up_limit": (
+        DEFAULT_CATCH_UP_LIMIT,
+        "most missed runs of one entry that policy all sends at once",
+    ),
+    "beat_lock_guard_ttl_seconds": (
+        DEFAULT_GUARD_TTL_SECONDS,
+        "how long the worker-side guard remembers that a run was executed",
+    ),
 }
 
 
@@ -131,8 +154,13 @@ class BeatLockSettings:
             environment = validate_environment(environment, setting=env_source)
         seconds = {
             key: _seconds(*raw(f"beat_lock_{key}"))
-            for key in ("lease_seconds", "renew_seconds", "safe_seconds", "poll_seconds",
-                        "fallback_seconds")
+            for key in (
+                "lease_seconds",
+                "renew_seconds",
+                "safe_seconds",
+                "poll_seconds",
+                "fallback_seconds",
+            )
         }
         try:
             timings = LeaseTimings(**seconds)
@@ -208,8 +236,7 @@ def _policies(value: Any, source: str) -> dict[str, str]:
                     f"cannot read {bad[0]!r}"
                 )
             value = dict(
-                (key.strip(), policy.strip())
-                for key, policy in (pair.split("=") for pair in pairs)
+                (key.strip(), policy.strip()) for key, policy in (pair.split("=") for pair in pairs)
             )
     if not isinstance(value, Mapping):
         raise ConfigError(f"{source} must map entry names to a policy, got {value!r}")

@@ -56,8 +56,9 @@ class Position:
     runs: int = 0
 
     @classmethod
-    def start(cls, last_claimed: datetime | None, runs: int, now: datetime, grace_seconds: float
-              ) -> Position:
+    def start(
+        cls, last_claimed: datetime | None, runs: int, now: datetime, grace_seconds: float
+    ) -> Position:
         """The position of an entry whose last claimed slot in the store is ``last_claimed``."""
         if last_claimed is None:
             return cls(now - timedelta(seconds=grace_seconds), None, runs)
@@ -79,8 +80,9 @@ class Decision:
         return max(settled) if settled else None
 
 
-def decide(schedule: Any, position: Position, now: datetime, *, tz: tzinfo,
-           rules: CatchUpRules) -> Decision:
+def decide(
+    schedule: Any, position: Position, now: datetime, *, tz: tzinfo, rules: CatchUpRules
+) -> Decision:
     """The slots of ``schedule`` due at ``now`` after ``position``, split by ``rules``."""
     horizon = now - timedelta(seconds=rules.max_lateness_seconds)
     start = max(position.since, horizon)
@@ -89,25 +91,27 @@ def decide(schedule: Any, position: Position, now: datetime, *, tz: tzinfo,
     except PhaseUnknown:
         return Decision(send=(now.replace(microsecond=0),))
     missed_before = None
-    if position.since < horizon and next_fire_time(
-        schedule, position.since, tz=tz, anchor=position.anchor
-    ) <= horizon:
+    if (
+        position.since < horizon
+        and next_fire_time(schedule, position.since, tz=tz, anchor=position.anchor) <= horizon
+    ):
         missed_before = horizon
     on_time_from = now - timedelta(seconds=rules.grace_seconds)
     late = [slot for slot in due if slot < on_time_from]
-    on_time = tuple(due[len(late):])
+    on_time = tuple(due[len(late) :])
     chosen = _late_slots_to_send(late, on_time, rules)
-    skipped = tuple(late[:len(late) - len(chosen)])
+    skipped = tuple(late[: len(late) - len(chosen)])
     return Decision(send=chosen + on_time, skipped=skipped, missed_before=missed_before)
 
 
-def _late_slots_to_send(late: list[datetime], on_time: tuple[datetime, ...], rules: CatchUpRules
-                        ) -> tuple[datetime, ...]:
+def _late_slots_to_send(
+    late: list[datetime], on_time: tuple[datetime, ...], rules: CatchUpRules
+) -> tuple[datetime, ...]:
     """The newest late slots the policy sends (always a suffix of ``late``)."""
     if rules.policy == "latest" and not on_time:
         return tuple(late[-1:])
     if rules.policy == "all":
-        return tuple(late[-rules.limit:])
+        return tuple(late[-rules.limit :])
     return ()
 
 

@@ -65,7 +65,9 @@ class Processes(processes.Processes):
 
     def __init__(self, tmp_path: Path, app: str, env: Mapping[str, str]) -> None:
         super().__init__(
-            tmp_path, app, {**env, "TEST_RECORD_PATH": str(tmp_path / "records.jsonl")},
+            tmp_path,
+            app,
+            {**env, "TEST_RECORD_PATH": str(tmp_path / "records.jsonl")},
             cwd=ROOT,
         )
 

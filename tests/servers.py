@@ -57,9 +57,22 @@ def start_dynalite(log_dir: Path, *, timeout_seconds: float = 30.0) -> DynaliteS
     log_path = log_dir / f"dynalite-{port}.log"
     proc = spawn(
         "dynalite",
-        ["node", str(DYNALITE_CLI), "--host", "127.0.0.1", "--port", str(port),
-         "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
-        log_path, env=os.environ,
+        [
+            "node",
+            str(DYNALITE_CLI),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--createTableMs",
+            "0",
+            "--deleteTableMs",
+            "0",
+            "--updateTableMs",
+            "0",
+        ],
+        log_path,
+        env=os.environ,
     )
     server = DynaliteServer(proc.popen, port, log_path)
 

@@ -28,8 +28,13 @@ def start_demo(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     cwd.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
     demo = subprocess.Popen(
-        [sys.executable, "-m", "handover.demo"], cwd=cwd, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        [sys.executable, "-m", "handover.demo"],
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     return demo, cwd
 
@@ -96,10 +101,13 @@ def test_demo_runs_end_to_end_and_every_claim_holds(tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.slow
-@pytest.mark.parametrize(("signum", "status", "says"), [
-    (signal.SIGINT, 130, "Interrupted (Ctrl-C)"),
-    (signal.SIGTERM, 143, "Interrupted (received SIGTERM)"),
-])
+@pytest.mark.parametrize(
+    ("signum", "status", "says"),
+    [
+        (signal.SIGINT, 130, "Interrupted (Ctrl-C)"),
+        (signal.SIGTERM, 143, "Interrupted (received SIGTERM)"),
+    ],
+)
 def test_an_interrupted_demo_stops_everything_it_started(tmp_path, signum, status, says):
     demo, cwd = start_demo(tmp_path)
     lines: queue.Queue[str] = queue.Queue()

@@ -30,16 +30,25 @@ def test_every_message_arrives_whole_and_once_while_being_written(tmp_path: Path
     for folder in folders.values():
         folder.mkdir()
     count = 2000
-    producer = subprocess.Popen([sys.executable, "-c", PRODUCE.format(
-        q=str(folders["messages"]), c=str(folders["control"]), t=TRANSPORT, n=count)])
+    producer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            PRODUCE.format(
+                q=str(folders["messages"]), c=str(folders["control"]), t=TRANSPORT, n=count
+            ),
+        ]
+    )
     options = {
-        "data_folder_in": str(folders["messages"]), "data_folder_out": str(folders["messages"]),
-        "store_processed": True, "processed_folder": str(folders["processed"]),
-        "control_folder": str(folders["control"]), "polling_interval": 0.001,
+        "data_folder_in": str(folders["messages"]),
+        "data_folder_out": str(folders["messages"]),
+        "store_processed": True,
+        "processed_folder": str(folders["processed"]),
+        "control_folder": str(folders["control"]),
+        "polling_interval": 0.001,
     }
     received: list[int] = []
-    with kombu.Connection("filesystem://", transport=TRANSPORT,
-                          transport_options=options) as conn:
+    with kombu.Connection("filesystem://", transport=TRANSPORT, transport_options=options) as conn:
         queue = kombu.Queue("work", routing_key="work")
 
         def take(body: dict, message: kombu.Message) -> None:

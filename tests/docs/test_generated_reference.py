@@ -17,15 +17,18 @@ generator = runpy.run_path(str(SCRIPT), run_name="gen_cli_reference")
 
 
 def test_the_readme_references_are_current():
-    check = subprocess.run([sys.executable, str(SCRIPT), "--check"], capture_output=True,
-                           text=True, timeout=60)
+    check = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True, timeout=60
+    )
     assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_a_stale_reference_is_caught_and_named():
     readme = (ROOT / "README.md").read_text()
-    stale = readme.replace("| `beat_lock_name` | `BEAT_LOCK_NAME` | `beat` |",
-                           "| `beat_lock_name` | `BEAT_LOCK_NAME` | `lock` |")
+    stale = readme.replace(
+        "| `beat_lock_name` | `BEAT_LOCK_NAME` | `beat` |",
+        "| `beat_lock_name` | `BEAT_LOCK_NAME` | `lock` |",
+    )
     assert stale != readme
     assert generator["render"](stale) == readme
     with pytest.raises(SystemExit, match=r"README\.md has no generated section 'cli-reference'"):
@@ -38,11 +41,15 @@ def test_each_block_is_what_the_command_prints_for_help():
     readme = (ROOT / "README.md").read_text()
     shown = subprocess.run(
         [str(Path(sys.executable).with_name("handover")), "route", "set", "--help"],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "100"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "100"},
     )
     assert shown.returncode == 0, shown.stderr
     block = "$ handover route set --help\n" + "\n".join(
-        line.rstrip() for line in shown.stdout.rstrip("\n").splitlines())
+        line.rstrip() for line in shown.stdout.rstrip("\n").splitlines()
+    )
     assert block in readme
     paths = [ctx.command_path for ctx in generator["contexts"](generator["cli"], "handover")]
     assert {"handover", "handover status", "handover route create"} <= set(paths)

@@ -109,8 +109,9 @@ def test_a_zone_with_a_half_hour_change_moves_gap_runs_to_the_gap_end() -> None:
     day before): 02:15 does not exist and fires at 02:30 (+11:00)."""
     zone = ZoneInfo("Australia/Lord_Howe")
     day = datetime(2026, 10, 4, tzinfo=zone)
-    runs = fire_times(crontab(minute=15, hour=2), day - timedelta(hours=1), day + timedelta(1),
-                      tz=zone)
+    runs = fire_times(
+        crontab(minute=15, hour=2), day - timedelta(hours=1), day + timedelta(1), tz=zone
+    )
     assert runs == [datetime(2026, 10, 3, 15, 30, tzinfo=UTC)]
     assert runs[0].astimezone(zone).strftime("%H:%M %z") == "02:30 +1100"
 

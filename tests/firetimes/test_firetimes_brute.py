@@ -108,7 +108,9 @@ def test_day_of_month_and_day_of_week_must_both_match() -> None:
     """Celery's semantics (croniter day_or=False): Friday the 13th, not every Friday and 13th."""
     runs = fire_times(
         crontab(minute=0, hour=9, day_of_month=13, day_of_week="fri"),
-        datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC), tz=UTC,
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2027, 1, 1, tzinfo=UTC),
+        tz=UTC,
     )
     fridays_13th = [date(2026, 2, 13), date(2026, 3, 13), date(2026, 11, 13)]
     assert [run.date() for run in runs] == fridays_13th

@@ -21,16 +21,16 @@ ANCHOR = datetime(2026, 3, 29, 0, 59, 30, tzinfo=UTC)
 
 def test_interval_runs_are_anchor_plus_whole_periods_both_ways() -> None:
     hour = timedelta(hours=1)
-    runs = fire_times(timedelta(minutes=20), ANCHOR - hour, ANCHOR + hour, tz=LONDON,
-                      anchor=ANCHOR)
+    runs = fire_times(timedelta(minutes=20), ANCHOR - hour, ANCHOR + hour, tz=LONDON, anchor=ANCHOR)
     assert runs == [ANCHOR + k * timedelta(minutes=20) for k in range(-2, 4)]
     assert all(run.tzinfo is UTC for run in runs)
 
 
 def test_interval_ignores_daylight_saving() -> None:
     """Elapsed time, not wall time: every 30 minutes through the spring gap is still 30 minutes."""
-    runs = fire_times(schedule(run_every=1800), ANCHOR, ANCHOR + timedelta(hours=2), tz=LONDON,
-                      anchor=ANCHOR)
+    runs = fire_times(
+        schedule(run_every=1800), ANCHOR, ANCHOR + timedelta(hours=2), tz=LONDON, anchor=ANCHOR
+    )
     assert [b - a for a, b in pairwise(runs)] == [timedelta(minutes=30)] * 3
 
 
@@ -89,15 +89,21 @@ def test_unknown_schedule_types_are_not_supported() -> None:
         def __repr__(self) -> str:
             return "<custom>"
 
-    with pytest.raises(UnsupportedSchedule, match=r"cannot compute fire times of Custom schedule "
-                       r"<custom>: only crontab, celery.schedules.schedule, timedelta and seconds"):
+    with pytest.raises(
+        UnsupportedSchedule,
+        match=r"cannot compute fire times of Custom schedule "
+        r"<custom>: only crontab, celery.schedules.schedule, timedelta and seconds",
+    ):
         next_fire_time(Custom(), ANCHOR, tz=UTC)
 
 
 def test_bad_arguments_are_config_errors_with_the_value_seen() -> None:
     naive = datetime(2026, 1, 1)
-    with pytest.raises(ConfigError, match=r"start must be a timezone-aware datetime .* got "
-                       r"datetime.datetime\(2026, 1, 1, 0, 0\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"start must be a timezone-aware datetime .* got "
+        r"datetime.datetime\(2026, 1, 1, 0, 0\)",
+    ):
         fire_times(crontab(), naive, ANCHOR, tz=UTC)
     with pytest.raises(ConfigError, match=r"tz must be a tzinfo .* got 'Europe/London'"):
         fire_times(crontab(), ANCHOR, ANCHOR, tz="Europe/London")
@@ -108,10 +114,14 @@ def test_bad_arguments_are_config_errors_with_the_value_seen() -> None:
 
 
 def test_an_interval_too_fine_for_the_period_is_refused_not_listed() -> None:
-    with pytest.raises(UnsupportedSchedule, match=r"fires 86400000 times between .* more than the "
-                       r"5000000 runs"):
-        fire_times(timedelta(milliseconds=1), ANCHOR, ANCHOR + timedelta(days=1), tz=UTC,
-                   anchor=ANCHOR)
+    with pytest.raises(
+        UnsupportedSchedule,
+        match=r"fires 86400000 times between .* more than the "
+        r"5000000 runs",
+    ):
+        fire_times(
+            timedelta(milliseconds=1), ANCHOR, ANCHOR + timedelta(days=1), tz=UTC, anchor=ANCHOR
+        )
 
 
 def test_local_times_are_instants_not_wall_clocks() -> None:
@@ -121,5 +131,6 @@ def test_local_times_are_instants_not_wall_clocks() -> None:
     next_midnight = datetime(2026, 3, 30, tzinfo=LONDON)
     runs = fire_times(timedelta(hours=1), midnight, next_midnight, tz=LONDON, anchor=midnight)
     assert len(runs) == 23
-    assert next_fire_time(timedelta(hours=1), next_midnight - timedelta(hours=1), tz=LONDON,
-                          anchor=midnight) == datetime(2026, 3, 29, 23, 0, tzinfo=UTC)
+    assert next_fire_time(
+        timedelta(hours=1), next_midnight - timedelta(hours=1), tz=LONDON, anchor=midnight
+    ) == datetime(2026, 3, 29, 23, 0, tzinfo=UTC)

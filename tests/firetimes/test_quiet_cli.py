@@ -50,8 +50,9 @@ Not counted, phase unknown (beat_lock_url is not set, so no claimed slots could 
 
 
 def invoke(*args: str, env: dict | None = None):
-    return CliRunner().invoke(cli, ["-A", APP, "quiet-windows", *args],
-                              env={**CLEAN_ENV, **(env or {})})
+    return CliRunner().invoke(
+        cli, ["-A", APP, "quiet-windows", *args], env={**CLEAN_ENV, **(env or {})}
+    )
 
 
 def test_table_for_people() -> None:
@@ -61,8 +62,19 @@ def test_table_for_people() -> None:
 
 
 def test_json_for_tools() -> None:
-    result = invoke("--from", "2026-06-17T16:00", "--to", "2026-06-17T18:00+01:00", "--json",
-                    "--critical", "letters-*", "--guard", "1h30m", "--min-length", "90s")
+    result = invoke(
+        "--from",
+        "2026-06-17T16:00",
+        "--to",
+        "2026-06-17T18:00+01:00",
+        "--json",
+        "--critical",
+        "letters-*",
+        "--guard",
+        "1h30m",
+        "--min-length",
+        "90s",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {
         "timezone": "Europe/London",
@@ -73,19 +85,24 @@ def test_json_for_tools() -> None:
         "critical": ["letters-weekday"],
         "windows": [],
         "critical_runs": [{"entry": "letters-weekday", "at": "2026-06-17T17:30:00+01:00"}],
-        "phase_unknown": ["heartbeat", "queue-depth", "cache-stats", "token-refresh",
-                          "reconcile-ledger"],
+        "phase_unknown": [
+            "heartbeat",
+            "queue-depth",
+            "cache-stats",
+            "token-refresh",
+            "reconcile-ledger",
+        ],
         "unsupported": [],
         "phase_unknown_reason": "beat_lock_url is not set, so no claimed slots could be read",
     }
 
 
 def test_days_from_a_start_and_globs() -> None:
-    result = invoke("--from", "2026-06-19T00:00", "--days", "2", "--critical", "bill*",
-                    "--json")
+    result = invoke("--from", "2026-06-19T00:00", "--days", "2", "--critical", "bill*", "--json")
     document = json.loads(result.output)
     assert [run["at"] for run in document["critical_runs"]] == [
-        "2026-06-19T02:00:00+01:00", "2026-06-20T02:00:00+01:00",
+        "2026-06-19T02:00:00+01:00",
+        "2026-06-20T02:00:00+01:00",
     ]
     assert [(w["start"], w["end"]) for w in document["windows"]] == [
         ("2026-06-19T00:00:00+01:00", "2026-06-19T01:50:00+01:00"),
@@ -105,25 +122,41 @@ def test_default_period_is_the_next_day_from_now() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--critical", "billing"],
-         "critical entry 'billing' matches no beat_schedule entry; did you mean "
-         "'billing-nightly'? known entries: backup-nightly, billing-nightly, cache-stats, "),
-        (["--from", "2026-06-17T10:00", "--to", "2026-06-17T09:00"],
-         "the period ends (2026-06-17T09:00:00+01:00) before or when it starts "
-         "(2026-06-17T10:00:00+01:00); give a --to later than --from"),
-        (["--guard", "10"], "--guard '10' is not a duration; write it as a number with units d, "
-         "h, m or s in that order, e.g. 90s, 10m, 1h30m or 2h"),
+        (
+            ["--critical", "billing"],
+            "critical entry 'billing' matches no beat_schedule entry; did you mean "
+            "'billing-nightly'? known entries: backup-nightly, billing-nightly, cache-stats, ",
+        ),
+        (
+            ["--from", "2026-06-17T10:00", "--to", "2026-06-17T09:00"],
+            "the period ends (2026-06-17T09:00:00+01:00) before or when it starts "
+            "(2026-06-17T10:00:00+01:00); give a --to later than --from",
+        ),
+        (
+            ["--guard", "10"],
+            "--guard '10' is not a duration; write it as a number with units d, "
+            "h, m or s in that order, e.g. 90s, 10m, 1h30m or 2h",
+        ),
         (["--min-length", "quarter"], "--min-length 'quarter' is not a duration"),
-        (["--date", "2026-06-17", "--days", "2"],
-         "--date names a whole day; do not combine it with --from, --to or --days"),
+        (
+            ["--date", "2026-06-17", "--days", "2"],
+            "--date names a whole day; do not combine it with --from, --to or --days",
+        ),
         (["--date", "17/06/2026"], "--date '17/06/2026' is not a date such as 2026-03-29"),
         (["--to", "2026-06-17T09:00"], "--to needs --from (or use --date or --days)"),
-        (["--from", "2026-06-17", "--to", "2026-06-18", "--days", "1"],
-         "give either --to or --days with --from, not both"),
-        (["--from", "yesterday"], "--from 'yesterday' is not an ISO 8601 time such as "
-         "2026-03-29T01:00, 2026-03-29T01:00+01:00 or 2026-03-29T00:00Z"),
-        (["--from", "2026-01-01", "--to", "2027-06-01"],
-         "the period is 515 days, 23:00:00 long; ask about at most 366 days at once"),
+        (
+            ["--from", "2026-06-17", "--to", "2026-06-18", "--days", "1"],
+            "give either --to or --days with --from, not both",
+        ),
+        (
+            ["--from", "yesterday"],
+            "--from 'yesterday' is not an ISO 8601 time such as "
+            "2026-03-29T01:00, 2026-03-29T01:00+01:00 or 2026-03-29T00:00Z",
+        ),
+        (
+            ["--from", "2026-01-01", "--to", "2027-06-01"],
+            "the period is 515 days, 23:00:00 long; ask about at most 366 days at once",
+        ),
     ],
 )
 def test_user_mistakes_are_config_errors_that_say_what_was_wrong(args, message) -> None:
@@ -148,7 +181,8 @@ def test_a_long_schedule_is_not_dumped_into_the_error() -> None:
     assert str(caught.value) == (
         "critical entry 'entry-1000' matches no beat_schedule entry; did you mean 'entry-10' or "
         "'entry-1' or 'entry-0'? known entries (100, the first 40 shown): "
-        + ", ".join(sorted(names)[:40]) + ", ..."
+        + ", ".join(sorted(names)[:40])
+        + ", ..."
     )
 
 
@@ -159,7 +193,10 @@ def test_durations() -> None:
     assert parse_duration("0", option="--guard") == timedelta(0)
     assert parse_duration("1d", option="--guard") == timedelta(days=1)
     assert [format_duration(timedelta(seconds=s)) for s in (0, 90, 5400, 90061)] == [
-        "0m", "1m30s", "1h30m", "1d1h1m1s",
+        "0m",
+        "1m30s",
+        "1h30m",
+        "1d1h1m1s",
     ]
     for bad in ("", "m", "1m1h", "-5m", "1.5h"):
         with pytest.raises(ConfigError, match="is not a duration"):
@@ -178,15 +215,27 @@ def test_interval_anchors_come_from_the_claims_on_the_lease_record(redis_url, un
     assert store.acquire(unique_name, identity, expected_version=None, new_version="v1")
     token = store.read(unique_name).token
     slot = datetime(2026, 6, 17, 6, 0, tzinfo=UTC)
-    assert store.claim(unique_name, "reconcile-ledger", slot, identity=identity, token=token,
-                       claim_id="c1").claimed
+    assert store.claim(
+        unique_name, "reconcile-ledger", slot, identity=identity, token=token, claim_id="c1"
+    ).claimed
     store.close()
-    result = invoke("--lock-url", redis_url, "--lock-name", unique_name, "--date", "2026-06-17",
-                    "--critical", "reconcile-ledger", "--json")
+    result = invoke(
+        "--lock-url",
+        redis_url,
+        "--lock-name",
+        unique_name,
+        "--date",
+        "2026-06-17",
+        "--critical",
+        "reconcile-ledger",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
     assert [run["at"] for run in document["critical_runs"]] == [
-        "2026-06-17T01:00:00+01:00", "2026-06-17T07:00:00+01:00", "2026-06-17T13:00:00+01:00",
+        "2026-06-17T01:00:00+01:00",
+        "2026-06-17T07:00:00+01:00",
+        "2026-06-17T13:00:00+01:00",
         "2026-06-17T19:00:00+01:00",
     ]
     assert "reconcile-ledger" not in document["phase_unknown"]
@@ -206,19 +255,41 @@ def test_an_unreachable_lease_store_leaves_the_phase_unknown_and_says_why() -> N
 
 PROCESS_CASES = {
     "json": (["-A", "quietapp", "quiet-windows", "--date", "2026-06-17", "--json"], 0, ""),
-    "app does not import": (["-A", "no_such_app", "quiet-windows"], 2,
-                            "Error: cannot load the Celery app 'no_such_app'"),
-    "unknown critical": (["-A", "quietapp", "quiet-windows", "--critical", "billing"], 2,
-                         "Error: critical entry 'billing' matches no beat_schedule entry; "
-                         "did you mean 'billing-nightly'? known entries: backup-nightly,"),
-    "period backwards": (["quiet-windows", "-A", "quietapp", "--from", "2026-06-17T10:00",
-                          "--to", "2026-06-17T09:00"], 2, "Error: the period ends"),
-    "bad duration": (["-A", "quietapp", "quiet-windows", "--guard", "ten"], 2,
-                     "Error: --guard 'ten' is not a duration"),
+    "app does not import": (
+        ["-A", "no_such_app", "quiet-windows"],
+        2,
+        "Error: cannot load the Celery app 'no_such_app'",
+    ),
+    "unknown critical": (
+        ["-A", "quietapp", "quiet-windows", "--critical", "billing"],
+        2,
+        "Error: critical entry 'billing' matches no beat_schedule entry; "
+        "did you mean 'billing-nightly'? known entries: backup-nightly,",
+    ),
+    "period backwards": (
+        [
+            "quiet-windows",
+            "-A",
+            "quietapp",
+            "--from",
+            "2026-06-17T10:00",
+            "--to",
+            "2026-06-17T09:00",
+        ],
+        2,
+        "Error: the period ends",
+    ),
+    "bad duration": (
+        ["-A", "quietapp", "quiet-windows", "--guard", "ten"],
+        2,
+        "Error: --guard 'ten' is not a duration",
+    ),
     "critical interval, phase unknown": (
-        ["-A", "quietapp", "quiet-windows", "--critical", "reconcile-ledger"], 3,
+        ["-A", "quietapp", "quiet-windows", "--critical", "reconcile-ledger"],
+        3,
         "Error: critical entry 'reconcile-ledger': interval schedule (every 6:00:00) has no "
-        "anchor: its phase is unknown until the lease store has a claimed slot"),
+        "anchor: its phase is unknown until the lease store has a claimed slot",
+    ),
 }
 
 
@@ -229,15 +300,22 @@ def processes() -> dict[str, subprocess.CompletedProcess]:
     env = {key: value for key, value in os.environ.items() if key not in CLEAN_ENV}
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
     running = {
-        name: subprocess.Popen([str(HANDOVER), *args], cwd=HERE, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        name: subprocess.Popen(
+            [str(HANDOVER), *args],
+            cwd=HERE,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for name, (args, _, _) in PROCESS_CASES.items()
     }
     results = {}
     for name, process in running.items():
         stdout, stderr = process.communicate(timeout=120)
-        results[name] = subprocess.CompletedProcess(process.args, process.returncode, stdout,
-                                                    stderr)
+        results[name] = subprocess.CompletedProcess(
+            process.args, process.returncode, stdout, stderr
+        )
     return results
 
 
@@ -255,14 +333,25 @@ def test_handover_process_exit_codes(processes, case: str) -> None:
 def test_handover_process_json_shape(processes) -> None:
     document = json.loads(processes["json"].stdout)
     assert set(document) == {
-        "timezone", "from", "to", "guard_minutes", "min_length_minutes", "critical", "windows",
-        "critical_runs", "phase_unknown", "unsupported", "phase_unknown_reason",
+        "timezone",
+        "from",
+        "to",
+        "guard_minutes",
+        "min_length_minutes",
+        "critical",
+        "windows",
+        "critical_runs",
+        "phase_unknown",
+        "unsupported",
+        "phase_unknown_reason",
     }
     assert document["timezone"] == "Europe/London"
     assert [set(window) for window in document["windows"]] == [
-        {"start", "end", "minutes", "noncritical_runs"}] * 3
-    assert [(w["start"], w["end"], w["minutes"], w["noncritical_runs"])
-            for w in document["windows"]] == [
+        {"start", "end", "minutes", "noncritical_runs"}
+    ] * 3
+    assert [
+        (w["start"], w["end"], w["minutes"], w["noncritical_runs"]) for w in document["windows"]
+    ] == [
         ("2026-06-17T00:00:00+01:00", "2026-06-17T01:50:00+01:00", 110, 610),
         ("2026-06-17T02:10:00+01:00", "2026-06-17T17:20:00+01:00", 910, 5012),
         ("2026-06-17T17:40:00+01:00", "2026-06-18T00:00:00+01:00", 380, 2087),
@@ -277,8 +366,11 @@ def test_the_app_time_zone_is_the_one_beat_uses() -> None:
     app.conf.timezone = "Europe/London"
     assert app_timezone(app) == ZoneInfo("Europe/London")
     app.conf.timezone = "Europe/Londres"
-    with pytest.raises(ConfigError, match=r"^app.conf.timezone 'Europe/Londres' is not a time "
-                       r"zone name such as Europe/London or UTC$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^app.conf.timezone 'Europe/Londres' is not a time "
+        r"zone name such as Europe/London or UTC$",
+    ):
         app_timezone(app)
     app.conf.timezone = None
     app.conf.enable_utc = False

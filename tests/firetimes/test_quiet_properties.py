@@ -38,8 +38,11 @@ def cases(draw: st.DrawFn) -> dict:
     schedules = {f"e{index}": entry for index, (entry, _) in enumerate(drawn)}
     anchors = {f"e{index}": anchor for index, (_, anchor) in enumerate(drawn) if anchor}
     critical = draw(st.sets(st.sampled_from(sorted(schedules)), min_size=1))
-    start = draw(st.datetimes(min_value=datetime(2026, 3, 27), max_value=datetime(2026, 3, 31),
-                              timezones=st.just(UTC)))
+    start = draw(
+        st.datetimes(
+            min_value=datetime(2026, 3, 27), max_value=datetime(2026, 3, 31), timezones=st.just(UTC)
+        )
+    )
     end = start + draw(st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=2)))
     tz = draw(st.sampled_from([UTC, LONDON]))
     return {
@@ -57,8 +60,13 @@ def cases(draw: st.DrawFn) -> dict:
 
 def report_of(case: dict) -> QuietReport:
     return quiet_windows(
-        case["schedules"], case["critical"], *case["local"], tz=case["tz"],
-        guard=case["guard"], min_length=case["min_length"], anchors=case["anchors"],
+        case["schedules"],
+        case["critical"],
+        *case["local"],
+        tz=case["tz"],
+        guard=case["guard"],
+        min_length=case["min_length"],
+        anchors=case["anchors"],
     )
 
 
@@ -79,8 +87,9 @@ def test_windows_are_exactly_the_long_enough_free_stretches(case: dict) -> None:
 
     # Every point of the period strictly between two edges is in a window exactly when it is
     # free and its free stretch (edge to edge) is long enough: the rest of the period is covered.
-    edges = sorted({start, end} | {min(max(at + d, start), end)
-                                   for at in critical_at for d in (-guard, guard)})
+    edges = sorted(
+        {start, end} | {min(max(at + d, start), end) for at in critical_at for d in (-guard, guard)}
+    )
     for left, right in pairwise(edges):
         point = left + (right - left) / 2
         free = all(abs(point - at) > guard for at in critical_at)
@@ -101,15 +110,26 @@ def test_critical_runs_and_counts_are_the_fire_times(case: dict) -> None:
     expected_critical = sorted(
         (at, name)
         for name in case["critical"]
-        for at in fire_times(case["schedules"][name], case["start"] - guard - timedelta(
-            microseconds=1), case["end"] + guard, tz=tz, anchor=case["anchors"].get(name))
+        for at in fire_times(
+            case["schedules"][name],
+            case["start"] - guard - timedelta(microseconds=1),
+            case["end"] + guard,
+            tz=tz,
+            anchor=case["anchors"].get(name),
+        )
     )
     assert [(run.at, run.entry) for run in report.critical_runs] == expected_critical
     for window in report.windows:
         inside = sum(
             1
-            for name, entry in case["schedules"].items() if name not in case["critical"]
-            for at in fire_times(entry, window.start - timedelta(microseconds=1), window.end,
-                                 tz=tz, anchor=case["anchors"].get(name))
+            for name, entry in case["schedules"].items()
+            if name not in case["critical"]
+            for at in fire_times(
+                entry,
+                window.start - timedelta(microseconds=1),
+                window.end,
+                tz=tz,
+                anchor=case["anchors"].get(name),
+            )
         )
         assert window.noncritical_runs == inside

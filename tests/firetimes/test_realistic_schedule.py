@@ -34,12 +34,21 @@ def local(day: date, hour: int, minute: int = 0) -> datetime:
 
 
 def report_for(day: date, critical=CRITICAL, anchors=ANCHORS) -> QuietReport:
-    return quiet_windows(SCHEDULE, critical, local(day, 0), local(day + timedelta(1), 0),
-                         tz=LONDON, guard=GUARD, min_length=MIN_LENGTH, anchors=anchors)
+    return quiet_windows(
+        SCHEDULE,
+        critical,
+        local(day, 0),
+        local(day + timedelta(1), 0),
+        tz=LONDON,
+        guard=GUARD,
+        min_length=MIN_LENGTH,
+        anchors=anchors,
+    )
 
 
 def spans(report: QuietReport) -> list[tuple[str, str]]:
     """Windows as local 'HH:MM' pairs (24:00 for the next midnight)."""
+
     def hhmm(at: datetime) -> str:
         moment = at.astimezone(report.tz)
         return "24:00" if moment == report.end else moment.strftime("%H:%M")
@@ -51,16 +60,18 @@ def test_a_wednesday_has_three_windows_around_billing_and_letters() -> None:
     wednesday = date(2026, 6, 17)
     report = report_for(wednesday)
     assert spans(report) == [("00:00", "01:50"), ("02:10", "17:20"), ("17:40", "24:00")]
-    assert [(run.entry, run.at.astimezone(LONDON).strftime("%H:%M"))
-            for run in report.critical_runs] == [("billing-nightly", "02:00"),
-                                                  ("letters-weekday", "17:30")]
+    assert [
+        (run.entry, run.at.astimezone(LONDON).strftime("%H:%M")) for run in report.critical_runs
+    ] == [("billing-nightly", "02:00"), ("letters-weekday", "17:30")]
     assert report.critical == ("billing-nightly", "letters-weekday")
     assert report.phase_unknown == () and report.unsupported == ()
     # 00:00-01:50 BST (23:00-00:50 UTC), ends included, counted by hand:
     crontabs = (
         5 * 111  # five every-minute checks, 00:00 to 01:50
         + 3 * 8  # three */15 jobs: 00:00, :15, :30, :45, 01:00, :15, :30, :45
-        + 8 + 7 + 7  # refresh-search :05/20/35/50; expire-sessions and reindex lose 01:55, 01:52
+        + 8
+        + 7
+        + 7  # refresh-search :05/20/35/50; expire-sessions and reindex lose 01:55, 01:52
         + 4 * 2  # four hourly jobs, twice each
         + 1  # stats-daily at 00:05
     )
@@ -100,15 +111,24 @@ def test_the_autumn_change_day_has_a_longer_first_window() -> None:
 def test_a_critical_interval_entry_is_placed_on_its_anchor() -> None:
     report = report_for(date(2026, 6, 17), critical=[*CRITICAL, "reconcile-ledger"])
     assert spans(report) == [
-        ("00:00", "00:50"), ("01:10", "01:50"), ("02:10", "06:50"), ("07:10", "12:50"),
-        ("13:10", "17:20"), ("17:40", "18:50"), ("19:10", "24:00"),
+        ("00:00", "00:50"),
+        ("01:10", "01:50"),
+        ("02:10", "06:50"),
+        ("07:10", "12:50"),
+        ("13:10", "17:20"),
+        ("17:40", "18:50"),
+        ("19:10", "24:00"),
     ]
 
 
 def test_interval_entries_without_anchors_are_reported_not_dropped() -> None:
     report = report_for(date(2026, 6, 17), anchors={})
     assert [item.entry for item in report.phase_unknown] == [
-        "heartbeat", "queue-depth", "cache-stats", "token-refresh", "reconcile-ledger",
+        "heartbeat",
+        "queue-depth",
+        "cache-stats",
+        "token-refresh",
+        "reconcile-ledger",
     ]
     assert report.to_dict()["phase_unknown"] == [item.entry for item in report.phase_unknown]
     assert report.windows[0].noncritical_runs == 968 - 358
@@ -128,11 +148,19 @@ def test_the_preflight_questions() -> None:
     now = datetime(2026, 6, 17, 15, 0, tzinfo=UTC)  # 16:00 BST
     run = next_critical_run(SCHEDULE, CRITICAL, now, tz=LONDON, anchors=ANCHORS)
     assert (run.entry, run.at) == ("letters-weekday", datetime(2026, 6, 17, 16, 30, tzinfo=UTC))
-    window = next_quiet_window(SCHEDULE, CRITICAL, now, tz=LONDON, guard=GUARD,
-                               min_length=MIN_LENGTH, anchors=ANCHORS)
+    window = next_quiet_window(
+        SCHEDULE, CRITICAL, now, tz=LONDON, guard=GUARD, min_length=MIN_LENGTH, anchors=ANCHORS
+    )
     assert (window.start, window.end) == (now, datetime(2026, 6, 17, 16, 20, tzinfo=UTC))
-    inside = next_quiet_window(SCHEDULE, CRITICAL, datetime(2026, 6, 17, 16, 25, tzinfo=UTC),
-                               tz=LONDON, guard=GUARD, min_length=MIN_LENGTH, anchors=ANCHORS)
+    inside = next_quiet_window(
+        SCHEDULE,
+        CRITICAL,
+        datetime(2026, 6, 17, 16, 25, tzinfo=UTC),
+        tz=LONDON,
+        guard=GUARD,
+        min_length=MIN_LENGTH,
+        anchors=ANCHORS,
+    )
     assert inside.start == datetime(2026, 6, 17, 16, 40, tzinfo=UTC)
 
 
@@ -140,12 +168,21 @@ def test_a_solar_entry_is_named_as_unsupported_and_refused_when_critical() -> No
     sunset = solar.__new__(solar)  # without ephem installed; see test_intervals_and_errors.py
     sunset.event, sunset.lat, sunset.lon = "sunset", 51.5, -0.1
     schedule = {**SCHEDULE, "lights-off": {"task": "lights", "schedule": sunset}}
-    report = quiet_windows(schedule, CRITICAL, local(date(2026, 6, 17), 0),
-                           local(date(2026, 6, 18), 0), tz=LONDON, guard=GUARD,
-                           min_length=MIN_LENGTH, anchors=ANCHORS)
+    report = quiet_windows(
+        schedule,
+        CRITICAL,
+        local(date(2026, 6, 17), 0),
+        local(date(2026, 6, 18), 0),
+        tz=LONDON,
+        guard=GUARD,
+        min_length=MIN_LENGTH,
+        anchors=ANCHORS,
+    )
     assert [item.entry for item in report.unsupported] == ["lights-off"]
     assert report.to_dict()["unsupported"] == ["lights-off"]
-    assert "Not counted, unsupported schedule: lights-off: solar schedule (sunset at latitude " \
+    assert (
+        "Not counted, unsupported schedule: lights-off: solar schedule (sunset at latitude "
         "51.5," in render_table(report, phase_unknown_reason="-")
+    )
     with pytest.raises(UnsupportedSchedule, match=r"^critical entry 'lights-off': solar schedule"):
         next_critical_run(schedule, ["lights-*"], datetime(2026, 6, 17, tzinfo=UTC), tz=LONDON)

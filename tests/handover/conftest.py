@@ -32,8 +32,9 @@ class Lock:
     store: LeaseStore
     keepers: list[LeaseKeeper] = field(default_factory=list)
 
-    def join(self, environment: str, timings: LeaseTimings = TIMINGS,
-             store: LeaseStore | None = None) -> Lease:
+    def join(
+        self, environment: str, timings: LeaseTimings = TIMINGS, store: LeaseStore | None = None
+    ) -> Lease:
         """A participant of ``environment`` with its own store client (or ``store``), stepped
         in the background like a beat process would."""
         store = store or open_store(parse_lock_url(self.url), timings)
@@ -46,15 +47,17 @@ class Lock:
     def stuck(self, environment: str, *, ttl_seconds: float = 60.0) -> Identity:
         """A participant that announced itself and then hung: a live heartbeat, nothing else."""
         identity = Identity.new(environment)
-        self.store.heartbeat(self.name, identity, role="standby", ttl_seconds=ttl_seconds,
-                             sequence=1)
+        self.store.heartbeat(
+            self.name, identity, role="standby", ttl_seconds=ttl_seconds, sequence=1
+        )
         return identity
 
     def read(self) -> LeaseRecord | None:
         return self.store.read(self.name)
 
-    def wait_for(self, condition: Callable[[LeaseRecord | None], bool],
-                 timeout_seconds: float = 15.0) -> LeaseRecord | None:
+    def wait_for(
+        self, condition: Callable[[LeaseRecord | None], bool], timeout_seconds: float = 15.0
+    ) -> LeaseRecord | None:
         deadline = time.monotonic() + timeout_seconds
         record = None
         while True:
@@ -72,8 +75,14 @@ class Lock:
             time.sleep(0.05)
 
     def wait_leader(self, environment: str) -> LeaseRecord | None:
-        return self.wait_for(lambda r: r is not None and r.holder is not None
-                             and r.holder.environment == environment and r.renewals >= 1)
+        return self.wait_for(
+            lambda r: (
+                r is not None
+                and r.holder is not None
+                and r.holder.environment == environment
+                and r.renewals >= 1
+            )
+        )
 
 
 @pytest.fixture(params=["redis"])

@@ -29,5 +29,6 @@ def run(*args: str) -> Ran:
             code = exc.code
         else:
             code = 0
-        return Ran(code if isinstance(code, int) else 1, out.getvalue().decode(),
-                   err.getvalue().decode())
+        return Ran(
+            code if isinstance(code, int) else 1, out.getvalue().decode(), err.getvalue().decode()
+        )

@@ -43,28 +43,46 @@ def test_no_target_and_no_command_is_a_usage_error():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--to", "ECS"], "Error: Invalid value for '--to': must be a short lower-case label "
-         "such as 'paas' or 'ecs' (letters, digits, '-' or '_', at most 32 characters), got 'ECS'"),
-        (["--to", "ecs", "--timeout", "0"],
-         "Error: Invalid value for '--timeout': must be longer than 0, got '0'"),
-        (["--to", "ecs", "--timeout", "-5s"],
-         "Error: Invalid value for '--timeout': '-5s' is not a duration; write it as a number "
-         "with units d, h, m or s in that order, e.g. 90s, 10m, 1h30m or 2h"),
-        (["--to", "ecs", "--guard", "soon"],
-         "Error: Invalid value for '--guard': 'soon' is not a duration; write it as a number "
-         "with units d, h, m or s in that order, e.g. 90s, 10m, 1h30m or 2h"),
+        (
+            ["--to", "ECS"],
+            "Error: Invalid value for '--to': must be a short lower-case label "
+            "such as 'paas' or 'ecs' (letters, digits, '-' or '_', at most 32 characters), "
+            "got 'ECS'",
+        ),
+        (
+            ["--to", "ecs", "--timeout", "0"],
+            "Error: Invalid value for '--timeout': must be longer than 0, got '0'",
+        ),
+        (
+            ["--to", "ecs", "--timeout", "-5s"],
+            "Error: Invalid value for '--timeout': '-5s' is not a duration; write it as a number "
+            "with units d, h, m or s in that order, e.g. 90s, 10m, 1h30m or 2h",
+        ),
+        (
+            ["--to", "ecs", "--guard", "soon"],
+            "Error: Invalid value for '--guard': 'soon' is not a duration; write it as a number "
+            "with units d, h, m or s in that order, e.g. 90s, 10m, 1h30m or 2h",
+        ),
         (["--to"], "Error: Option '--to' requires an argument."),
         (["--to", "ecs", "--frobnicate"], "Error: No such option '--frobnicate'."),
-        (["--to", "ecs", "status"],
-         "Error: --to: options of the handover itself (handover --to ENV ...) cannot be "
-         "combined with the command 'status'"),
-        (["--dry-run", "--json", "history"],
-         "Error: --dry-run, --json: options of the handover itself (handover --to ENV ...) "
-         "cannot be combined with the command 'history'"),
-        (["status", "--interval", "0"],
-         "Error: Invalid value for '--interval': must be longer than 0, got '0'"),
-        (["history", "--limit", "0"],
-         "Error: Invalid value for '--limit': 0 is not in the range 1<=x<=1000."),
+        (
+            ["--to", "ecs", "status"],
+            "Error: --to: options of the handover itself (handover --to ENV ...) cannot be "
+            "combined with the command 'status'",
+        ),
+        (
+            ["--dry-run", "--json", "history"],
+            "Error: --dry-run, --json: options of the handover itself (handover --to ENV ...) "
+            "cannot be combined with the command 'history'",
+        ),
+        (
+            ["status", "--interval", "0"],
+            "Error: Invalid value for '--interval': must be longer than 0, got '0'",
+        ),
+        (
+            ["history", "--limit", "0"],
+            "Error: Invalid value for '--limit': 0 is not in the range 1<=x<=1000.",
+        ),
     ],
 )
 def test_bad_options_exit_2_with_a_clear_message(args, message):
@@ -81,8 +99,7 @@ def test_zero_guard_is_allowed_and_means_no_check():
 
 @pytest.mark.parametrize("command", ["--to ecs", *SUBCOMMANDS])
 @pytest.mark.parametrize("position", ["before", "after"])
-def test_app_option_works_before_and_after_every_command(command, position, tmp_path,
-                                                          monkeypatch):
+def test_app_option_works_before_and_after_every_command(command, position, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     words = command.split()
     app = ["-A", "no_such_module_here"]
@@ -133,8 +150,9 @@ def test_library_errors_map_to_documented_exit_codes(error, code):
 
 def test_init_refuses_a_malformed_account_id(monkeypatch):
     monkeypatch.delenv("BEAT_LOCK_URL", raising=False)
-    result = run("init", "--lock-url", "dynamodb://beat-lock?region=eu-west-2",
-                 "--account-id", "12ab")
+    result = run(
+        "init", "--lock-url", "dynamodb://beat-lock?region=eu-west-2", "--account-id", "12ab"
+    )
     assert result.exit_code == 2
     assert "Error: --account-id must be 12 digits, got '12ab'" in result.output
 

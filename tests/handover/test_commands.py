@@ -23,8 +23,12 @@ pytestmark = pytest.mark.integration
 def test_status_shows_holder_token_pin_participants_and_recent_handovers(lock, paas_leads):
     lock.join("ecs")
     lock.wait_for(lambda _r: len(lock.store.participants(lock.name)) == 2)
-    assert run("--lock-url", lock.url, "--lock-name", lock.name, "--to", "ecs",
-               "--timeout", "10s").exit_code == 0
+    assert (
+        run(
+            "--lock-url", lock.url, "--lock-name", lock.name, "--to", "ecs", "--timeout", "10s"
+        ).exit_code
+        == 0
+    )
 
     result = run("status", "--lock-url", lock.url, "--lock-name", lock.name)
 
@@ -35,15 +39,16 @@ def test_status_shows_holder_token_pin_participants_and_recent_handovers(lock, p
     assert f"  holder:       ecs (instance {record.holder.instance_id})" in lines
     assert f"  token:        {record.token}" in lines
     assert "  pin:          ecs" in lines
-    assert any(line.startswith("  lease:        renewed ") and " ago, held for " in line
-               for line in lines)
+    assert any(
+        line.startswith("  lease:        renewed ") and " ago, held for " in line for line in lines
+    )
     assert any(line.startswith("    ecs: 1 live: ") and "(leader, seen" in line for line in lines)
-    assert any(line.startswith("    paas: 1 live: ") and "(standby, seen" in line
-               for line in lines)
+    assert any(line.startswith("    paas: 1 live: ") and "(standby, seen" in line for line in lines)
     assert any(" handover  done " in line and "from=paas" in line for line in lines)
 
-    document = json.loads(run("status", "--json", "--lock-url", lock.url,
-                              "--lock-name", lock.name).output)
+    document = json.loads(
+        run("status", "--json", "--lock-url", lock.url, "--lock-name", lock.name).output
+    )
     assert document["lease"]["holder"]["environment"] == "ecs"
     assert document["lease"]["pin"] == "ecs"
     assert sorted(document["participants"]) == ["ecs", "paas"]
@@ -53,8 +58,10 @@ def test_status_shows_holder_token_pin_participants_and_recent_handovers(lock, p
 def test_status_and_preflight_show_a_pending_announcement(lock, paas_leads):
     lock.store.announce(lock.name, "ecs", expected_token=lock.read().token)
     options = ["--lock-url", lock.url, "--lock-name", lock.name]
-    pending = ("handover to ecs announced AGE ago, not pinned yet (a handover under way, or one "
-               "interrupted: the next pin clears it)")
+    pending = (
+        "handover to ecs announced AGE ago, not pinned yet (a handover under way, or one "
+        "interrupted: the next pin clears it)"
+    )
 
     def aged(output: str) -> str:
         return re.sub(r"announced [0-9.]+ s ago", "announced AGE ago", output)
@@ -63,8 +70,9 @@ def test_status_and_preflight_show_a_pending_announcement(lock, paas_leads):
     document = json.loads(run("status", "--json", *options).output)
     preflight = run(*options, "--to", "ecs", "--dry-run")
 
-    assert ("\n  pin:          none (any environment may lead)\n"
-            f"  pending:      {pending}\n") in status
+    assert (
+        f"\n  pin:          none (any environment may lead)\n  pending:      {pending}\n"
+    ) in status
     assert document["lease"]["handover_to"] == "ecs"
     assert document["lease"]["handover_announced_at"].startswith(str(datetime.now(UTC).year))
     assert preflight.exit_code == 3  # no live ecs participant
@@ -96,8 +104,10 @@ def test_history_lists_who_did_what_from_where(lock, paas_leads):
     document = json.loads(run("history", "--json", *options).output)
 
     assert text.exit_code == 0
-    assert [(e["kind"], e["result"]) for e in document] == [("handover", "done"),
-                                                           ("pin", "written")]
+    assert [(e["kind"], e["result"]) for e in document] == [
+        ("handover", "done"),
+        ("pin", "written"),
+    ]
     for event in document:
         assert event["actor"] and event["host"] and event["at"]
         assert f"{event['actor']}@{event['host']}" in text.output
@@ -106,13 +116,22 @@ def test_history_lists_who_did_what_from_where(lock, paas_leads):
 def test_history_of_a_lock_without_events(lock):
     result = run("history", "--lock-url", lock.url, "--lock-name", lock.name)
     assert (result.exit_code, result.output) == (
-        0, "No handovers or pins recorded for this lock yet.\n"
+        0,
+        "No handovers or pins recorded for this lock yet.\n",
     )
 
 
 def test_later_connection_options_win(lock, paas_leads):
-    result = run("--lock-url", lock.url, "--lock-name", "some-other-lock", "status", "--json",
-                 "--lock-name", lock.name)
+    result = run(
+        "--lock-url",
+        lock.url,
+        "--lock-name",
+        "some-other-lock",
+        "status",
+        "--json",
+        "--lock-name",
+        lock.name,
+    )
     assert json.loads(result.output)["lock"] == lock.name
 
 
@@ -136,8 +155,9 @@ def test_init_creates_the_table_once_and_prints_the_policies(moto_server, unique
     assert policies["beat"]["Statement"][0]["Resource"] == (
         f"arn:aws:dynamodb:eu-west-2:123456789012:table/{unique_name}"
     )
-    table = boto3.client("dynamodb", region_name="eu-west-2").describe_table(
-        TableName=unique_name)["Table"]
+    table = boto3.client("dynamodb", region_name="eu-west-2").describe_table(TableName=unique_name)[
+        "Table"
+    ]
     assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
 
 
@@ -156,8 +176,13 @@ def app_with(schedule: dict, critical: list[str]) -> Celery:
 
 def test_outlook_reads_the_apps_schedule_and_offers_the_next_quiet_window(lock):
     at = (datetime.now(UTC) + timedelta(minutes=3)).replace(second=0, microsecond=0)
-    app = app_with({"letters": {"task": "t", "schedule": crontab(minute=at.minute)},
-                    "tick": {"task": "t", "schedule": 5.0}}, ["letters"])
+    app = app_with(
+        {
+            "letters": {"task": "t", "schedule": crontab(minute=at.minute)},
+            "tick": {"task": "t", "schedule": 5.0},
+        },
+        ["letters"],
+    )
     connection = Connection(app=app, lock_url=lock.url, lock_name=lock.name)
 
     outlook = outlook_for(connection, guard_seconds=600, window_seconds=60)(None)

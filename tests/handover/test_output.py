@@ -24,8 +24,13 @@ class Terminal(io.StringIO):
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0.4213, "0.42 s"), (12.34, "12.3 s"), (245, "4m 05s"), (7380, "2h 03m"),
-     (3_108_000, "35d 23h")],
+    [
+        (0.4213, "0.42 s"),
+        (12.34, "12.3 s"),
+        (245, "4m 05s"),
+        (7380, "2h 03m"),
+        (3_108_000, "35d 23h"),
+    ],
 )
 def test_describe_seconds(seconds, text):
     assert describe_seconds(seconds) == text
@@ -38,9 +43,7 @@ def test_progress_in_a_log_is_a_plain_line_every_five_seconds():
         console.progress("waiting for ecs to take over", tenth / 10)
     console.line("ecs renewed")
     assert stream.getvalue() == (
-        "  waiting for ecs to take over: 5 s\n"
-        "  waiting for ecs to take over: 10 s\n"
-        "ecs renewed\n"
+        "  waiting for ecs to take over: 5 s\n  waiting for ecs to take over: 10 s\necs renewed\n"
     )
 
 
@@ -64,23 +67,40 @@ def test_report_json_has_every_field_of_the_report():
     paas = Tenure(Identity("paas", "web-1:10:aa"), 7)
     ecs = Tenure(Identity("ecs", "task-1:20:bb"), 9)
     report = HandoverReport(
-        lock="beat", store="redis at redis://h:1/0", target="ecs", outcome=Outcome.DONE,
-        message="Done", checks=[Check("store reachable", "ok", "answered")], previous=paas,
-        announced_seconds=1.45678, pin_token=8, new=ecs, acquired_after_seconds=0.31234,
+        lock="beat",
+        store="redis at redis://h:1/0",
+        target="ecs",
+        outcome=Outcome.DONE,
+        message="Done",
+        checks=[Check("store reachable", "ok", "answered")],
+        previous=paas,
+        announced_seconds=1.45678,
+        pin_token=8,
+        new=ecs,
+        acquired_after_seconds=0.31234,
         gap_seconds=0.35678,
-        next_critical_entry="letters", next_critical_at=datetime(2026, 3, 1, 13, tzinfo=UTC),
+        next_critical_entry="letters",
+        next_critical_at=datetime(2026, 3, 1, 13, tzinfo=UTC),
     )
     document = json.loads(json.dumps(report.as_json()))
     assert document == {
-        "result": "done", "exit_code": 0, "message": "Done", "lock": "beat",
-        "store": "redis at redis://h:1/0", "target": "ecs", "forced": False,
+        "result": "done",
+        "exit_code": 0,
+        "message": "Done",
+        "lock": "beat",
+        "store": "redis at redis://h:1/0",
+        "target": "ecs",
+        "forced": False,
         "checks": [{"name": "store reachable", "status": "ok", "summary": "answered"}],
         "from": {"environment": "paas", "instance": "web-1:10:aa", "token": 7},
-        "announced_seconds": 1.4568, "pin_token": 8,
+        "announced_seconds": 1.4568,
+        "pin_token": 8,
         "to": {"environment": "ecs", "instance": "task-1:20:bb", "token": 9},
-        "acquired_after_seconds": 0.3123, "gap_seconds": 0.3568,
+        "acquired_after_seconds": 0.3123,
+        "gap_seconds": 0.3568,
         "next_critical_run": {
-            "entry": "letters", "at": "2026-03-01T13:00:00+00:00",
+            "entry": "letters",
+            "at": "2026-03-01T13:00:00+00:00",
             "sender": {"environment": "ecs", "instance": "task-1:20:bb", "token": 9},
         },
         "rollback": None,
@@ -97,17 +117,25 @@ def test_report_json_has_every_field_of_the_report():
 
 @pytest.mark.parametrize(
     ("outcome", "code"),
-    [(Outcome.DONE, 0), (Outcome.NOTHING_TO_DO, 0), (Outcome.DRY_RUN, 0), (Outcome.REFUSED, 3),
-     (Outcome.CONFIG_ERROR, 2), (Outcome.ROLLED_BACK, 4), (Outcome.ROLLBACK_FAILED, 5),
-     (Outcome.NEEDS_A_PERSON, 5)],
+    [
+        (Outcome.DONE, 0),
+        (Outcome.NOTHING_TO_DO, 0),
+        (Outcome.DRY_RUN, 0),
+        (Outcome.REFUSED, 3),
+        (Outcome.CONFIG_ERROR, 2),
+        (Outcome.ROLLED_BACK, 4),
+        (Outcome.ROLLBACK_FAILED, 5),
+        (Outcome.NEEDS_A_PERSON, 5),
+    ],
 )
 def test_outcomes_have_the_documented_exit_codes(outcome, code):
     assert outcome.exit_code == code
 
 
 def test_policies_name_one_table_and_only_each_principals_keys():
-    documents = policies("beat-lock", region="eu-west-2", account_id="123456789012",
-                         lock_name="beat")
+    documents = policies(
+        "beat-lock", region="eu-west-2", account_id="123456789012", lock_name="beat"
+    )
     arn = "arn:aws:dynamodb:eu-west-2:123456789012:table/beat-lock"
     for document in documents.values():
         assert document["Version"] == "2012-10-17"
@@ -116,7 +144,9 @@ def test_policies_name_one_table_and_only_each_principals_keys():
 
     def keys(principal: str) -> set[str]:
         return {
-            key for s in documents[principal]["Statement"] if "Condition" in s
+            key
+            for s in documents[principal]["Statement"]
+            if "Condition" in s
             for key in s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
         }
 
@@ -125,8 +155,12 @@ def test_policies_name_one_table_and_only_each_principals_keys():
 
     assert keys("beat") == {"lease#beat", "member#beat"}
     assert keys("operator") >= {"lease#beat", "member#beat", "audit#beat"}
-    assert actions("beat") == {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                               "dynamodb:DescribeTable"}
+    assert actions("beat") == {
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:DescribeTable",
+    }
     assert keys("router") == {"route#*"}
     assert keys("worker") == {"run#beat"}
     assert actions("worker") == {"dynamodb:PutItem"}

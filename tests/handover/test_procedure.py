@@ -35,8 +35,11 @@ def handover(lock, target, *, outlook=QUIET, console=None, **options):
     options.setdefault("guard_seconds", 600.0)
     options.setdefault("poll_seconds", TIMINGS.poll_seconds)
     report = hand_over(
-        lock.store, lock.name, HandoverRequest(target=target, **options),
-        outlook=outlook if callable(outlook) else (lambda _record: outlook), console=console,
+        lock.store,
+        lock.name,
+        HandoverRequest(target=target, **options),
+        outlook=outlook if callable(outlook) else (lambda _record: outlook),
+        console=console,
     )
     return report, console.stream.getvalue() + "\n".join(report.lines())
 
@@ -64,14 +67,19 @@ class OnAnnounced(Console):
 
 def unchanged(before, after) -> bool:
     return (before.token, before.holder, before.pin, after.handover_to) == (
-        after.token, after.holder, after.pin, None)
+        after.token,
+        after.holder,
+        after.pin,
+        None,
+    )
 
 
 @both_stores
 def test_handover_moves_the_lease_with_one_pin_and_reports_the_gap(lock, paas_leads):
     ecs = lock.join("ecs")
-    lock.wait_for(lambda _r: any(p.identity.environment == "ecs"
-                                 for p in lock.store.participants(lock.name)))
+    lock.wait_for(
+        lambda _r: any(p.identity.environment == "ecs" for p in lock.store.participants(lock.name))
+    )
     before = lock.read()
 
     report, text = handover(lock, "ecs")
@@ -168,10 +176,14 @@ def test_target_that_never_takes_over_is_rolled_back_and_the_old_side_leads(lock
     assert record.renewals >= 1 and record.handover_to is None
     assert report.rollback["ok"] and report.rollback["to"] == "paas"
     assert "Rolling back: ecs did not take over within 1.50 s." in text
-    assert f"Rolled back: ecs did not take over within 1.50 s; paas (instance " \
-           f"{paas_leads.identity.instance_id}, token {record.token}) leads again." in text
+    assert (
+        f"Rolled back: ecs did not take over within 1.50 s; paas (instance "
+        f"{paas_leads.identity.instance_id}, token {record.token}) leads again." in text
+    )
     assert [(e.kind, e.result) for e in lock.store.events(lock.name)] == [
-        ("handover", "rolled-back"), ("rollback", "done"), ("pin", "written"),
+        ("handover", "rolled-back"),
+        ("rollback", "done"),
+        ("pin", "written"),
     ]
 
 
@@ -209,8 +221,9 @@ def test_someone_else_pinning_meanwhile_is_not_overwritten(lock, paas_leads):
 
     def other_operator() -> None:
         record = lock.wait_for(lambda r: r.pin == "ecs")
-        lock.store.pin(lock.name, "dr", expected_token=record.token, new_version=new_version(),
-                       end_tenure=True)
+        lock.store.pin(
+            lock.name, "dr", expected_token=record.token, new_version=new_version(), end_tenure=True
+        )
 
     thread = threading.Thread(target=other_operator)
     thread.start()
@@ -227,8 +240,9 @@ def test_a_lease_that_changed_after_preflight_is_not_pinned(lock, paas_leads):
 
     def outlook_that_races(record):
         # Another operator's handover lands between our preflight read and our pin.
-        lock.store.pin(lock.name, "dr", expected_token=record.token, new_version=new_version(),
-                       end_tenure=True)
+        lock.store.pin(
+            lock.name, "dr", expected_token=record.token, new_version=new_version(), end_tenure=True
+        )
         return QUIET
 
     before = lock.read()
@@ -247,8 +261,12 @@ def test_critical_run_inside_the_guard_is_refused_unless_forced(lock, paas_leads
     lock.join("ecs")
     lock.wait_for(lambda _r: len(lock.store.participants(lock.name)) == 2)
     soon = datetime.now(UTC) + timedelta(minutes=3)
-    outlook = CriticalOutlook(entries=("letters",), next_entry="letters", next_at=soon,
-                              quiet_from=soon + timedelta(minutes=10))
+    outlook = CriticalOutlook(
+        entries=("letters",),
+        next_entry="letters",
+        next_at=soon,
+        quiet_from=soon + timedelta(minutes=10),
+    )
     before = lock.read()
 
     refused, text = handover(lock, "ecs", outlook=outlook, guard_seconds=600)
@@ -296,8 +314,9 @@ def test_interrupting_the_roll_back_is_loud(lock, paas_leads):
 
 
 # The standbys' default poll: without the announcement they would find the pin up to 1 s late.
-DEFAULT_POLL = LeaseTimings(lease_seconds=2.0, renew_seconds=0.4, safe_seconds=1.5,
-                            poll_seconds=1.0)
+DEFAULT_POLL = LeaseTimings(
+    lease_seconds=2.0, renew_seconds=0.4, safe_seconds=1.5, poll_seconds=1.0
+)
 
 
 def test_announced_standbys_hurry_and_take_over_at_the_pin(lock):
@@ -331,8 +350,9 @@ def test_a_refused_pin_withdraws_the_announcement(lock, paas_leads):
     def holder_changes() -> None:
         # paas releases and another beat acquires: the token moves on, the announcement stays.
         lock.store.release(lock.name, paas_leads.identity, token, new_version=new_version())
-        lock.store.acquire(lock.name, Identity.new("dr"), expected_version=None,
-                           new_version=new_version())
+        lock.store.acquire(
+            lock.name, Identity.new("dr"), expected_version=None, new_version=new_version()
+        )
 
     report, text = handover(lock, "ecs", console=OnAnnounced(holder_changes))
 
@@ -359,6 +379,8 @@ def test_ctrl_c_while_waiting_after_the_announcement_withdraws_it(lock, paas_lea
         handover(lock, "ecs", console=console, poll_seconds=2.0)  # waits 2.70 s
 
     text = console.stream.getvalue()
-    assert text.endswith("Interrupted before the pin: withdrawing the announcement.\n"
-                         "  the announcement was withdrawn\n")
+    assert text.endswith(
+        "Interrupted before the pin: withdrawing the announcement.\n"
+        "  the announcement was withdrawn\n"
+    )
     assert unchanged(before, lock.read())

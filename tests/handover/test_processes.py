@@ -44,13 +44,17 @@ APP = "tests.handover.app"
 HANDOVER = str(Path(sys.executable).with_name("handover"))
 CELERY = str(Path(sys.executable).with_name("celery"))
 SHORT_LEASE = {
-    "BEAT_LOCK_LEASE_SECONDS": "2", "BEAT_LOCK_RENEW_SECONDS": "0.4",
-    "BEAT_LOCK_SAFE_SECONDS": "1.5", "BEAT_LOCK_POLL_SECONDS": "0.2",
+    "BEAT_LOCK_LEASE_SECONDS": "2",
+    "BEAT_LOCK_RENEW_SECONDS": "0.4",
+    "BEAT_LOCK_SAFE_SECONDS": "1.5",
+    "BEAT_LOCK_POLL_SECONDS": "0.2",
 }
 # A beat whose heartbeat outlives a SIGSTOP by far: it stays a "live participant" while frozen.
 LONG_LEASE = {
-    "BEAT_LOCK_LEASE_SECONDS": "60", "BEAT_LOCK_RENEW_SECONDS": "2",
-    "BEAT_LOCK_SAFE_SECONDS": "40", "BEAT_LOCK_POLL_SECONDS": "0.2",
+    "BEAT_LOCK_LEASE_SECONDS": "60",
+    "BEAT_LOCK_RENEW_SECONDS": "2",
+    "BEAT_LOCK_SAFE_SECONDS": "40",
+    "BEAT_LOCK_POLL_SECONDS": "0.2",
 }
 STARTUP_SECONDS = 60  # a celery process on a loaded two-core machine
 
@@ -74,28 +78,37 @@ class Cluster:
     def live(self, environment: str) -> int:
         return live_participants(self.store, self.name, environment)
 
-    def handover(self, *args: str, env: dict[str, str] | None = None,
-                 command: tuple[str, ...] = (HANDOVER, "-A", APP)
-                 ) -> subprocess.CompletedProcess:
+    def handover(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        command: tuple[str, ...] = (HANDOVER, "-A", APP),
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [*command, *args], cwd=ROOT, env={**self.env, **(env or {})},
-            capture_output=True, text=True, timeout=120,
+            [*command, *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     def sent_by(self, environment: str, seconds: float) -> None:
         """Wait until the worker has runs of ``environment`` for slots ``seconds`` from now."""
         until = utc(time.time() + seconds)
         wait_for(
-            lambda: any(r.environment == environment and r.entry == "every-second"
-                        and r.slot >= until for r in read_records(self.processes.record_path)),
-            STARTUP_SECONDS, f"{environment} to send slots up to {until:%H:%M:%S}",
+            lambda: any(
+                r.environment == environment and r.entry == "every-second" and r.slot >= until
+                for r in read_records(self.processes.record_path)
+            ),
+            STARTUP_SECONDS,
+            f"{environment} to send slots up to {until:%H:%M:%S}",
             *self.processes.procs,
         )
 
     def unchanged_since(self, before: LeaseRecord, events_before: int) -> None:
         after = self.lease()
-        assert (after.token, after.holder, after.pin) == (before.token, before.holder,
-                                                          before.pin)
+        assert (after.token, after.holder, after.pin) == (before.token, before.holder, before.pin)
         assert len(self.store.events(self.name)) == events_before
 
 
@@ -105,7 +118,8 @@ def cluster(moto_server, redis_server, tmp_path_factory) -> Iterator[Cluster]:
     create_table(name, "eu-west-2")
     url = f"dynamodb://{name}?region=eu-west-2"
     env = {
-        "BEAT_LOCK_URL": url, "BEAT_LOCK_NAME": name,
+        "BEAT_LOCK_URL": url,
+        "BEAT_LOCK_NAME": name,
         # A database of the session's redis-server that no test flushes while this module runs.
         "TEST_BROKER_URL": f"redis://{redis_server.host}:{redis_server.port}/5",
         "TEST_QUEUE": name,
@@ -159,8 +173,10 @@ def test_critical_entry_inside_the_guard_is_refused(cluster):
 
     assert result.returncode == 3, result.stdout + result.stderr
     assert "[REFUSED] critical entries: every-second at " in result.stdout
-    assert "is inside the 10m 00s guard; no quiet window in the next 7 days; wait for it, " \
-           "or use --force" in result.stdout
+    assert (
+        "is inside the 10m 00s guard; no quiet window in the next 7 days; wait for it, "
+        "or use --force" in result.stdout
+    )
     assert "Refused by preflight (critical entries): nothing was changed." in result.stdout
     cluster.unchanged_since(before, events)
 
@@ -186,11 +202,9 @@ def test_handover_to_ecs_and_back_sends_every_slot_once(cluster):
     assert "Done: paas leads (gap " in to_paas.stdout
     assert "  next critical run: letters at " in to_paas.stdout
     cluster.sent_by("paas", 2)
-    records = [r for r in read_records(cluster.processes.record_path)
-               if r.entry == "every-second"]
+    records = [r for r in read_records(cluster.processes.record_path) if r.entry == "every-second"]
     slots = each_slot_once(records)["every-second"]
-    missing, _ = missing_and_extra(slots, interval_slots(slots[0], timedelta(seconds=1),
-                                                         slots[-1]))
+    missing, _ = missing_and_extra(slots, interval_slots(slots[0], timedelta(seconds=1), slots[-1]))
     assert not missing, f"slots never received: {missing}"
     # In slot order the sender changes exactly twice, with a higher token each time: no
     # interleaving of the two environments, so no overlap.
@@ -227,7 +241,9 @@ def test_ecs_that_never_takes_over_is_rolled_back(cluster):
     assert (record.holder.environment, record.pin) == ("paas", "paas")
     cluster.sent_by("paas", 2)
     assert [(e.kind, e.result) for e in cluster.store.events(cluster.name)[:3]] == [
-        ("handover", "rolled-back"), ("rollback", "done"), ("pin", "written"),
+        ("handover", "rolled-back"),
+        ("rollback", "done"),
+        ("pin", "written"),
     ]
     frozen.kill()
     each_slot_once(read_records(cluster.processes.record_path))

@@ -52,9 +52,12 @@ def dynalite_table(dynalite_server: DynaliteServer, moto_server) -> str:
     create_table: dynalite has no UpdateTimeToLive, and heartbeat expiry is checked on read."""
     table = f"locks-{uuid.uuid4().hex[:10]}"
     boto3.client("dynamodb", endpoint_url=dynalite_server.url).create_table(
-        TableName=table, KeySchema=KEY_SCHEMA, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": key["AttributeName"], "AttributeType": "S"}
-                              for key in KEY_SCHEMA],
+        TableName=table,
+        KeySchema=KEY_SCHEMA,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": key["AttributeName"], "AttributeType": "S"} for key in KEY_SCHEMA
+        ],
     )
     return table
 
@@ -154,8 +157,10 @@ def write_raw_field(backend: str, store_url: str) -> Iterator[Callable[[str, str
 
         def write(name: str, field: str, value: str) -> None:
             client.update_item(
-                TableName=table, Key={"pk": {"S": f"lease#{name}"}, "sk": {"S": "lease"}},
-                UpdateExpression="SET #f = :v", ExpressionAttributeNames={"#f": field},
+                TableName=table,
+                Key={"pk": {"S": f"lease#{name}"}, "sk": {"S": "lease"}},
+                UpdateExpression="SET #f = :v",
+                ExpressionAttributeNames={"#f": field},
                 ExpressionAttributeValues={":v": {"S": value}},
             )
     else:

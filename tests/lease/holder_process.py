@@ -47,8 +47,13 @@ def main(argv: list[str]) -> None:
     lease_s, renew_s, safe_s, poll_s = map(float, argv[3:7])
     timings = LeaseTimings(lease_s, renew_s, safe_s, poll_s)
     store = open_store(parse_lock_url(url), timings)
-    lease = Lease(store, name, Identity.new(environment), timings,
-                  on_stop_leading=lambda reason: emit("stopped", reason))
+    lease = Lease(
+        store,
+        name,
+        Identity.new(environment),
+        timings,
+        on_stop_leading=lambda reason: emit("stopped", reason),
+    )
     LeaseKeeper(lease).start()
     while lease.token is None:
         time.sleep(0.02)
@@ -59,8 +64,9 @@ def main(argv: list[str]) -> None:
         now = time.monotonic()
         if now - last > timings.lease_seconds:
             emit("resumed", round(now - last, 2))
-            fenced = store.claim(name, ENTRY, slot(k), identity=lease.identity, token=token,
-                                 claim_id=new_version())
+            fenced = store.claim(
+                name, ENTRY, slot(k), identity=lease.identity, token=token, claim_id=new_version()
+            )
             emit("fenced", fenced.outcome.value, fenced.reason)
         last = now
         try:

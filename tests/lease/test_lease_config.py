@@ -19,22 +19,46 @@ from tests.servers import free_port
 FORMS = "dynamodb://TABLE?region=REGION, redis://HOST:PORT/DB or rediss://HOST:PORT/DB"
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("", f"beat_lock_url is required: set it to one of {FORMS}, got ''"),
-    ("dynamodb://ab", "beat_lock_url 'dynamodb://ab' names no valid DynamoDB table "
-                      "(3-255 of A-Z a-z 0-9 _ . -); use dynamodb://TABLE?region=REGION"),
-    ("dynamodb://locks/x", "beat_lock_url 'dynamodb://locks/x' has a path '/x'; use "
-                           "dynamodb://TABLE?region=REGION"),
-    ("dynamodb://locks?regoin=eu-west-2", "beat_lock_url 'dynamodb://locks?regoin=eu-west-2' has "
-     "unknown parameter(s) regoin; the only one is region (e.g. ?region=eu-west-2)"),
-    ("dynamodb://locks?region=mars", "beat_lock_url 'dynamodb://locks?region=mars' has region "
-     "'mars', which is not an AWS region name such as eu-west-2"),
-    ("redis://:6379/0", "beat_lock_url 'redis://:6379/0' names no host; use redis://HOST:PORT/DB"),
-    ("redis://host:port/0", "beat_lock_url 'redis://host:port/0' is not a valid URL (Port could "
-     f"not be cast to integer value as 'port'); use {FORMS}"),
-    ("redis://host:6379/zero", "beat_lock_url 'redis://host:6379/zero' has database 'zero'; it "
-     "must be a number, e.g. redis://HOST:6379/0"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("", f"beat_lock_url is required: set it to one of {FORMS}, got ''"),
+        (
+            "dynamodb://ab",
+            "beat_lock_url 'dynamodb://ab' names no valid DynamoDB table "
+            "(3-255 of A-Z a-z 0-9 _ . -); use dynamodb://TABLE?region=REGION",
+        ),
+        (
+            "dynamodb://locks/x",
+            "beat_lock_url 'dynamodb://locks/x' has a path '/x'; use "
+            "dynamodb://TABLE?region=REGION",
+        ),
+        (
+            "dynamodb://locks?regoin=eu-west-2",
+            "beat_lock_url 'dynamodb://locks?regoin=eu-west-2' has "
+            "unknown parameter(s) regoin; the only one is region (e.g. ?region=eu-west-2)",
+        ),
+        (
+            "dynamodb://locks?region=mars",
+            "beat_lock_url 'dynamodb://locks?region=mars' has region "
+            "'mars', which is not an AWS region name such as eu-west-2",
+        ),
+        (
+            "redis://:6379/0",
+            "beat_lock_url 'redis://:6379/0' names no host; use redis://HOST:PORT/DB",
+        ),
+        (
+            "redis://host:port/0",
+            "beat_lock_url 'redis://host:port/0' is not a valid URL (Port could "
+            f"not be cast to integer value as 'port'); use {FORMS}",
+        ),
+        (
+            "redis://host:6379/zero",
+            "beat_lock_url 'redis://host:6379/zero' has database 'zero'; it "
+            "must be a number, e.g. redis://HOST:6379/0",
+        ),
+    ],
+)
 def test_a_malformed_lock_url_says_what_is_wrong(url, message):
     with pytest.raises(ConfigError) as caught:
         parse_lock_url(url)
@@ -47,25 +71,37 @@ def test_an_unknown_scheme_lists_the_forms_that_work(url):
     with pytest.raises(ConfigError) as caught:
         parse_lock_url(url)
     assert str(caught.value) == (
-        f"beat_lock_url {url!r} has unknown scheme {scheme!r}; use {FORMS}")
+        f"beat_lock_url {url!r} has unknown scheme {scheme!r}; use {FORMS}"
+    )
 
 
-@pytest.mark.parametrize(("durations", "message"), [
-    ({"lease_seconds": 10, "safe_seconds": 20},
-     "lease_seconds (10) must be greater than safe_seconds (20): the holder must stop acting "
-     "before a standby may take over"),
-    ({"lease_seconds": 30, "safe_seconds": 4, "renew_seconds": 5},
-     "safe_seconds (4) must be greater than renew_seconds (5): otherwise the lease lapses "
-     "between two renewals"),
-    ({"poll_seconds": 30},
-     "poll_seconds (30) must be less than lease_seconds (30.0): a standby must look at the "
-     "lease more than once per lease"),
-    ({"fallback_seconds": 20},
-     "fallback_seconds (20) must be at least lease_seconds (30.0): the pinned environment's own "
-     "standbys must get the first chance to take over a dead holder"),
-    ({"renew_seconds": 0}, "renew_seconds must be a finite number greater than 0, got 0"),
-    ({"lease_seconds": "30"}, "lease_seconds must be a number of seconds, got '30' (str)"),
-])
+@pytest.mark.parametrize(
+    ("durations", "message"),
+    [
+        (
+            {"lease_seconds": 10, "safe_seconds": 20},
+            "lease_seconds (10) must be greater than safe_seconds (20): the holder must stop "
+            "acting before a standby may take over",
+        ),
+        (
+            {"lease_seconds": 30, "safe_seconds": 4, "renew_seconds": 5},
+            "safe_seconds (4) must be greater than renew_seconds (5): otherwise the lease lapses "
+            "between two renewals",
+        ),
+        (
+            {"poll_seconds": 30},
+            "poll_seconds (30) must be less than lease_seconds (30.0): a standby must look at the "
+            "lease more than once per lease",
+        ),
+        (
+            {"fallback_seconds": 20},
+            "fallback_seconds (20) must be at least lease_seconds (30.0): the pinned "
+            "environment's own standbys must get the first chance to take over a dead holder",
+        ),
+        ({"renew_seconds": 0}, "renew_seconds must be a finite number greater than 0, got 0"),
+        ({"lease_seconds": "30"}, "lease_seconds must be a number of seconds, got '30' (str)"),
+    ],
+)
 def test_durations_in_the_wrong_order_are_refused_at_construction(durations, message):
     with pytest.raises(ConfigError) as caught:
         LeaseTimings(**durations)
@@ -80,7 +116,8 @@ def test_a_slot_without_a_timezone_is_refused_before_any_request():
         lease.claim("letters", naive)
     assert str(caught.value) == (
         "a slot must be a timezone-aware datetime (the run's fire time in UTC), got "
-        "datetime.datetime(2026, 3, 29, 1, 30)")
+        "datetime.datetime(2026, 3, 29, 1, 30)"
+    )
 
 
 def test_no_region_anywhere_is_a_config_error(monkeypatch):
@@ -91,7 +128,8 @@ def test_no_region_anywhere_is_a_config_error(monkeypatch):
         DynamoDBStore(parse_lock_url("dynamodb://locks"), LeaseTimings())
     assert str(caught.value) == (
         "no AWS region for the DynamoDB lock table: add ?region=REGION to the lock URL "
-        "(dynamodb://TABLE?region=eu-west-2) or set AWS_REGION")
+        "(dynamodb://TABLE?region=eu-west-2) or set AWS_REGION"
+    )
 
 
 def test_a_redis_nobody_listens_on_is_unavailable_not_a_traceback():

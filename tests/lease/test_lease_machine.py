@@ -38,7 +38,11 @@ def events() -> list:
 def make_lease(make_store, lock_name, clock, events):
     def make(identity, *, store=None, clock=clock):
         return Lease(
-            store or make_store(), lock_name, identity, TIMINGS, clock=clock,
+            store or make_store(),
+            lock_name,
+            identity,
+            TIMINGS,
+            clock=clock,
             on_start_leading=lambda token: events.append((str(identity), "start", token)),
             on_stop_leading=lambda reason: events.append((str(identity), "stop", reason)),
             heartbeat_detail={"hostname": "test"},
@@ -98,8 +102,12 @@ def test_standby_takes_over_only_after_a_full_lease_of_unchanged_version(
     assert (holder.role, holder.token) == (Role.STANDBY, None)
     assert events[-2:] == [
         (str(ecs), "start", 2),
-        (str(paas), "stop", "renewal refused: the lease was taken over, handed over or pinned "
-                            "to another environment"),
+        (
+            str(paas),
+            "stop",
+            "renewal refused: the lease was taken over, handed over or pinned "
+            "to another environment",
+        ),
     ]
 
 
@@ -134,8 +142,9 @@ def test_pinned_elsewhere_a_participant_waits_the_whole_fallback(
     make_store, make_lease, paas, ecs, clock
 ):
     lease = make_lease(paas)
-    pinned = make_store().pin(lease.name, "ecs", expected_token=None, new_version="v1",
-                              end_tenure=True)
+    pinned = make_store().pin(
+        lease.name, "ecs", expected_token=None, new_version="v1", end_tenure=True
+    )
     assert (pinned.pin, pinned.token, pinned.holder) == ("ecs", 0, None)
     lease.step()
     for _ in range(int(TIMINGS.fallback_seconds / TIMINGS.lease_seconds) - 1):
@@ -176,9 +185,7 @@ def test_a_pin_to_an_environment_nobody_renews_falls_back_and_moves(
     assert dead.claim("letters", SLOT).outcome is ClaimOutcome.LEASE_LOST
 
 
-def test_a_pinned_environment_that_keeps_renewing_is_never_displaced(
-    make_lease, paas, ecs, clock
-):
+def test_a_pinned_environment_that_keeps_renewing_is_never_displaced(make_lease, paas, ecs, clock):
     holder = make_lease(ecs)
     holder.step()
     holder.store.pin(holder.name, "ecs", expected_token=1, new_version="p1", end_tenure=True)
@@ -197,8 +204,9 @@ def test_a_holder_outside_a_new_pin_loses_the_lease(make_store, make_lease, paas
     holder = make_lease(paas)
     holder.step()
     record = holder.read()
-    pinned = make_store().pin(holder.name, "ecs", expected_token=record.token, new_version="p1",
-                              end_tenure=False)
+    pinned = make_store().pin(
+        holder.name, "ecs", expected_token=record.token, new_version="p1", end_tenure=False
+    )
     assert (pinned.pin, pinned.holder, pinned.token) == ("ecs", paas, 1)  # tenure not ended
     assert holder.claim("letters", SLOT).outcome is ClaimOutcome.LEASE_LOST
     assert holder.role is Role.STANDBY
@@ -264,15 +272,15 @@ def test_a_claim_whose_answer_was_lost_counts_once_when_retried(claim_unanswered
     assert again.outcome is ClaimOutcome.ALREADY_CLAIMED
 
 
-def test_a_lost_claim_answer_is_resolved_by_reading_once_the_lease_lapsed(
-    claim_unanswered, clock
-):
+def test_a_lost_claim_answer_is_resolved_by_reading_once_the_lease_lapsed(claim_unanswered, clock):
     _, lease = claim_unanswered("after")
     clock.advance(TIMINGS.safe_seconds)
     assert not lease.valid()
     result = lease.claim("letters", SLOT)
-    assert (result.outcome, result.reason) == (ClaimOutcome.CLAIMED,
-                                               "our earlier attempt stored it")
+    assert (result.outcome, result.reason) == (
+        ClaimOutcome.CLAIMED,
+        "our earlier attempt stored it",
+    )
     assert lease.claim("letters", SLOT).outcome is ClaimOutcome.LEASE_LOST
 
 
@@ -336,7 +344,11 @@ def test_claims_go_out_in_slot_order_only_while_leading(make_lease, paas, ecs, c
     assert earlier.last.slot == SLOT
     later = holder.claim("letters", SLOT + timedelta(hours=1))
     assert (later.outcome, later.last.runs, later.last.token, later.last.environment) == (
-        ClaimOutcome.CLAIMED, 2, 1, "paas")
+        ClaimOutcome.CLAIMED,
+        2,
+        1,
+        "paas",
+    )
     assert holder.claim("invoices", SLOT).outcome is ClaimOutcome.CLAIMED
     assert set(holder.read().claims) == {"letters", "invoices"}
 
@@ -388,8 +400,7 @@ def test_the_pin_that_follows_an_announcement_is_acquired_at_the_next_fast_read(
     _, standby, _ = announced
     delay = standby.step()
     assert delay == pytest.approx(ANNOUNCED_POLL_SECONDS)
-    make_store().pin(lock_name, "ecs", expected_token=1, new_version=new_version(),
-                     end_tenure=True)
+    make_store().pin(lock_name, "ecs", expected_token=1, new_version=new_version(), end_tenure=True)
     clock.advance(delay)
     standby.step()
     assert (standby.role, standby.token) == (Role.LEADER, 3)

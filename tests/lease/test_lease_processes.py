@@ -48,7 +48,10 @@ class Child:
     def __init__(self, *args: str) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.lease.holder_process", *args],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.events: list[list] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -70,24 +73,30 @@ class Child:
 
 
 def test_a_paused_holder_cannot_claim_after_it_resumes(store_url, lock_name, make_store, ecs):
-    durations = [str(getattr(TIMINGS, f)) for f in
-                 ("lease_seconds", "renew_seconds", "safe_seconds", "poll_seconds")]
+    durations = [
+        str(getattr(TIMINGS, f))
+        for f in ("lease_seconds", "renew_seconds", "safe_seconds", "poll_seconds")
+    ]
     child = Child(store_url, lock_name, "paas", *durations)
     try:
-        wait_for(lambda: len([e for e in child.kinds("claim") if e[2] == "claimed"]) >= 3,
-                 "the holder process to lead and claim")
+        wait_for(
+            lambda: len([e for e in child.kinds("claim") if e[2] == "claimed"]) >= 3,
+            "the holder process to lead and claim",
+        )
         os.kill(child.process.pid, signal.SIGSTOP)
         paused_at = time.monotonic()
         standby = Lease(make_store(TIMINGS), lock_name, ecs, TIMINGS)
-        wait_for(lambda: standby.role is Role.LEADER, "the standby to take over",
-                 step=standby.step)
+        wait_for(lambda: standby.role is Role.LEADER, "the standby to take over", step=standby.step)
         assert time.monotonic() - paused_at >= TIMINGS.lease_seconds
         assert standby.token == 2
         time.sleep(max(0.0, paused_at + TIMINGS.lease_seconds + 0.5 - time.monotonic()))
         resumed_from = len(child.events)
         os.kill(child.process.pid, signal.SIGCONT)
-        wait_for(lambda: len(child.kinds("claim")) >= resumed_from + 5 and child.kinds("fenced"),
-                 "the resumed holder to try again", step=standby.step)
+        wait_for(
+            lambda: len(child.kinds("claim")) >= resumed_from + 5 and child.kinds("fenced"),
+            "the resumed holder to try again",
+            step=standby.step,
+        )
     finally:
         stderr = child.stop()
     after = [event for event in child.events[resumed_from:] if event[0] == "claim"]
@@ -144,8 +153,14 @@ def test_the_keeper_holds_the_lease_through_a_long_sleep_and_releases_it(
     make_store, lock_name, paas, ecs
 ):
     starts, stops = [], []
-    holder = Lease(make_store(TIMINGS), lock_name, paas, TIMINGS,
-                   on_start_leading=starts.append, on_stop_leading=stops.append)
+    holder = Lease(
+        make_store(TIMINGS),
+        lock_name,
+        paas,
+        TIMINGS,
+        on_start_leading=starts.append,
+        on_stop_leading=stops.append,
+    )
     keeper = LeaseKeeper(holder)
     keeper.start()
     wait_for(holder.valid, "the holder to lead")

@@ -88,11 +88,18 @@ def test_the_same_slot_is_never_claimed_twice_across_a_handover(make_store, lock
         def run():
             for slot in slots:
                 for entry in entries:
-                    result = store.claim(lock_name, entry, slot, identity=identity, token=token,
-                                         claim_id=new_version())
+                    result = store.claim(
+                        lock_name,
+                        entry,
+                        slot,
+                        identity=identity,
+                        token=token,
+                        claim_id=new_version(),
+                    )
                     outcomes.append((entry, slot, identity.environment, result.outcome))
                     if result.claimed and identity is paas and slot >= slots[3]:
                         old_claimed_some.set()
+
         return run
 
     def hand_over():
@@ -102,19 +109,29 @@ def test_the_same_slot_is_never_claimed_twice_across_a_handover(make_store, lock
 
     race(*[claimer(old_store, paas, 1)] * 3, *[claimer(new_store, ecs, 3)] * 3, hand_over)
 
-    claimed = Counter((entry, slot) for entry, slot, _, outcome in outcomes
-                      if outcome is ClaimOutcome.CLAIMED)
+    claimed = Counter(
+        (entry, slot) for entry, slot, _, outcome in outcomes if outcome is ClaimOutcome.CLAIMED
+    )
     assert max(claimed.values()) == 1
     record = new_store.read(lock_name)
     for entry in entries:
-        by = {env: [slot for e, slot, env_, outcome in outcomes
-                    if e == entry and env_ == env and outcome is ClaimOutcome.CLAIMED]
-              for env in ("paas", "ecs")}
+        by = {
+            env: [
+                slot
+                for e, slot, env_, outcome in outcomes
+                if e == entry and env_ == env and outcome is ClaimOutcome.CLAIMED
+            ]
+            for env in ("paas", "ecs")
+        }
         assert by["paas"] and by["ecs"], "the handover must fall between the claims"
         assert max(by["paas"]) < min(by["ecs"])
         last = record.claims[entry]
         assert (last.runs, last.slot, last.token, last.environment) == (
-            len(by["paas"]) + len(by["ecs"]), slots[-1], 3, "ecs")
+            len(by["paas"]) + len(by["ecs"]),
+            slots[-1],
+            3,
+            "ecs",
+        )
 
 
 def test_concurrent_claims_of_one_holder_send_each_slot_once(make_store, lock_name, paas):
@@ -122,11 +139,16 @@ def test_concurrent_claims_of_one_holder_send_each_slot_once(make_store, lock_na
     stores[0].acquire(lock_name, paas, expected_version=None, new_version="v1")
     for minute in range(ROUNDS):
         slot = START + timedelta(minutes=minute)
-        results = race(*(
-            (lambda store=store, slot=slot: store.claim(
-                lock_name, "letters", slot, identity=paas, token=1, claim_id=new_version()))
-            for store in stores
-        ))
+        results = race(
+            *(
+                (
+                    lambda store=store, slot=slot: store.claim(
+                        lock_name, "letters", slot, identity=paas, token=1, claim_id=new_version()
+                    )
+                )
+                for store in stores
+            )
+        )
         outcomes = Counter(result.outcome for result in results)
         assert outcomes == {ClaimOutcome.CLAIMED: 1, ClaimOutcome.ALREADY_CLAIMED: 3}, minute
     assert stores[0].read(lock_name).claims["letters"].runs == ROUNDS

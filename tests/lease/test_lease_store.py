@@ -84,7 +84,11 @@ def test_the_same_slot_claimed_twice_by_the_same_holder_counts_once(store, lock_
     first = claim(store, lock_name, paas, 1, claim_id="c1")
     assert first.outcome is ClaimOutcome.CLAIMED
     assert (first.last.slot, first.last.runs, first.last.token, first.last.claim_id) == (
-        SLOT, 1, 1, "c1")
+        SLOT,
+        1,
+        1,
+        "c1",
+    )
     retried = claim(store, lock_name, paas, 1, claim_id="c1")  # our lost answer, retried
     assert (retried.outcome, retried.last.runs) == (ClaimOutcome.CLAIMED, 1)
     again = claim(store, lock_name, paas, 1, claim_id="c2")  # a second attempt at the slot
@@ -107,12 +111,15 @@ def test_slots_are_kept_per_entry_with_any_entry_name(store, lock_name, paas):
 
 
 def test_a_pin_keeps_out_the_other_environment(store, lock_name, paas, ecs):
-    assert store.pin(lock_name, "ecs", expected_token=None, new_version="p1",
-                     end_tenure=False).token == 0
+    assert (
+        store.pin(lock_name, "ecs", expected_token=None, new_version="p1", end_tenure=False).token
+        == 0
+    )
     assert store.acquire(lock_name, paas, expected_version=None, new_version="v1") is None
     assert store.acquire(lock_name, ecs, expected_version=None, new_version="v2") == 1
-    assert store.pin(lock_name, "paas", expected_token=0, new_version="p2",
-                     end_tenure=True) is None  # token moved on since the caller read it
+    assert (
+        store.pin(lock_name, "paas", expected_token=0, new_version="p2", end_tenure=True) is None
+    )  # token moved on since the caller read it
     pinned = store.pin(lock_name, "paas", expected_token=1, new_version="p3", end_tenure=False)
     assert (pinned.pin, pinned.holder, pinned.token, pinned.version) == ("paas", ecs, 1, "p3")
     assert store.renew(lock_name, ecs, 1, new_version="v3") is False  # pinned away: loses it
@@ -137,10 +144,13 @@ def test_a_fallback_takes_a_pinned_lease_only_at_the_version_that_went_unchanged
     assert store.acquire(lock_name, ecs, expected_version=None, new_version="v1") == 1
     store.pin(lock_name, "ecs", expected_token=1, new_version="p1", end_tenure=True)
     assert store.acquire(lock_name, paas, expected_version="p1", new_version="v2") is None
-    assert store.acquire(lock_name, paas, expected_version="v1", new_version="v2",
-                         take_pin=True) is None  # the pin write changed the version since
-    assert store.acquire(lock_name, paas, expected_version="p1", new_version="v3",
-                         take_pin=True) == 2
+    assert (
+        store.acquire(lock_name, paas, expected_version="v1", new_version="v2", take_pin=True)
+        is None
+    )  # the pin write changed the version since
+    assert (
+        store.acquire(lock_name, paas, expected_version="p1", new_version="v3", take_pin=True) == 2
+    )
     record = store.read(lock_name)
     assert (record.pin, record.holder, record.token, record.version) == ("paas", paas, 2, "v3")
     assert store.renew(lock_name, ecs, 1, new_version="v4") is False
@@ -154,8 +164,13 @@ def test_an_announcement_changes_nothing_fencing_or_takeover_rely_on(store, lock
     assert store.announce(lock_name, "ecs", expected_token=0) is None  # token moved on
     before = store.read(lock_name)
     announced = store.announce(lock_name, "ecs", expected_token=1)
-    assert (announced.handover_to, announced.token, announced.holder, announced.pin,
-            announced.version) == ("ecs", 1, paas, None, "v1")
+    assert (
+        announced.handover_to,
+        announced.token,
+        announced.holder,
+        announced.pin,
+        announced.version,
+    ) == ("ecs", 1, paas, None, "v1")
     assert announced.handover_announced_at >= before.renewed_at
     assert store.read(lock_name) == announced
     assert store.renew(lock_name, paas, 1, new_version="v2") is True
@@ -176,19 +191,37 @@ def test_a_pin_clears_the_announcement(store, lock_name, paas):
     assert (pinned.handover_to, pinned.handover_announced_at, pinned.token) == (None, None, 2)
     assert store.read(lock_name) == pinned
     store.announce(lock_name, "paas", expected_token=2)
-    assert store.pin(lock_name, None, expected_token=None, new_version="p2",
-                     end_tenure=False).handover_to is None
+    assert (
+        store.pin(
+            lock_name, None, expected_token=None, new_version="p2", end_tenure=False
+        ).handover_to
+        is None
+    )
 
 
 def test_heartbeats_list_the_living_oldest_first(store, lock_name, paas, ecs):
-    store.heartbeat(lock_name, paas, role="leader", ttl_seconds=30, sequence=1,
-                    detail={"version": "1.2", "pid": 7})
+    store.heartbeat(
+        lock_name,
+        paas,
+        role="leader",
+        ttl_seconds=30,
+        sequence=1,
+        detail={"version": "1.2", "pid": 7},
+    )
     store.heartbeat(lock_name, ecs, role="standby", ttl_seconds=30, sequence=1)
-    store.heartbeat(lock_name, paas, role="leader", ttl_seconds=30, sequence=2,
-                    detail={"version": "1.2", "pid": 7})
+    store.heartbeat(
+        lock_name,
+        paas,
+        role="leader",
+        ttl_seconds=30,
+        sequence=2,
+        detail={"version": "1.2", "pid": 7},
+    )
     found = store.participants(lock_name)
     assert [(p.identity, p.role, p.sequence) for p in found] == [
-        (paas, "leader", 2), (ecs, "standby", 1)]
+        (paas, "leader", 2),
+        (ecs, "standby", 1),
+    ]
     assert found[0].detail == {"version": "1.2", "pid": 7}
     assert found[0].expires_at > found[0].seen_at
     store.leave(lock_name, paas)
@@ -206,30 +239,54 @@ def test_expired_heartbeats_are_not_listed_before_the_store_deletes_them(
 def test_audit_events_come_back_newest_first(store, lock_name):
     start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     for minute in range(5):
-        store.record_event(lock_name, AuditEvent(
-            at=start + timedelta(minutes=minute), kind="pin", actor="alice", host="laptop",
-            result="ok", detail={"to": "ecs", "n": minute}))
+        store.record_event(
+            lock_name,
+            AuditEvent(
+                at=start + timedelta(minutes=minute),
+                kind="pin",
+                actor="alice",
+                host="laptop",
+                result="ok",
+                detail={"to": "ecs", "n": minute},
+            ),
+        )
     events = store.events(lock_name, limit=3)
     assert [e.detail["n"] for e in events] == [4, 3, 2]
-    assert (events[0].kind, events[0].actor, events[0].at) == ("pin", "alice",
-                                                               start + timedelta(minutes=4))
+    assert (events[0].kind, events[0].actor, events[0].at) == (
+        "pin",
+        "alice",
+        start + timedelta(minutes=4),
+    )
     assert store.events(f"{lock_name}-other") == []
 
 
-@pytest.mark.parametrize(("field", "value", "expected"), [
-    ("token", "-1", "field 'token' is '-1', expected a whole number of at least 0"),
-    ("version", "", "field 'version' is '', expected a non-empty string"),
-    ("holder_env", "Not An Env", "field 'holder_env' is 'Not An Env', expected an environment "
-                                 "label such as 'ecs'"),
-    ("holder_id", "", "field 'holder_id' is '', expected a non-empty string"),
-    ("pin", "ECS!", "field 'pin' is 'ECS!', expected an environment label such as 'ecs'"),
-    ("renewed_at", "yesterday", "field 'renewed_at' is 'yesterday', expected an ISO-8601 time"),
-    ("slot:letters", "soon", "field 'slot:letters' is 'soon', expected a whole number"),
-    ("by:letters", "paas", "field 'by:letters' is 'paas', expected '<token>/<environment>'"),
-    ("handover_to", "", "field 'handover_to' is '', expected an environment label such as 'ecs'"),
-    ("handover_announced_at", "now", "field 'handover_announced_at' is 'now', expected an "
-                                     "ISO-8601 time"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("token", "-1", "field 'token' is '-1', expected a whole number of at least 0"),
+        ("version", "", "field 'version' is '', expected a non-empty string"),
+        (
+            "holder_env",
+            "Not An Env",
+            "field 'holder_env' is 'Not An Env', expected an environment label such as 'ecs'",
+        ),
+        ("holder_id", "", "field 'holder_id' is '', expected a non-empty string"),
+        ("pin", "ECS!", "field 'pin' is 'ECS!', expected an environment label such as 'ecs'"),
+        ("renewed_at", "yesterday", "field 'renewed_at' is 'yesterday', expected an ISO-8601 time"),
+        ("slot:letters", "soon", "field 'slot:letters' is 'soon', expected a whole number"),
+        ("by:letters", "paas", "field 'by:letters' is 'paas', expected '<token>/<environment>'"),
+        (
+            "handover_to",
+            "",
+            "field 'handover_to' is '', expected an environment label such as 'ecs'",
+        ),
+        (
+            "handover_announced_at",
+            "now",
+            "field 'handover_announced_at' is 'now', expected an ISO-8601 time",
+        ),
+    ],
+)
 def test_a_record_of_the_wrong_shape_is_named_field_and_value(
     store, lock_name, paas, write_raw_field, field, value, expected
 ):
@@ -243,11 +300,14 @@ def test_a_record_of_the_wrong_shape_is_named_field_and_value(
 
 
 def test_a_missing_table_is_a_clear_error(moto_server, unique_name):
-    store = DynamoDBStore(parse_lock_url(f"dynamodb://{unique_name}?region=eu-west-2"),
-                          LeaseTimings())
-    expected = (f"DynamoDB table {unique_name!r} does not exist in region eu-west-2: create it "
-                "with `handover init` (beat_lock.dynamodb.create_table), or fix the table in "
-                "beat_lock_url")
+    store = DynamoDBStore(
+        parse_lock_url(f"dynamodb://{unique_name}?region=eu-west-2"), LeaseTimings()
+    )
+    expected = (
+        f"DynamoDB table {unique_name!r} does not exist in region eu-west-2: create it "
+        "with `handover init` (beat_lock.dynamodb.create_table), or fix the table in "
+        "beat_lock_url"
+    )
     for attempt in (store.ping, lambda: store.read("beat")):
         with pytest.raises(StoreMissing) as caught:
             attempt()
@@ -267,18 +327,22 @@ def test_create_table_is_idempotent_on_demand_with_ttl(moto_server, unique_name)
 def test_a_dynamodb_attribute_of_a_type_we_never_write_is_named(
     moto_server, lock_table, lock_name, paas
 ):
-    store = DynamoDBStore(parse_lock_url(f"dynamodb://{lock_table}?region=eu-west-2"),
-                          LeaseTimings())
+    store = DynamoDBStore(
+        parse_lock_url(f"dynamodb://{lock_table}?region=eu-west-2"), LeaseTimings()
+    )
     store.acquire(lock_name, paas, expected_version=None, new_version="v1")
     boto3.client("dynamodb").update_item(
-        TableName=lock_table, Key={"pk": {"S": f"lease#{lock_name}"}, "sk": {"S": "lease"}},
-        UpdateExpression="SET renewals = :v", ExpressionAttributeValues={":v": {"BOOL": True}},
+        TableName=lock_table,
+        Key={"pk": {"S": f"lease#{lock_name}"}, "sk": {"S": "lease"}},
+        UpdateExpression="SET renewals = :v",
+        ExpressionAttributeValues={":v": {"BOOL": True}},
     )
     with pytest.raises(CorruptRecord) as caught:
         store.read(lock_name)
     assert str(caught.value).startswith(
         f"lease record of lock {lock_name!r}: field 'renewals' is {{'BOOL': True}}, expected a "
-        "string or a number")
+        "string or a number"
+    )
 
 
 def test_a_redis_key_of_another_type_is_a_corrupt_record(redis_url, lock_name, paas):
@@ -286,11 +350,13 @@ def test_a_redis_key_of_another_type_is_a_corrupt_record(redis_url, lock_name, p
     client.set(f"beat_lock:{{{lock_name}}}:lease", "not a hash")
     client.close()
     store = open_store(parse_lock_url(redis_url))
-    for attempt in (lambda: store.read(lock_name),
-                    lambda: store.acquire(lock_name, paas, expected_version=None,
-                                          new_version="v1")):
+    for attempt in (
+        lambda: store.read(lock_name),
+        lambda: store.acquire(lock_name, paas, expected_version=None, new_version="v1"),
+    ):
         with pytest.raises(CorruptRecord) as caught:
             attempt()
         assert str(caught.value).startswith(
             f"a key of lock {lock_name!r} in Redis at {redis_url} (beat_lock:{{{lock_name}}}:*) "
-            "holds a value of another type (WRONGTYPE")
+            "holds a value of another type (WRONGTYPE"
+        )

@@ -26,7 +26,8 @@ app.conf.update(
         "every-second": {"task": "tests.scheduler.app.record", "schedule": timedelta(seconds=1)},
         "every-second-all": {"task": "tests.scheduler.app.record", "schedule": 1.0},
         "every-second-critical": {
-            "task": "tests.scheduler.app.record", "schedule": timedelta(seconds=1),
+            "task": "tests.scheduler.app.record",
+            "schedule": timedelta(seconds=1),
         },
         "every-minute": {"task": "tests.scheduler.app.record", "schedule": crontab(minute="*")},
     },
@@ -36,8 +37,7 @@ app.conf.update(
 
 
 def _append(task: Task) -> None:
-    append_record(os.environ["TEST_RECORD_PATH"], task.name, task.request.id,
-                  task.request.headers)
+    append_record(os.environ["TEST_RECORD_PATH"], task.name, task.request.id, task.request.headers)
 
 
 @app.task(bind=True)

@@ -59,6 +59,7 @@ def broker_url(redis_url: str) -> str:
 
 @pytest.fixture
 def processes(tmp_path, broker_url: str, lock: Lock) -> Iterator[Processes]:
-    with Processes(tmp_path, APP, {"TEST_BROKER_URL": broker_url, **lock.env(), **TIMINGS}
-                   ) as procs:
+    with Processes(
+        tmp_path, APP, {"TEST_BROKER_URL": broker_url, **lock.env(), **TIMINGS}
+    ) as procs:
         yield procs

@@ -43,8 +43,9 @@ def test_runs_missed_while_no_beat_led_follow_each_entrys_policy(processes: Proc
     got = slots["every-second-all"]
     missing, _ = missing_and_extra(got, interval_slots(got[0], ONE_SECOND, got[-1]))
     assert not missing, f"policy all lost {missing}"
-    caught_up = min(r.slot for r in records
-                    if r.entry == "every-second-all" and r.environment == "ecs")
+    caught_up = min(
+        r.slot for r in records if r.entry == "every-second-all" and r.environment == "ecs"
+    )
     assert caught_up <= utc(killed_at) + ONE_SECOND
 
     for entry, policy in (("every-second", "latest"), ("every-second-critical", "none")):
@@ -54,7 +55,9 @@ def test_runs_missed_while_no_beat_led_follow_each_entrys_policy(processes: Proc
         last_paas = max(r.slot for r in records if r.entry == entry and r.environment == "paas")
         first_ecs = min(r.slot for r in records if r.entry == entry and r.environment == "ecs")
         assert len(missing) >= 2, f"{entry}: late runs were sent: {got}"
-        assert missing == [s.isoformat() for s in interval_slots(
-            last_paas + ONE_SECOND, ONE_SECOND, first_ecs - ONE_SECOND)], entry
+        assert missing == [
+            s.isoformat()
+            for s in interval_slots(last_paas + ONE_SECOND, ONE_SECOND, first_ecs - ONE_SECOND)
+        ], entry
         assert first_ecs > utc(killed_at) + ONE_SECOND, f"{entry} sent a late run {first_ecs}"
         assert ecs.logged(f"entry={entry} policy={policy} skipped")

@@ -23,14 +23,24 @@ def test_a_run_delivered_twice_executes_once(processes: Processes, broker_url: s
     first = run_headers("letters", slot, token=3, environment="paas")
     second = run_headers("letters", slot.replace(hour=2), token=3, environment="paas")
     sender = Celery(broker=broker_url)
-    for name, headers in [(GUARDED, first), (GUARDED, first), (GUARDED, second), (GUARDED, None),
-                          (UNGUARDED, first), (UNGUARDED, first)]:
+    for name, headers in [
+        (GUARDED, first),
+        (GUARDED, first),
+        (GUARDED, second),
+        (GUARDED, None),
+        (UNGUARDED, first),
+        (UNGUARDED, first),
+    ]:
         sender.send_task(name, headers=headers)
     sender.close()
 
     wait_for(lambda: len(read_records(processes.record_path)) >= 5, 60, "five runs", worker)
-    wait_for(lambda: worker.logged("already executed: skipping this delivery"), 10,
-             "the guard to skip the second delivery", worker)
+    wait_for(
+        lambda: worker.logged("already executed: skipping this delivery"),
+        10,
+        "the guard to skip the second delivery",
+        worker,
+    )
     runs = Counter((r.task, r.slot) for r in read_records(processes.record_path))
     assert runs == {
         (GUARDED, slot): 1,

@@ -11,7 +11,9 @@ def test_headers_name_the_run_in_utc_and_read_back():
     slot = datetime(2025, 3, 30, 2, 0, tzinfo=timezone(timedelta(hours=1)))
     headers = run_headers("letters", slot, token=7, environment="ecs")
     assert headers == {
-        "beat_lock_token": 7, "beat_lock_environment": "ecs", "beat_entry": "letters",
+        "beat_lock_token": 7,
+        "beat_lock_environment": "ecs",
+        "beat_entry": "letters",
         "beat_slot": "2025-03-30T01:00:00+00:00",
     }
     assert slot_of(headers) == ("letters", datetime(2025, 3, 30, 1, 0, tzinfo=UTC))

@@ -34,8 +34,17 @@ def lone_broker(tmp_path) -> Iterator[tuple[str, subprocess.Popen]]:
     """A redis-server of this test's own, which the test may kill."""
     port = free_port()
     server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--dir", str(tmp_path)],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
@@ -70,8 +79,9 @@ def leased_app(broker: str, lock_url: str, name: str, schedule: dict) -> Celery:
     return app
 
 
-def tick_until(scheduler: LeasedScheduler, condition: Callable[[], bool], what: str,
-               timeout: float = 30) -> None:
+def tick_until(
+    scheduler: LeasedScheduler, condition: Callable[[], bool], what: str, timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -87,13 +97,21 @@ def runs(lock_url: str, name: str, entry: str) -> int:
 
 
 def test_an_entry_whose_slots_cannot_be_listed_is_reported_once_and_the_rest_run(
-    redis_url, broker_url, unique_name, caplog,
+    redis_url,
+    broker_url,
+    unique_name,
+    caplog,
 ):
     caplog.set_level(logging.INFO, logger="scheduler.leased")
-    app = leased_app(broker_url, redis_url, unique_name, {
-        "custom": {"task": "noop", "schedule": EveryOtherDay()},
-        "tick": {"task": "noop", "schedule": timedelta(seconds=1)},
-    })
+    app = leased_app(
+        broker_url,
+        redis_url,
+        unique_name,
+        {
+            "custom": {"task": "noop", "schedule": EveryOtherDay()},
+            "tick": {"task": "noop", "schedule": timedelta(seconds=1)},
+        },
+    )
     scheduler = LeasedScheduler(app=app)
     try:
         tick_until(scheduler, lambda: runs(redis_url, unique_name, "tick") >= 3, "three runs")
@@ -106,24 +124,37 @@ def test_an_entry_whose_slots_cannot_be_listed_is_reported_once_and_the_rest_run
         scheduler.close()
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1, errors
-    assert errors[0].startswith("entry=custom is not dispatched by the leased scheduler: "
-                                "cannot compute fire times of EveryOtherDay schedule")
+    assert errors[0].startswith(
+        "entry=custom is not dispatched by the leased scheduler: "
+        "cannot compute fire times of EveryOtherDay schedule"
+    )
     assert runs(redis_url, unique_name, "custom") == 0
 
 
 def test_a_run_claimed_but_not_published_is_logged_at_error_with_its_slot(
-    lone_broker, redis_url, unique_name, caplog,
+    lone_broker,
+    redis_url,
+    unique_name,
+    caplog,
 ):
     caplog.set_level(logging.INFO, logger="scheduler.leased")
     broker, server = lone_broker
-    app = leased_app(broker, redis_url, unique_name, {
-        "tick": {"task": "noop", "schedule": timedelta(seconds=1)},
-    })
+    app = leased_app(
+        broker,
+        redis_url,
+        unique_name,
+        {
+            "tick": {"task": "noop", "schedule": timedelta(seconds=1)},
+        },
+    )
     scheduler = LeasedScheduler(app=app)
 
     def unpublished() -> list[str]:
-        return [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR
-                and "could not be published" in r.getMessage()]
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.levelno == logging.ERROR and "could not be published" in r.getMessage()
+        ]
 
     try:
         tick_until(scheduler, lambda: runs(redis_url, unique_name, "tick") >= 1, "a first run")
@@ -134,6 +165,8 @@ def test_a_run_claimed_but_not_published_is_logged_at_error_with_its_slot(
         scheduler.close()
     message = unpublished()[0]
     assert message.startswith("entry=tick slot=20")
-    assert message.endswith("was claimed but could not be published; it will not be sent "
-                            "(a claim cannot be undone and resending could send it twice)")
+    assert message.endswith(
+        "was claimed but could not be published; it will not be sent "
+        "(a claim cannot be undone and resending could send it twice)"
+    )
     assert runs(redis_url, unique_name, "tick") >= 2  # the failed run's claim stands

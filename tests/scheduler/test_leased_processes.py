@@ -37,8 +37,11 @@ SENDING = "Sending due task"
 
 
 def records_of(processes: Processes, environment: str | None = None) -> list[Record]:
-    return [r for r in read_records(processes.record_path)
-            if environment is None or r.environment == environment]
+    return [
+        r
+        for r in read_records(processes.record_path)
+        if environment is None or r.environment == environment
+    ]
 
 
 def wait_sent(processes: Processes, environment: str, seconds: float, *show: Proc) -> None:
@@ -50,23 +53,31 @@ def wait_sent(processes: Processes, environment: str, seconds: float, *show: Pro
         latest = {r.entry: r.slot for r in records_of(processes, environment)}
         return all(entry in latest and latest[entry] >= until for entry in SECOND_ENTRIES)
 
-    wait_for(done, STARTUP_SECONDS + seconds,
-             f"{environment} to send every one-second entry up to {until:%H:%M:%S}", *show)
+    wait_for(
+        done,
+        STARTUP_SECONDS + seconds,
+        f"{environment} to send every one-second entry up to {until:%H:%M:%S}",
+        *show,
+    )
 
 
 def lead(processes: Processes, environment: str, *show: Proc, **env: str) -> Proc:
     """Start a beat and wait until it dispatches."""
     beat = processes.beat(environment, **env)
-    wait_for(lambda: beat.logged(LEADING), STARTUP_SECONDS, f"{environment} to lead", beat,
-             *show)
+    wait_for(lambda: beat.logged(LEADING), STARTUP_SECONDS, f"{environment} to lead", beat, *show)
     return beat
 
 
 def stand_by(processes: Processes, environment: str, *show: Proc, **env: str) -> Proc:
     """Start a beat and wait until it has looked at the lease and stands by."""
     beat = processes.beat(environment, **env)
-    wait_for(lambda: beat.logged("lease standby"), STARTUP_SECONDS,
-             f"{environment} to stand by", beat, *show)
+    wait_for(
+        lambda: beat.logged("lease standby"),
+        STARTUP_SECONDS,
+        f"{environment} to stand by",
+        beat,
+        *show,
+    )
     return beat
 
 
@@ -89,8 +100,7 @@ def tokens(records: list[Record], environment: str) -> set[int]:
     return {r.token for r in records if r.environment == environment}
 
 
-def test_two_beats_send_each_slot_once_and_a_pin_moves_dispatch(processes: Processes,
-                                                                 lock: Lock):
+def test_two_beats_send_each_slot_once_and_a_pin_moves_dispatch(processes: Processes, lock: Lock):
     """Two beats together: one environment sends everything. Pinned to ecs while paas leads:
     paas stops at once (its tenure ended in the same write), ecs leads, nothing lost."""
     worker = processes.worker()
@@ -109,8 +119,16 @@ def test_two_beats_send_each_slot_once_and_a_pin_moves_dispatch(processes: Proce
     record = store.read(lock.name)
     at_mid_second()
     pinned_at = time.time()
-    assert store.pin(lock.name, "ecs", expected_token=record.token, new_version=new_version(),
-                     end_tenure=True) is not None
+    assert (
+        store.pin(
+            lock.name,
+            "ecs",
+            expected_token=record.token,
+            new_version=new_version(),
+            end_tenure=True,
+        )
+        is not None
+    )
     store.close()
     wait_for(lambda: ecs.logged(LEADING), 10 * LEASE_SECONDS, "ecs to lead after the pin", ecs)
     wait_sent(processes, "ecs", 2, paas, ecs, worker)
@@ -135,8 +153,7 @@ def test_killed_leader_is_replaced_within_lease_and_poll(processes: Processes):
     mark = ecs.log_size()
     killed = time.monotonic()
     paas.kill()
-    wait_for(lambda: ecs.logged(LEADING, after=mark), 10 * LEASE_SECONDS,
-             "ecs to take over", ecs)
+    wait_for(lambda: ecs.logged(LEADING, after=mark), 10 * LEASE_SECONDS, "ecs to take over", ecs)
     took = time.monotonic() - killed
     assert took <= LEASE_SECONDS + 2 * POLL_SECONDS + MARGIN_SECONDS, took
     assert ecs.logged("took over from", after=mark)
@@ -165,8 +182,12 @@ def test_paused_leader_sends_nothing_and_sigterm_hands_over_within_a_poll(
     time.sleep(max(0.0, paused_at + LEASE_SECONDS + 1.0 - time.time()))
     resumed = paas.log_size()
     paas.resume()
-    wait_for(lambda: paas.logged("lease stopped leading", after=resumed), 10,
-             "paas to notice it lost the lease", paas)
+    wait_for(
+        lambda: paas.logged("lease stopped leading", after=resumed),
+        10,
+        "paas to notice it lost the lease",
+        paas,
+    )
     wait_sent(processes, "ecs", 2, ecs, worker)
     assert not paas.logged(SENDING, after=resumed)
 

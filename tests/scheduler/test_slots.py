@@ -13,8 +13,9 @@ EVERY_SECOND = schedule(timedelta(seconds=1))
 EVERY_MINUTE = crontab(minute="*")
 
 
-def rules(policy: str = "latest", *, grace: float = 5, lateness: float = 3600,
-          limit: int = 100) -> CatchUpRules:
+def rules(
+    policy: str = "latest", *, grace: float = 5, lateness: float = 3600, limit: int = 100
+) -> CatchUpRules:
     return CatchUpRules(policy, grace, lateness, limit)
 
 
@@ -28,15 +29,17 @@ def claimed_at(slot: datetime) -> Position:
 
 def test_on_time_slots_are_all_sent_whatever_the_policy():
     for policy in ("latest", "all", "none"):
-        decision = decide(EVERY_SECOND, claimed_at(T), T + timedelta(seconds=3.2), tz=UTC,
-                          rules=rules(policy))
+        decision = decide(
+            EVERY_SECOND, claimed_at(T), T + timedelta(seconds=3.2), tz=UTC, rules=rules(policy)
+        )
         assert decision.send == seconds(1, 2, 3)
         assert decision.skipped == ()
 
 
 def test_latest_skips_late_slots_when_one_is_on_time():
-    decision = decide(EVERY_SECOND, claimed_at(T), T + timedelta(seconds=20), tz=UTC,
-                      rules=rules("latest"))
+    decision = decide(
+        EVERY_SECOND, claimed_at(T), T + timedelta(seconds=20), tz=UTC, rules=rules("latest")
+    )
     assert decision.send == seconds(*range(15, 21))
     assert decision.skipped == seconds(*range(1, 15))
     assert decision.last == T + timedelta(seconds=20)
@@ -51,39 +54,48 @@ def test_latest_sends_the_newest_late_slot_once_when_none_is_on_time():
 
 
 def test_all_sends_the_newest_late_slots_up_to_the_limit_oldest_first():
-    decision = decide(EVERY_SECOND, claimed_at(T), T + timedelta(seconds=20), tz=UTC,
-                      rules=rules("all", limit=3))
+    decision = decide(
+        EVERY_SECOND, claimed_at(T), T + timedelta(seconds=20), tz=UTC, rules=rules("all", limit=3)
+    )
     assert decision.send == seconds(12, 13, 14, *range(15, 21))
     assert decision.skipped == seconds(*range(1, 12))
 
 
 def test_none_sends_only_on_time_slots():
-    decision = decide(EVERY_SECOND, claimed_at(T), T + timedelta(seconds=20), tz=UTC,
-                      rules=rules("none"))
+    decision = decide(
+        EVERY_SECOND, claimed_at(T), T + timedelta(seconds=20), tz=UTC, rules=rules("none")
+    )
     assert decision.send == seconds(*range(15, 21))
     assert decision.skipped == seconds(*range(1, 15))
 
 
 def test_slots_older_than_max_lateness_are_never_listed_or_sent():
     now = T + timedelta(days=30)
-    decision = decide(EVERY_SECOND, claimed_at(T), now, tz=UTC,
-                      rules=rules("all", lateness=30, limit=1000))
+    decision = decide(
+        EVERY_SECOND, claimed_at(T), now, tz=UTC, rules=rules("all", lateness=30, limit=1000)
+    )
     assert decision.missed_before == now - timedelta(seconds=30)
     assert decision.send == tuple(now - timedelta(seconds=s) for s in range(29, -1, -1))
 
 
 def test_no_missed_report_when_nothing_fell_before_the_horizon():
     last = T.replace(minute=0)
-    decision = decide(EVERY_MINUTE, claimed_at(last), last + timedelta(seconds=50), tz=UTC,
-                      rules=rules(lateness=10))
+    decision = decide(
+        EVERY_MINUTE,
+        claimed_at(last),
+        last + timedelta(seconds=50),
+        tz=UTC,
+        rules=rules(lateness=10),
+    )
     assert decision.missed_before is None
     assert decision.send == ()
 
 
 def test_interval_slots_keep_the_phase_of_the_last_claim():
     anchor = T + timedelta(milliseconds=250)
-    decision = decide(EVERY_SECOND, claimed_at(anchor), T + timedelta(seconds=2.5), tz=UTC,
-                      rules=rules())
+    decision = decide(
+        EVERY_SECOND, claimed_at(anchor), T + timedelta(seconds=2.5), tz=UTC, rules=rules()
+    )
     assert decision.send == (anchor + timedelta(seconds=1), anchor + timedelta(seconds=2))
 
 
@@ -95,10 +107,13 @@ def test_first_slot_of_an_interval_entry_is_now_in_whole_seconds():
     assert next_due(EVERY_SECOND, position, now, tz=UTC) == now
 
 
-@pytest.mark.parametrize(("started", "sent"), [
-    (T + timedelta(seconds=4), (T,)),  # a fire time within the grace is still sent
-    (T + timedelta(seconds=6), ()),  # older: wait for the next one
-])
+@pytest.mark.parametrize(
+    ("started", "sent"),
+    [
+        (T + timedelta(seconds=4), (T,)),  # a fire time within the grace is still sent
+        (T + timedelta(seconds=6), ()),  # older: wait for the next one
+    ],
+)
 def test_first_slot_of_a_crontab_entry(started, sent):
     position = Position.start(None, 0, started, 5)
     decision = decide(EVERY_MINUTE, position, started, tz=UTC, rules=rules("all"))

@@ -35,8 +35,10 @@ CASES = {
 
 @pytest.mark.parametrize("lock", ["redis"], indirect=True)
 def test_bad_config_stops_beat_with_one_clear_line(processes: Processes, moto_server):
-    beats = {case: processes.beat("paas", name=case.replace(" ", "-"), **env)
-             for case, (env, _) in CASES.items()}
+    beats = {
+        case: processes.beat("paas", name=case.replace(" ", "-"), **env)
+        for case, (env, _) in CASES.items()
+    }
     for case, beat in beats.items():
         status = beat.wait_exit(60)
         output = beat.log()
