@@ -17,15 +17,17 @@ $(BIN)/.installed: pyproject.toml tests/dynalite/package-lock.json
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/python -m handover.demo
+	$(BIN)/python -m beat_handover.handover.demo
 
 test: $(BIN)/.installed
 	@command -v redis-server >/dev/null || { echo "make test: redis-server is not installed; the tests start their own. On Debian/Ubuntu: apt-get install redis-server; on macOS: brew install redis" >&2; exit 2; }
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(BIN)/.installed
 	for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
