@@ -1,9 +1,9 @@
 """The DynamoDB backend: one table, every write one conditional request on one item.
 
 Lease of lock NAME: pk=``lease#NAME``, sk=``lease`` (never deleted, no TTL), fields as in
-:mod:`beat_lock.layout`. A slot claim is one conditional ``UpdateItem`` on that item, which is
-atomic on every DynamoDB implementation and costs one write unit per KB of the item. Heartbeats
-(pk=``member#NAME``) and audit events (pk=``audit#NAME``) carry a TTL in ``expires_at``.
+:mod:`beat_handover.beat_lock.layout`. A slot claim is one conditional ``UpdateItem`` on that item,
+which is atomic on every DynamoDB implementation and costs one write unit per KB of the item.
+Heartbeats (pk=``member#NAME``) and audit events (pk=``audit#NAME``) carry a TTL in ``expires_at``.
 Every read that a decision rests on is strongly consistent.
 
 A write whose condition failed returns the item as it was (``ALL_OLD``), so the store tells in
@@ -32,9 +32,15 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from beat_lock.errors import ConfigError, CorruptRecord, StoreError, StoreMissing, StoreUnavailable
-from beat_lock.identity import Identity
-from beat_lock.layout import (
+from beat_handover.beat_lock.errors import (
+    ConfigError,
+    CorruptRecord,
+    StoreError,
+    StoreMissing,
+    StoreUnavailable,
+)
+from beat_handover.beat_lock.identity import Identity
+from beat_handover.beat_lock.layout import (
     claim_result,
     event_fields,
     event_from_fields,
@@ -45,10 +51,10 @@ from beat_lock.layout import (
     record_from_fields,
     slot_millis,
 )
-from beat_lock.location import LockLocation, parse_lock_url
-from beat_lock.record import AuditEvent, ClaimResult, LeaseRecord, Participant
-from beat_lock.store import LeaseStore
-from beat_lock.timings import LeaseTimings
+from beat_handover.beat_lock.location import LockLocation, parse_lock_url
+from beat_handover.beat_lock.record import AuditEvent, ClaimResult, LeaseRecord, Participant
+from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.beat_lock.timings import LeaseTimings
 
 AUDIT_TTL = timedelta(days=400)
 PIN_ATTEMPTS = 5
@@ -209,7 +215,8 @@ class _Caller:
                 raise StoreMissing(
                     f"DynamoDB table {self.table!r} does not exist in region "
                     f"{self.client.meta.region_name}: create it with `handover init` "
-                    "(beat_lock.dynamodb.create_table), or fix the table in beat_lock_url"
+                    "(beat_handover.beat_lock.dynamodb.create_table), or fix the table in "
+                    "beat_lock_url"
                 ) from None
             if code in RETRYABLE_CODES or status >= 500:
                 raise StoreUnavailable(

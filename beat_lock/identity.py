@@ -8,7 +8,7 @@ import secrets
 import socket
 from dataclasses import dataclass
 
-from beat_lock.errors import ConfigError
+from beat_handover.beat_lock.errors import ConfigError
 
 ENVIRONMENT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 

@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
-from beat_lock.errors import ConfigError, CorruptRecord
-from beat_lock.identity import Identity, validate_environment
-from beat_lock.record import (
+from beat_handover.beat_lock.errors import ConfigError, CorruptRecord
+from beat_handover.beat_lock.identity import Identity, validate_environment
+from beat_handover.beat_lock.record import (
     AuditEvent,
     ClaimOutcome,
     ClaimResult,

@@ -37,12 +37,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from beat_lock.errors import BeatLockError, StoreError, StoreUnavailable
-from beat_lock.identity import Identity
-from beat_lock.layout import claim_result, new_version, slot_millis
-from beat_lock.record import AuditEvent, ClaimOutcome, ClaimResult, LeaseRecord
-from beat_lock.store import LeaseStore
-from beat_lock.timings import LeaseTimings
+from beat_handover.beat_lock.errors import BeatLockError, StoreError, StoreUnavailable
+from beat_handover.beat_lock.identity import Identity
+from beat_handover.beat_lock.layout import claim_result, new_version, slot_millis
+from beat_handover.beat_lock.record import AuditEvent, ClaimOutcome, ClaimResult, LeaseRecord
+from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.beat_lock.timings import LeaseTimings
 
 log = logging.getLogger(__name__)
 

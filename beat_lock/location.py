@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from beat_lock.errors import ConfigError
+from beat_handover.beat_lock.errors import ConfigError
 
 URL_FORMS = "dynamodb://TABLE?region=REGION, redis://HOST:PORT/DB or rediss://HOST:PORT/DB"
 TABLE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from beat_lock.identity import Identity
+from beat_handover.beat_lock.identity import Identity
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@
 
 Keys of lock NAME (the braces are a cluster hash tag: all of one lock's keys share a slot):
 
-    beat_lock:{NAME}:lease            hash: the lease record, fields as in beat_lock.layout
-    beat_lock:{NAME}:members          hash: instance id -> JSON heartbeat
-    beat_lock:{NAME}:members:expiry   sorted set: instance id scored by expiry (server time)
-    beat_lock:{NAME}:audit            list: JSON audit events, newest first, trimmed
+    beat_lock:{NAME}:lease            hash: the lease record, fields as in
+    beat_handover.beat_lock.layout beat_lock:{NAME}:members          hash: instance id -> JSON
+    heartbeat beat_lock:{NAME}:members:expiry   sorted set: instance id scored by expiry (server
+    time) beat_lock:{NAME}:audit            list: JSON audit events, newest first, trimmed
 
 The scripts read the Redis server's clock only to expire heartbeats; no lease decision uses it.
 A script whose condition failed returns the record as it was, so the store tells in the same
@@ -32,9 +32,9 @@ from redis.exceptions import (
 )
 from redis.retry import Retry
 
-from beat_lock.errors import ConfigError, CorruptRecord, StoreError, StoreUnavailable
-from beat_lock.identity import Identity
-from beat_lock.layout import (
+from beat_handover.beat_lock.errors import ConfigError, CorruptRecord, StoreError, StoreUnavailable
+from beat_handover.beat_lock.identity import Identity
+from beat_handover.beat_lock.layout import (
     claim_result,
     event_fields,
     event_from_fields,
@@ -44,10 +44,10 @@ from beat_lock.layout import (
     record_from_fields,
     slot_millis,
 )
-from beat_lock.location import LockLocation, redact
-from beat_lock.record import AuditEvent, ClaimResult, LeaseRecord, Participant
-from beat_lock.store import LeaseStore
-from beat_lock.timings import LeaseTimings
+from beat_handover.beat_lock.location import LockLocation, redact
+from beat_handover.beat_lock.record import AuditEvent, ClaimResult, LeaseRecord, Participant
+from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.beat_lock.timings import LeaseTimings
 
 AUDIT_MAX_EVENTS = 1000
 RETRIES = 1  # one more attempt after a dropped connection (a restarted server, a stale socket)

@@ -1,13 +1,13 @@
 """The interface every lease backend implements, with the exact conditions each write enforces.
 
 A backend only stores and compares; the timing rules (who may take over when, when a holder
-stops trusting its lease) live once, in :mod:`beat_lock.lease`, for every backend.
+stops trusting its lease) live once, in :mod:`beat_handover.beat_lock.lease`, for every backend.
 
 Every conditional write is atomic in the store (one DynamoDB ``UpdateItem`` or one Redis Lua
 script). Writes return ``False`` (or a ClaimResult that says why) when their condition does not
-hold, and raise :class:`~beat_lock.errors.StoreUnavailable` when the store could not be asked in
-time. A write that raised may still have happened: callers that care read the record back and
-compare ``version`` (or a claim's ``claim_id``) with the value they tried to write.
+hold, and raise :class:`~beat_handover.beat_lock.errors.StoreUnavailable` when the store could not
+be asked in time. A write that raised may still have happened: callers that care read the record
+back and compare ``version`` (or a claim's ``claim_id``) with the value they tried to write.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from beat_lock.identity import Identity
-from beat_lock.location import LockLocation
-from beat_lock.record import AuditEvent, ClaimResult, LeaseRecord, Participant
+from beat_handover.beat_lock.identity import Identity
+from beat_handover.beat_lock.location import LockLocation
+from beat_handover.beat_lock.record import AuditEvent, ClaimResult, LeaseRecord, Participant
 
 
 class LeaseStore(ABC):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from beat_lock.errors import ConfigError
+from beat_handover.beat_lock.errors import ConfigError
 
 DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_RENEW_SECONDS = 5.0

@@ -25,13 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.server
 
 import boto3
 
-from beat_lock.dynamodb import create_table
-from beat_lock.identity import Identity
-from beat_lock.layout import new_version
-from beat_lock.location import parse_lock_url
-from beat_lock.store import LeaseStore
-from beat_lock.stores import open_store
-from beat_lock.timings import LeaseTimings
+from beat_handover.beat_lock.dynamodb import create_table
+from beat_handover.beat_lock.identity import Identity
+from beat_handover.beat_lock.layout import new_version
+from beat_handover.beat_lock.location import parse_lock_url
+from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.beat_lock.stores import open_store
+from beat_handover.beat_lock.timings import LeaseTimings
 from tests.servers import free_port, start_moto_server
 
 SAMPLES = 150

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from celery.schedules import crontab
 
-from scheduler import firetimes
-from scheduler.quiet import quiet_windows
+from beat_handover.scheduler import firetimes
+from beat_handover.scheduler.quiet import quiet_windows
 
 LONDON = ZoneInfo("Europe/London")
 START = datetime(2026, 3, 23, tzinfo=LONDON)  # the week of the spring change (29 March)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from routers.cloudfront import make_handler
-from routers.route_format import RESOLUTION, Route, side_from_url
-from routers.route_store import create_route, dynamodb_client
+from beat_handover.routers.cloudfront import make_handler
+from beat_handover.routers.route_format import RESOLUTION, Route, side_from_url
+from beat_handover.routers.route_store import create_route, dynamodb_client
 from tests.servers import start_moto_server
 
 REGION = "eu-west-2"

@@ -33,9 +33,9 @@ from celery import Celery
 from celery.beat import Scheduler
 from celery.schedules import crontab, schedule
 
-from scheduler.headers import SLOT
-from scheduler.leased import LeasedScheduler
-from scheduler.slots import CatchUpRules, Position, decide, next_due
+from beat_handover.scheduler.headers import SLOT
+from beat_handover.scheduler.leased import LeasedScheduler
+from beat_handover.scheduler.slots import CatchUpRules, Position, decide, next_due
 
 RUN_SECONDS = 6.0
 INTERVAL_ENTRIES = 40

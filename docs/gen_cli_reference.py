@@ -2,7 +2,8 @@
 
 - the CLI reference: the ``--help`` of ``handover`` and of every command and subcommand under it,
   as click renders it (at a fixed width of 100 columns, whatever the terminal);
-- the configuration reference: every ``beat_lock_*`` key of ``scheduler.settings.SETTINGS`` with
+- the configuration reference: every ``beat_lock_*`` key of
+``beat_handover.scheduler.settings.SETTINGS`` with
   its environment variable, default and meaning.
 
 Each goes between a pair of marker comments in README.md (``<!-- generated: NAME ... -->`` and
@@ -29,8 +30,8 @@ import click
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: import the working tree's code
 
-from handover.cli import cli  # noqa: E402
-from scheduler.settings import SETTINGS  # noqa: E402
+from beat_handover.handover.cli import cli  # noqa: E402
+from beat_handover.scheduler.settings import SETTINGS  # noqa: E402
 
 README = ROOT / "README.md"
 WIDTH = 100

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from beat_lock.errors import StoreError
-from beat_lock.record import AuditEvent
-from beat_lock.store import LeaseStore
-from handover.console import Console
+from beat_handover.beat_lock.errors import StoreError
+from beat_handover.beat_lock.record import AuditEvent
+from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.handover.console import Console
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """The operator's command line: ``handover`` (and ``celery -A proj handover``).
 
 One click group serves both entry points. The library's base error
-(:class:`~beat_lock.errors.BeatLockError`) is caught once, at the top, and turned into one clear
-line and a documented exit code: by :func:`main` for the ``handover`` script, and by the group
-itself when it runs under Celery's command line (which would print a traceback).
+(:class:`~beat_handover.beat_lock.errors.BeatLockError`) is caught once, at the top, and turned
+into one clear line and a documented exit code: by :func:`main` for the ``handover`` script, and
+by the group itself when it runs under Celery's command line (which would print a traceback).
 """
 
 from __future__ import annotations
@@ -15,19 +15,19 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from beat_lock.errors import BeatLockError, ConfigError, StoreMissing
-from beat_lock.identity import validate_environment
-from handover import status as status_view
-from handover.audit import event_json, event_line
-from handover.connection import connection_options, get_connection
-from handover.console import Console
-from handover.critical import outlook_for
-from handover.procedure import HandoverRequest, hand_over
-from handover.quiet_commands import quiet_windows
-from handover.report import EXIT_REFUSED, EXIT_ROLLBACK_FAILED, EXIT_USAGE
-from handover.route_commands import route
-from handover.setup import init_table
-from handover.times import Duration
+from beat_handover.beat_lock.errors import BeatLockError, ConfigError, StoreMissing
+from beat_handover.beat_lock.identity import validate_environment
+from beat_handover.handover import status as status_view
+from beat_handover.handover.audit import event_json, event_line
+from beat_handover.handover.connection import connection_options, get_connection
+from beat_handover.handover.console import Console
+from beat_handover.handover.critical import outlook_for
+from beat_handover.handover.procedure import HandoverRequest, hand_over
+from beat_handover.handover.quiet_commands import quiet_windows
+from beat_handover.handover.report import EXIT_REFUSED, EXIT_ROLLBACK_FAILED, EXIT_USAGE
+from beat_handover.handover.route_commands import route
+from beat_handover.handover.setup import init_table
+from beat_handover.handover.times import Duration
 
 EXIT_INTERRUPTED = 130
 HANDOVER_OPTIONS = ("target", "force", "dry_run", "guard", "timeout", "as_json")
@@ -269,6 +269,3 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="handover")
     except BeatLockError as exc:
         sys.exit(report_error(exc))
-
-
-celery_command = cli

@@ -12,14 +12,14 @@ from typing import Any, TypeVar
 
 import click
 
-from beat_lock.errors import ConfigError
-from beat_lock.location import parse_lock_url
-from beat_lock.store import LeaseStore
-from beat_lock.stores import open_store
-from scheduler.settings import BeatLockSettings
+from beat_handover.beat_lock.errors import ConfigError
+from beat_handover.beat_lock.location import parse_lock_url
+from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.beat_lock.stores import open_store
+from beat_handover.scheduler.settings import BeatLockSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
-_META_KEY = "handover.connection"
+_META_KEY = "beat_handover.handover.connection"
 
 
 @dataclass

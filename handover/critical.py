@@ -1,9 +1,9 @@
 """When the app's critical entries fire next, as the handover's guard needs it.
 
-A thin adapter over the quiet-window computation (:mod:`scheduler.quiet`, through the app reader
-of :mod:`handover.quiet_commands`), so the guard refuses exactly the runs beat would send: same
-schedules, same time zone, same fire-time rules, and the last claimed slots of the lease record
-preflight read as the phase of interval entries.
+A thin adapter over the quiet-window computation (:mod:`beat_handover.scheduler.quiet`, through the
+app reader of :mod:`beat_handover.handover.quiet_commands`), so the guard refuses exactly the runs
+beat would send: same schedules, same time zone, same fire-time rules, and the last claimed slots of
+the lease record preflight read as the phase of interval entries.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from beat_lock.record import LeaseRecord
-from handover.connection import Connection
-from handover.quiet_commands import AppSchedule, load_app_schedule
-from scheduler.errors import PhaseUnknown, UnsupportedSchedule
-from scheduler.quiet import select_critical
+from beat_handover.beat_lock.record import LeaseRecord
+from beat_handover.handover.connection import Connection
+from beat_handover.handover.quiet_commands import AppSchedule, load_app_schedule
+from beat_handover.scheduler.errors import PhaseUnknown, UnsupportedSchedule
+from beat_handover.scheduler.quiet import select_critical
 
 Outlook = Callable[[LeaseRecord | None], "CriticalOutlook"]
 

@@ -1,5 +1,5 @@
-"""``make demo`` (``python -m handover.demo``): beat-handover working end to end on this machine in
-under a minute, with no AWS account and nothing to install beyond the package.
+"""``make demo`` (``python -m beat_handover.handover.demo``): beat-handover working end to end on
+this machine in under a minute, with no AWS account and nothing to install beyond the package.
 
 It starts a moto server (DynamoDB, SQS), a broker that needs no server (kombu's filesystem
 transport), two real ``celery beat -S leased`` processes labelled paas and ecs, and a real worker
@@ -26,9 +26,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from beat_lock.errors import ConfigError
-from handover.demo_narrator import ClaimFailed, Narrator
-from handover.demo_stage import (
+from beat_handover.beat_lock.errors import ConfigError
+from beat_handover.handover.demo_narrator import ClaimFailed, Narrator
+from beat_handover.handover.demo_stage import (
     APP,
     REGION,
     TABLE,
@@ -37,17 +37,17 @@ from handover.demo_stage import (
     Stage,
     signals_interrupt,
 )
-from handover.processes import WaitTimedOut, wait_for
-from handover.received_runs import (
+from beat_handover.handover.processes import WaitTimedOut, wait_for
+from beat_handover.handover.received_runs import (
     Record,
     doubled_slots,
     interval_slots,
     missing_and_extra,
     sender_runs,
 )
-from routers.cloudfront import make_handler
-from routers.route_format import DEFAULT_CACHE_TTL_SECONDS
-from scheduler.settings import BeatLockSettings
+from beat_handover.routers.cloudfront import make_handler
+from beat_handover.routers.route_format import DEFAULT_CACHE_TTL_SECONDS
+from beat_handover.scheduler.settings import BeatLockSettings
 
 STARTUP_SECONDS = 60.0  # a celery process on a loaded two-core machine
 HEARTBEAT = timedelta(seconds=1)  # the demo app's heartbeat entry, caught up with policy all
@@ -71,7 +71,7 @@ def start(stage: Stage, say: Narrator) -> Any:
     # The app reads its directory from the environment, here as in its processes: import it
     # only now, to describe its schedule and read its settings.
     os.environ.update(stage.env())
-    app = importlib.import_module("handover.demo_app").app
+    app = importlib.import_module("beat_handover.handover.demo_app").app
     say.say(f"moto server (DynamoDB, SQS) at {moto.url} with fake credentials: no AWS account")
     say.say(f"broker: kombu's filesystem:// transport in {stage.broker_directory}")
     init = stage.handover("init")
@@ -304,7 +304,8 @@ def route(stage: Stage, say: Narrator) -> None:
     )
     say.say(
         f"{VISITORS:,} visitors (cookie visitor=v0001..v{VISITORS:04d}) through the CloudFront "
-        "origin-request handler (routers.cloudfront.make_handler, in this process), sticky "
+        "origin-request handler (beat_handover.routers.cloudfront.make_handler, in this "
+        "process), sticky "
         "on the cookie:"
     )
     before = visit(handler)

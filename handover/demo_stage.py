@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from beat_lock.location import parse_lock_url
-from beat_lock.record import LeaseRecord
-from beat_lock.store import LeaseStore
-from beat_lock.stores import open_store
-from handover.local_aws import MotoServer, start_moto_server
-from handover.lock_watch import leading_environment, lease_seen, live_participants
-from handover.processes import Proc, Processes
-from handover.received_runs import Record, read_records
+from beat_handover.beat_lock.location import parse_lock_url
+from beat_handover.beat_lock.record import LeaseRecord
+from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.beat_lock.stores import open_store
+from beat_handover.handover.local_aws import MotoServer, start_moto_server
+from beat_handover.handover.lock_watch import leading_environment, lease_seen, live_participants
+from beat_handover.handover.processes import Proc, Processes
+from beat_handover.handover.received_runs import Record, read_records
 
-APP = "handover.demo_app"
+APP = "beat_handover.handover.demo_app"
 # What the demo app reads (handover/demo_app.py): where its files go, when letters fire.
 DIRECTORY_VARIABLE = "BEAT_HANDOVER_DEMO_DIR"
 LETTERS_VARIABLE = "BEAT_HANDOVER_DEMO_LETTERS"
@@ -207,13 +207,14 @@ class Stage:
     # -- acting ----------------------------------------------------------------------------------
 
     def handover(self, *args: str) -> CommandResult:
-        """Run ``handover -A handover.demo_app ARGS`` (the console script) in the directory."""
+        """Run ``handover -A beat_handover.handover.demo_app ARGS`` (the console script) in the
+        directory."""
         argv = ["-A", APP, *args]
         script = Path(sys.executable).with_name("handover")
         command = (
             [str(script)]
             if script.exists()
-            else [sys.executable, "-c", "from handover.cli import main; main()"]
+            else [sys.executable, "-c", "from beat_handover.handover.cli import main; main()"]
         )
         started = time.monotonic()
         with _GATE.holding():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from beat_lock.errors import ConfigError
+from beat_handover.beat_lock.errors import ConfigError
 
 DURATION_PATTERN = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))

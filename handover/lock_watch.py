@@ -10,9 +10,9 @@ and the ``handover`` command treat a corrupt record as the error it is.
 
 from __future__ import annotations
 
-from beat_lock.errors import CorruptRecord
-from beat_lock.record import LeaseRecord
-from beat_lock.store import LeaseStore
+from beat_handover.beat_lock.errors import CorruptRecord
+from beat_handover.beat_lock.record import LeaseRecord
+from beat_handover.beat_lock.store import LeaseStore
 
 
 def lease_seen(store: LeaseStore, name: str) -> LeaseRecord | None:

@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from beat_lock.errors import CorruptRecord, StoreError, StoreUnavailable
-from beat_lock.layout import new_version
-from beat_lock.record import LeaseRecord
-from beat_lock.store import LeaseStore
-from handover.console import Console
-from handover.report import Tenure
-from handover.times import describe_seconds
+from beat_handover.beat_lock.errors import CorruptRecord, StoreError, StoreUnavailable
+from beat_handover.beat_lock.layout import new_version
+from beat_handover.beat_lock.record import LeaseRecord
+from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.handover.console import Console
+from beat_handover.handover.report import Tenure
+from beat_handover.handover.times import describe_seconds
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,14 @@ import logging
 import time
 from dataclasses import dataclass
 
-from beat_lock.errors import StoreUnavailable
-from beat_lock.lease import ANNOUNCED_POLL_SECONDS
-from beat_lock.record import LeaseRecord
-from beat_lock.store import LeaseStore
-from handover import audit
-from handover.console import Console
-from handover.critical import Outlook
-from handover.move import (
+from beat_handover.beat_lock.errors import StoreUnavailable
+from beat_handover.beat_lock.lease import ANNOUNCED_POLL_SECONDS
+from beat_handover.beat_lock.record import LeaseRecord
+from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.handover import audit
+from beat_handover.handover.console import Console
+from beat_handover.handover.critical import Outlook
+from beat_handover.handover.move import (
     Rollback,
     Wait,
     WaitEnd,
@@ -24,9 +24,9 @@ from handover.move import (
     wait_for_leader,
     withdraw,
 )
-from handover.preflight import Preflight, run_preflight
-from handover.report import HandoverReport, Outcome, Tenure
-from handover.times import describe_seconds
+from beat_handover.handover.preflight import Preflight, run_preflight
+from beat_handover.handover.report import HandoverReport, Outcome, Tenure
+from beat_handover.handover.times import describe_seconds
 
 log = logging.getLogger(__name__)
 

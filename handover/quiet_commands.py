@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from beat_lock.errors import ConfigError, StoreMissing, StoreUnavailable
-from handover.connection import Connection, connection_options, get_connection
-from handover.durations import parse_duration
-from handover.quiet_table import render_table
-from scheduler import quiet
-from scheduler.quiet import DEFAULT_HORIZON, CriticalRun, QuietWindow
+from beat_handover.beat_lock.errors import ConfigError, StoreMissing, StoreUnavailable
+from beat_handover.handover.connection import Connection, connection_options, get_connection
+from beat_handover.handover.durations import parse_duration
+from beat_handover.handover.quiet_table import render_table
+from beat_handover.scheduler import quiet
+from beat_handover.scheduler.quiet import DEFAULT_HORIZON, CriticalRun, QuietWindow
 
 MAX_PERIOD = timedelta(days=366)
 ISO_EXAMPLES = "2026-03-29T01:00, 2026-03-29T01:00+01:00 or 2026-03-29T00:00Z"
@@ -59,7 +59,8 @@ class AppSchedule:
         critical: Sequence[str] | None = None,
         horizon: timedelta = DEFAULT_HORIZON,
     ) -> QuietWindow | None:
-        """The first quiet window from `now` on, within `horizon` (see scheduler.quiet)."""
+        """The first quiet window from `now` on, within `horizon` (see
+        beat_handover.scheduler.quiet)."""
         chosen = self.critical if critical is None else critical
         return quiet.next_quiet_window(
             self.schedules,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from scheduler import headers
+from beat_handover.scheduler import headers
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from beat_lock.identity import Identity
-from handover.preflight import Check
-from handover.times import clock_time, describe_seconds
+from beat_handover.beat_lock.identity import Identity
+from beat_handover.handover.preflight import Check
+from beat_handover.handover.times import clock_time, describe_seconds
 
 EXIT_OK = 0
 EXIT_USAGE = 2

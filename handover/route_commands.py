@@ -1,10 +1,10 @@
 """``handover route``: create, steer, inspect and package the percentage routers.
 
-Routes live in the DynamoDB table of the lock URL (the Lambda handlers read them there), as
-items ``route#NAME`` with an audit trail ``route-audit#NAME``; the item format is
-``routers.route_format``'s alone. A route is created once with ``route create`` (at 0 %, both
-sides given as URLs); ``route set`` only changes the percentage of a route that exists, so a typo
-in NAME is an error, never a new route.
+Routes live in the DynamoDB table of the lock URL (the Lambda handlers read them there), as items
+``route#NAME`` with an audit trail ``route-audit#NAME``; the item format is
+``beat_handover.routers.route_format``'s alone. A route is created once with ``route create`` (at 0
+%, both sides given as URLs); ``route set`` only changes the percentage of a route that exists, so a
+typo in NAME is an error, never a new route.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from typing import Any
 import click
 from botocore.exceptions import NoRegionError
 
-from beat_lock.errors import (
+from beat_handover.beat_lock.errors import (
     BeatLockError,
     ConfigError,
     CorruptRecord,
     StoreMissing,
     StoreUnavailable,
 )
-from handover.connection import connection_options, get_connection
-from routers.config import json_object
-from routers.errors import (
+from beat_handover.handover.connection import connection_options, get_connection
+from beat_handover.routers.config import json_object
+from beat_handover.routers.errors import (
     MalformedRoute,
     RouteConflict,
     RouteNotFound,
@@ -35,8 +35,8 @@ from routers.errors import (
     RouteStoreMissing,
     RouteStoreUnavailable,
 )
-from routers.packaging import HANDLERS, build_zip, sha256_of
-from routers.route_format import (
+from beat_handover.routers.packaging import HANDLERS, build_zip, sha256_of
+from beat_handover.routers.route_format import (
     DEFAULT_CACHE_TTL_SECONDS,
     KINDS,
     Route,
@@ -46,7 +46,7 @@ from routers.route_format import (
     side_from_url,
     side_to_dict,
 )
-from routers.route_store import (
+from beat_handover.routers.route_store import (
     change_percent,
     create_route,
     dynamodb_client,

@@ -9,10 +9,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from beat_lock.dynamodb import create_table
-from beat_lock.errors import ConfigError
-from handover.iam import policies
-from scheduler.settings import BeatLockSettings
+from beat_handover.beat_lock.dynamodb import create_table
+from beat_handover.beat_lock.errors import ConfigError
+from beat_handover.handover.iam import policies
+from beat_handover.scheduler.settings import BeatLockSettings
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import click
 
-from beat_lock.errors import StoreUnavailable
-from beat_lock.record import AuditEvent, LeaseRecord, Participant
-from beat_lock.store import LeaseStore
-from handover.audit import event_json, event_line
-from handover.times import age_seconds, clock_time, describe_seconds
+from beat_handover.beat_lock.errors import StoreUnavailable
+from beat_handover.beat_lock.record import AuditEvent, LeaseRecord, Participant
+from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.handover.audit import event_json, event_line
+from beat_handover.handover.times import age_seconds, clock_time, describe_seconds
 
 RECENT_EVENTS = 5
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from beat_lock.errors import ConfigError
-from handover.durations import parse_duration
+from beat_handover.beat_lock.errors import ConfigError
+from beat_handover.handover.durations import parse_duration
 
 
 class Duration(click.ParamType):

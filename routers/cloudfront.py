@@ -25,11 +25,16 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from routers.config import CloudFrontConfig, open_switch, packaged_handler, parse_config
-from routers.emf import Emit, print_line
-from routers.errors import UnprocessableEvent
-from routers.route_format import OriginSide
-from routers.switch import Decision, Switch
+from beat_handover.routers.config import (
+    CloudFrontConfig,
+    open_switch,
+    packaged_handler,
+    parse_config,
+)
+from beat_handover.routers.emf import Emit, print_line
+from beat_handover.routers.errors import UnprocessableEvent
+from beat_handover.routers.route_format import OriginSide
+from beat_handover.routers.switch import Decision, Switch
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +148,8 @@ def make_handler(
     rng: random.Random | None = None,
     emit: Emit = print_line,
 ) -> CloudFrontRouter:
-    """An origin-request handler from a config dict (keys: routers.config.CLOUDFRONT_KEYS)."""
+    """An origin-request handler from a config dict (keys:
+    beat_handover.routers.config.CLOUDFRONT_KEYS)."""
     parsed = parse_config(CloudFrontConfig, config)
     return CloudFrontRouter(parsed, open_switch(parsed, clock=clock, rng=rng, emit=emit))
 

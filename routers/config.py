@@ -1,7 +1,7 @@
 """Handler configuration: a plain dict, validated in one place into a frozen dataclass.
 
-Lambda@Edge has no environment variables, so a packaged handler reads its dict from
-``config.json`` next to this module (``routers/config.json`` inside the zip; ``handover route
+Lambda@Edge has no environment variables, so a packaged handler reads its dict from ``config.json``
+next to this module (``beat_handover/routers/config.json`` inside the zip; ``handover route
 package`` writes it). Every error names the key and the value seen. Unknown keys are errors: a
 misspelt ``sticky_cooky`` must not silently turn stickiness off.
 """
@@ -18,18 +18,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from routers.emf import Emit, print_line
-from routers.errors import RouterConfigError
-from routers.fields import REQUIRED, Field, parse_fields
-from routers.route_format import (
+from beat_handover.routers.emf import Emit, print_line
+from beat_handover.routers.errors import RouterConfigError
+from beat_handover.routers.fields import REQUIRED, Field, parse_fields
+from beat_handover.routers.route_format import (
     DEFAULT_CACHE_TTL_SECONDS,
     MAX_CACHE_TTL_SECONDS,
     Side,
     parse_name,
     parse_side,
 )
-from routers.route_store import dynamodb_client, item_reader
-from routers.switch import DEFAULT_NAMESPACE, Switch
+from beat_handover.routers.route_store import dynamodb_client, item_reader
+from beat_handover.routers.switch import DEFAULT_NAMESPACE, Switch
 
 CONFIG_FILE_NAME = "config.json"
 TABLE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")

@@ -10,8 +10,8 @@
     ├── RouteStoreUnavailable     retryable: network, timeout, throttling
     └── UnprocessableEvent        a Lambda event (or some of its records) could not be handled
 
-``routers`` ships alone in a Lambda zip, so it cannot use ``beat_lock.errors``; ``handover route``
-translates these into the toolkit's errors and exit codes.
+``routers`` ships alone in a Lambda zip, so it cannot use ``beat_handover.beat_lock.errors``;
+``handover route`` translates these into the toolkit's errors and exit codes.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from routers.errors import RouterError
+from beat_handover.routers.errors import RouterError
 
 REQUIRED: Any = object()  # the default of a field that must be given
 

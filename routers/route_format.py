@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from routers.errors import MalformedRoute, RouterConfigError, RouterError
-from routers.fields import REQUIRED, Field, parse_fields
+from beat_handover.routers.errors import MalformedRoute, RouterConfigError, RouterError
+from beat_handover.routers.fields import REQUIRED, Field, parse_fields
 
 KINDS = ("cloudfront", "ses_receipts")
 ROUTE_PREFIX = "route#"

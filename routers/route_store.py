@@ -20,13 +20,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from routers.errors import (
+from beat_handover.routers.errors import (
     RouteConflict,
     RouteNotFound,
     RouteStoreMissing,
     RouteStoreUnavailable,
 )
-from routers.route_format import (
+from beat_handover.routers.route_format import (
     AUDIT_PREFIX,
     ROUTE_PREFIX,
     ROUTE_SK,

@@ -30,12 +30,17 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from routers.celery_message import task_message_body
-from routers.config import SesReceiptsConfig, open_switch, packaged_handler, parse_config
-from routers.emf import Emit, print_line
-from routers.errors import UnprocessableEvent
-from routers.route_format import QueueSide
-from routers.switch import Switch
+from beat_handover.routers.celery_message import task_message_body
+from beat_handover.routers.config import (
+    SesReceiptsConfig,
+    open_switch,
+    packaged_handler,
+    parse_config,
+)
+from beat_handover.routers.emf import Emit, print_line
+from beat_handover.routers.errors import UnprocessableEvent
+from beat_handover.routers.route_format import QueueSide
+from beat_handover.routers.switch import Switch
 
 logger = logging.getLogger(__name__)
 
@@ -163,8 +168,8 @@ def make_handler(
     rng: random.Random | None = None,
     emit: Emit = print_line,
 ) -> SesReceiptsRouter:
-    """An SNS-triggered handler from a config dict (keys: routers.config.SES_RECEIPTS_KEYS).
-    Queues are reached in the config's region."""
+    """An SNS-triggered handler from a config dict (keys:
+    beat_handover.routers.config.SES_RECEIPTS_KEYS). Queues are reached in the config's region."""
     parsed = parse_config(SesReceiptsConfig, config)
     sqs = boto3.session.Session().client(
         "sqs",

@@ -33,9 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from routers.emf import Emit, emf_line, print_line
-from routers.errors import MalformedRoute
-from routers.route_format import (
+from beat_handover.routers.emf import Emit, emf_line, print_line
+from beat_handover.routers.errors import MalformedRoute
+from beat_handover.routers.route_format import (
     DEFAULT_CACHE_TTL_SECONDS,
     RESOLUTION,
     Route,

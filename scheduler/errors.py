@@ -1,13 +1,13 @@
 """Errors of the fire-time maths: a schedule whose runs cannot be computed from what we know.
 
-beat_lock.errors.BeatLockError
+beat_handover.beat_lock.errors.BeatLockError
 ├── PhaseUnknown          an interval entry has no anchor (no claimed slot) to count from
 └── UnsupportedSchedule   a schedule type whose fire times we cannot compute exactly
 """
 
 from __future__ import annotations
 
-from beat_lock.errors import BeatLockError
+from beat_handover.beat_lock.errors import BeatLockError
 
 
 class PhaseUnknown(BeatLockError):

@@ -19,9 +19,9 @@ days. Several wall times that map to one instant (two fixed times inside one gap
 
 Interval entries (``timedelta``, a number of seconds, ``celery.schedules.schedule``) fire at
 ``anchor + k * run_every`` for every integer k, where the anchor is the entry's last claimed slot;
-without one the phase is unknown (:class:`~scheduler.errors.PhaseUnknown`). Solar entries are
-computed by the ephem astronomy library, which this toolkit does not depend on, so they raise
-:class:`~scheduler.errors.UnsupportedSchedule`.
+without one the phase is unknown (:class:`~beat_handover.scheduler.errors.PhaseUnknown`). Solar
+entries are computed by the ephem astronomy library, which this toolkit does not depend on, so they
+raise :class:`~beat_handover.scheduler.errors.UnsupportedSchedule`.
 
 Every time returned is an aware UTC datetime. Offsets are assumed to change at most once within
 any local hour (true of every zone in the tz database).
@@ -41,8 +41,8 @@ from celery.schedules import schedule as interval_schedule
 from croniter import croniter
 from croniter.croniter import CroniterBadDateError
 
-from beat_lock.errors import ConfigError
-from scheduler.errors import PhaseUnknown, UnsupportedSchedule
+from beat_handover.beat_lock.errors import ConfigError
+from beat_handover.scheduler.errors import PhaseUnknown, UnsupportedSchedule
 
 ONE_DAY = timedelta(days=1)
 ONE_SECOND = timedelta(seconds=1)
@@ -87,7 +87,8 @@ def fire_times(
     crontab: croniter semantics with Celery's day-of-month AND day-of-week (day_or=False), computed
     in `tz` (the app's timezone) with the DST rules of DESIGN.md. Interval: anchor + k*run_every for
     every integer k (anchor = the entry's last claimed slot); anchor None -> raises
-    scheduler.errors.PhaseUnknown. Solar: Celery's own computation or UnsupportedSchedule."""
+    beat_handover.scheduler.errors.PhaseUnknown. Solar: Celery's own computation or
+    UnsupportedSchedule."""
     start, end = utc_instant(start, "start"), utc_instant(end, "end")
     _require_tz(tz)
     kind = _kind(schedule)

@@ -22,9 +22,9 @@ from typing import Any
 
 from celery import Task
 
-from scheduler.headers import format_slot, slot_of
-from scheduler.run_marks import RunMarks
-from scheduler.settings import BeatLockSettings
+from beat_handover.scheduler.headers import format_slot, slot_of
+from beat_handover.scheduler.run_marks import RunMarks
+from beat_handover.scheduler.settings import BeatLockSettings
 
 logger = logging.getLogger(__name__)
 

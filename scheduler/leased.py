@@ -1,10 +1,11 @@
 """Celery beat that dispatches only through fenced slot claims: ``celery -A proj beat -S leased``.
 
 Run it in every environment at once. Each beat joins the lock as a participant; one leads, the
-others stand by. A :class:`~beat_lock.lease.LeaseKeeper` thread keeps the lease on its own
-schedule, so a long sleep of beat's loop never lets it lapse. The loop dispatches only while
-``lease.valid()``, and for each due slot (see :mod:`scheduler.slots`) it claims the slot in the
-store and publishes the run only if the claim succeeded, with headers naming the slot and token.
+others stand by. A :class:`~beat_handover.beat_lock.lease.LeaseKeeper` thread keeps the lease on its
+own schedule, so a long sleep of beat's loop never lets it lapse. The loop dispatches only while
+``lease.valid()``, and for each due slot (see :mod:`beat_handover.scheduler.slots`) it claims the
+slot in the store and publishes the run only if the claim succeeded, with headers naming the slot
+and token.
 
 Guaranteed: a slot is published at most once, and only by the current holder (a paused or
 partitioned former leader's claims fail at the store); a new leader, in any environment, resumes
@@ -26,18 +27,18 @@ from typing import Any
 from celery.beat import ScheduleEntry, Scheduler
 from celery.exceptions import CeleryCommandException
 
-from beat_lock.errors import ConfigError, StoreMissing, StoreUnavailable
-from beat_lock.identity import Identity
-from beat_lock.lease import Lease, LeaseKeeper
-from beat_lock.location import LockLocation
-from beat_lock.record import ClaimOutcome
-from beat_lock.store import LeaseStore
-from beat_lock.stores import open_store
-from scheduler.errors import UnsupportedSchedule
-from scheduler.headers import format_slot, run_headers
-from scheduler.held_signals import HeldSignals
-from scheduler.settings import BeatLockSettings
-from scheduler.slots import CatchUpRules, Decision, Position, decide, next_due
+from beat_handover.beat_lock.errors import ConfigError, StoreMissing, StoreUnavailable
+from beat_handover.beat_lock.identity import Identity
+from beat_handover.beat_lock.lease import Lease, LeaseKeeper
+from beat_handover.beat_lock.location import LockLocation
+from beat_handover.beat_lock.record import ClaimOutcome
+from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.beat_lock.stores import open_store
+from beat_handover.scheduler.errors import UnsupportedSchedule
+from beat_handover.scheduler.headers import format_slot, run_headers
+from beat_handover.scheduler.held_signals import HeldSignals
+from beat_handover.scheduler.settings import BeatLockSettings
+from beat_handover.scheduler.slots import CatchUpRules, Decision, Position, decide, next_due
 
 logger = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@ beat, with the count of other runs inside each.
 
 A critical run at ``at`` blocks ``[at - guard, at + guard]``; the rest of the period, cut into
 maximal free stretches, gives the windows, of which those at least ``min_length`` long are kept.
-Fire times come from :mod:`scheduler.firetimes`, the same function the leased scheduler uses for
-its slots, so what the report promises is what beat does.
+Fire times come from :mod:`beat_handover.scheduler.firetimes`, the same function the leased
+scheduler uses for its slots, so what the report promises is what beat does.
 
 Interval entries are placed by their anchor (the last claimed slot on the lease record,
 ``LeaseRecord.claims[entry].slot``), which the caller supplies. A critical entry that cannot be
@@ -24,9 +24,9 @@ from fnmatch import fnmatchcase
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from beat_lock.errors import ConfigError
-from scheduler.errors import PhaseUnknown, UnsupportedSchedule
-from scheduler.firetimes import fire_times, next_fire_time, utc_instant
+from beat_handover.beat_lock.errors import ConfigError
+from beat_handover.scheduler.errors import PhaseUnknown, UnsupportedSchedule
+from beat_handover.scheduler.firetimes import fire_times, next_fire_time, utc_instant
 
 ONE_MICROSECOND = timedelta(microseconds=1)
 DEFAULT_HORIZON = timedelta(days=7)

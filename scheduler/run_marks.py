@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from beat_lock.location import LockLocation
-from beat_lock.stores import open_store
-from beat_lock.timings import LeaseTimings
-from scheduler.headers import format_slot
+from beat_handover.beat_lock.location import LockLocation
+from beat_handover.beat_lock.stores import open_store
+from beat_handover.beat_lock.timings import LeaseTimings
+from beat_handover.scheduler.headers import format_slot
 
 
 class RunMarks:

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from beat_lock.errors import ConfigError
-from beat_lock.identity import validate_environment
-from beat_lock.location import LockLocation, parse_lock_url
-from beat_lock.timings import (
+from beat_handover.beat_lock.errors import ConfigError
+from beat_handover.beat_lock.identity import validate_environment
+from beat_handover.beat_lock.location import LockLocation, parse_lock_url
+from beat_handover.beat_lock.timings import (
     DEFAULT_FALLBACK_SECONDS,
     DEFAULT_LEASE_SECONDS,
     DEFAULT_POLL_SECONDS,

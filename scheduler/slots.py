@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from scheduler.errors import PhaseUnknown
-from scheduler.firetimes import fire_times, next_fire_time
+from beat_handover.scheduler.errors import PhaseUnknown
+from beat_handover.scheduler.firetimes import fire_times, next_fire_time
 
 
 @dataclass(frozen=True)

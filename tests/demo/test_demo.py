@@ -1,6 +1,7 @@
-"""``make demo`` end to end: its Python entry point (``python -m handover.demo``) as a subprocess,
-as a newcomer runs it. It must exit 0 with every claim held, show what it promises, write nothing
-where it runs, and leave no process behind, also when stopped with Ctrl-C or SIGTERM."""
+"""``make demo`` end to end: its Python entry point (``python -m beat_handover.handover.demo``) as
+a subprocess, as a newcomer runs it. It must exit 0 with every claim held, show what it promises,
+write nothing where it runs, and leave no process behind, also when stopped with Ctrl-C or
+SIGTERM."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from handover.demo import letters_time
+from beat_handover.handover.demo import letters_time
 
 DEMO_SECONDS = 150  # it takes about 35 s; generous for a loaded two-core machine
 
@@ -28,7 +29,7 @@ def start_demo(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     cwd.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
     demo = subprocess.Popen(
-        [sys.executable, "-m", "handover.demo"],
+        [sys.executable, "-m", "beat_handover.handover.demo"],
         cwd=cwd,
         env=env,
         text=True,
@@ -77,7 +78,7 @@ def test_demo_runs_end_to_end_and_every_claim_holds(tmp_path):
     assert "[FAILED]" not in output
     assert re.search(r"^All (1[5-9]|[2-9]\d) claims held, in \d+ s\.$", output, re.M), output
     for line in [
-        "$ handover -A handover.demo_app init > policies.json",
+        "$ handover -A beat_handover.handover.demo_app init > policies.json",
         "[ok]     paas leads, ecs stands by, the worker receives paas's runs",
         "[ok]     handover status: paas holds the lease, one ecs beat is live",
         "critical letters:",

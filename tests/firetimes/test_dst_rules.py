@@ -27,7 +27,7 @@ from celery import Celery
 from celery.schedules import crontab
 from croniter import croniter
 
-from scheduler.firetimes import fire_times, next_fire_time
+from beat_handover.scheduler.firetimes import fire_times, next_fire_time
 
 LONDON = ZoneInfo("Europe/London")
 SPRING = date(2026, 3, 29)

@@ -11,7 +11,7 @@ from celery.schedules import crontab
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from scheduler.firetimes import fire_times, next_fire_time
+from beat_handover.scheduler.firetimes import fire_times, next_fire_time
 
 LONDON = ZoneInfo("Europe/London")
 ZONES = st.sampled_from([UTC, LONDON])

@@ -11,9 +11,9 @@ from celery.schedules import BaseSchedule, crontab, schedule, solar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beat_lock.errors import BeatLockError, ConfigError
-from scheduler.errors import PhaseUnknown, UnsupportedSchedule
-from scheduler.firetimes import fire_times, next_fire_time
+from beat_handover.beat_lock.errors import BeatLockError, ConfigError
+from beat_handover.scheduler.errors import PhaseUnknown, UnsupportedSchedule
+from beat_handover.scheduler.firetimes import fire_times, next_fire_time
 
 LONDON = ZoneInfo("Europe/London")
 ANCHOR = datetime(2026, 3, 29, 0, 59, 30, tzinfo=UTC)

@@ -16,11 +16,11 @@ import pytest
 from celery import Celery
 from click.testing import CliRunner
 
-from beat_lock.errors import ConfigError
-from handover.cli import cli
-from handover.durations import format_duration, parse_duration
-from handover.quiet_commands import app_timezone
-from scheduler.quiet import select_critical
+from beat_handover.beat_lock.errors import ConfigError
+from beat_handover.handover.cli import cli
+from beat_handover.handover.durations import format_duration, parse_duration
+from beat_handover.handover.quiet_commands import app_timezone
+from beat_handover.scheduler.quiet import select_critical
 
 HERE = Path(__file__).parent
 APP = "tests.firetimes.quietapp"
@@ -28,7 +28,7 @@ HANDOVER = Path(sys.executable).parent / "handover"
 # The app's settings may be overridden by the environment (BEAT_LOCK_URL...): keep them out.
 CLEAN_ENV = {key: None for key in os.environ if key.startswith("BEAT_LOCK_")}
 NEEDS_REDIS_STORE = pytest.mark.skipif(
-    importlib.util.find_spec("beat_lock.redis_store") is None,
+    importlib.util.find_spec("beat_handover.beat_lock.redis_store") is None,
     reason="the redis lease store (beat_lock/redis_store.py) is not on this branch yet",
 )
 
@@ -206,9 +206,9 @@ def test_durations() -> None:
 @NEEDS_REDIS_STORE
 def test_interval_anchors_come_from_the_claims_on_the_lease_record(redis_url, unique_name):
     """With a reachable lease store, an interval entry is placed on its last claimed slot."""
-    from beat_lock.identity import Identity
-    from beat_lock.location import parse_lock_url
-    from beat_lock.stores import open_store
+    from beat_handover.beat_lock.identity import Identity
+    from beat_handover.beat_lock.location import parse_lock_url
+    from beat_handover.beat_lock.stores import open_store
 
     store = open_store(parse_lock_url(redis_url))
     identity = Identity.new("paas")

@@ -12,8 +12,8 @@ from celery.schedules import crontab
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.firetimes import fire_times
-from scheduler.quiet import QuietReport, quiet_windows
+from beat_handover.scheduler.firetimes import fire_times
+from beat_handover.scheduler.quiet import QuietReport, quiet_windows
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -9,9 +9,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from celery.schedules import solar
 
-from handover.quiet_table import render_table
-from scheduler.errors import PhaseUnknown, UnsupportedSchedule
-from scheduler.quiet import QuietReport, next_critical_run, next_quiet_window, quiet_windows
+from beat_handover.handover.quiet_table import render_table
+from beat_handover.scheduler.errors import PhaseUnknown, UnsupportedSchedule
+from beat_handover.scheduler.quiet import (
+    QuietReport,
+    next_critical_run,
+    next_quiet_window,
+    quiet_windows,
+)
 from tests.firetimes.quietapp import app
 
 LONDON = ZoneInfo("Europe/London")

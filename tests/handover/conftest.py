@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from beat_lock.dynamodb import create_table
-from beat_lock.errors import CorruptRecord
-from beat_lock.identity import Identity
-from beat_lock.lease import Lease, LeaseKeeper
-from beat_lock.location import parse_lock_url
-from beat_lock.record import LeaseRecord
-from beat_lock.store import LeaseStore
-from beat_lock.stores import open_store
-from beat_lock.timings import LeaseTimings
+from beat_handover.beat_lock.dynamodb import create_table
+from beat_handover.beat_lock.errors import CorruptRecord
+from beat_handover.beat_lock.identity import Identity
+from beat_handover.beat_lock.lease import Lease, LeaseKeeper
+from beat_handover.beat_lock.location import parse_lock_url
+from beat_handover.beat_lock.record import LeaseRecord
+from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.beat_lock.stores import open_store
+from beat_handover.beat_lock.timings import LeaseTimings
 
 # Short leases, as in every process-level test: a standby notices a free lease within 0.2 s.
 TIMINGS = LeaseTimings(lease_seconds=2.0, renew_seconds=0.4, safe_seconds=1.5, poll_seconds=0.2)

@@ -1,5 +1,5 @@
 """Run the ``handover`` console entry point in-process, as a user would run the script: through
-:func:`handover.cli.main`, which ends library errors with a line and an exit code."""
+:func:`beat_handover.handover.cli.main`, which ends library errors with a line and an exit code."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from click.testing import CliRunner
 
-from handover.cli import main
+from beat_handover.handover.cli import main
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,13 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from beat_lock.errors import ConfigError, CorruptRecord, StoreMissing, StoreUnavailable
-from handover.cli import exit_code_for
+from beat_handover.beat_lock.errors import (
+    ConfigError,
+    CorruptRecord,
+    StoreMissing,
+    StoreUnavailable,
+)
+from beat_handover.handover.cli import exit_code_for
 from tests.handover.running import run
 
 SUBCOMMANDS = ["status", "history", "init", "quiet-windows", "route show"]

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from beat_lock.identity import Identity
-from handover.console import Console
-from handover.iam import policies
-from handover.preflight import Check
-from handover.report import HandoverReport, Outcome, Tenure
-from handover.times import describe_seconds
+from beat_handover.beat_lock.identity import Identity
+from beat_handover.handover.console import Console
+from beat_handover.handover.iam import policies
+from beat_handover.handover.preflight import Check
+from beat_handover.handover.report import HandoverReport, Outcome, Tenure
+from beat_handover.handover.times import describe_seconds
 
 
 class Terminal(io.StringIO):

@@ -11,16 +11,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from beat_lock.identity import Identity
-from beat_lock.layout import new_version
-from beat_lock.location import parse_lock_url
-from beat_lock.stores import open_store
-from beat_lock.timings import LeaseTimings
-from handover.console import Console
-from handover.critical import CriticalOutlook
-from handover.move import announce_wait_seconds
-from handover.procedure import HandoverRequest, hand_over
-from handover.report import Outcome
+from beat_handover.beat_lock.identity import Identity
+from beat_handover.beat_lock.layout import new_version
+from beat_handover.beat_lock.location import parse_lock_url
+from beat_handover.beat_lock.stores import open_store
+from beat_handover.beat_lock.timings import LeaseTimings
+from beat_handover.handover.console import Console
+from beat_handover.handover.critical import CriticalOutlook
+from beat_handover.handover.move import announce_wait_seconds
+from beat_handover.handover.procedure import HandoverRequest, hand_over
+from beat_handover.handover.report import Outcome
 from tests.handover.conftest import TIMINGS, CountingReads
 
 pytestmark = pytest.mark.integration

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from beat_lock.dynamodb import create_table
-from beat_lock.location import parse_lock_url
-from beat_lock.record import LeaseRecord
-from beat_lock.store import LeaseStore
-from beat_lock.stores import open_store
-from handover.lock_watch import leading_environment, lease_seen, live_participants
+from beat_handover.beat_lock.dynamodb import create_table
+from beat_handover.beat_lock.location import parse_lock_url
+from beat_handover.beat_lock.record import LeaseRecord
+from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.beat_lock.stores import open_store
+from beat_handover.handover.lock_watch import leading_environment, lease_seen, live_participants
 from tests.harness import (
     ROOT,
     Proc,

@@ -17,12 +17,12 @@ import boto3
 import pytest
 import redis
 
-from beat_lock.dynamodb import KEY_SCHEMA, DynamoDBStore, create_table
-from beat_lock.identity import Identity
-from beat_lock.location import parse_lock_url
-from beat_lock.store import LeaseStore
-from beat_lock.stores import open_store
-from beat_lock.timings import LeaseTimings
+from beat_handover.beat_lock.dynamodb import KEY_SCHEMA, DynamoDBStore, create_table
+from beat_handover.beat_lock.identity import Identity
+from beat_handover.beat_lock.location import parse_lock_url
+from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.beat_lock.stores import open_store
+from beat_handover.beat_lock.timings import LeaseTimings
 from tests.servers import DynaliteServer, dynalite_missing, start_dynalite
 
 BACKENDS = ["dynamodb", "redis"]

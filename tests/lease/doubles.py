@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from beat_lock.errors import StoreUnavailable
-from beat_lock.store import LeaseStore
+from beat_handover.beat_lock.errors import StoreUnavailable
+from beat_handover.beat_lock.store import LeaseStore
 
 
 class FakeClock:

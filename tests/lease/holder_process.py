@@ -16,13 +16,13 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from beat_lock.errors import StoreUnavailable
-from beat_lock.identity import Identity
-from beat_lock.layout import new_version
-from beat_lock.lease import Lease, LeaseKeeper
-from beat_lock.location import parse_lock_url
-from beat_lock.stores import open_store
-from beat_lock.timings import LeaseTimings
+from beat_handover.beat_lock.errors import StoreUnavailable
+from beat_handover.beat_lock.identity import Identity
+from beat_handover.beat_lock.layout import new_version
+from beat_handover.beat_lock.lease import Lease, LeaseKeeper
+from beat_handover.beat_lock.location import parse_lock_url
+from beat_handover.beat_lock.stores import open_store
+from beat_handover.beat_lock.timings import LeaseTimings
 
 ENTRY = "letters"
 FIRST_SLOT = datetime(2026, 6, 1, tzinfo=UTC)

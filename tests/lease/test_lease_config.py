@@ -7,13 +7,13 @@ from datetime import datetime
 
 import pytest
 
-from beat_lock.dynamodb import DynamoDBStore
-from beat_lock.errors import ConfigError, StoreUnavailable
-from beat_lock.identity import Identity
-from beat_lock.lease import Lease
-from beat_lock.location import parse_lock_url
-from beat_lock.stores import open_store
-from beat_lock.timings import LeaseTimings
+from beat_handover.beat_lock.dynamodb import DynamoDBStore
+from beat_handover.beat_lock.errors import ConfigError, StoreUnavailable
+from beat_handover.beat_lock.identity import Identity
+from beat_handover.beat_lock.lease import Lease
+from beat_handover.beat_lock.location import parse_lock_url
+from beat_handover.beat_lock.stores import open_store
+from beat_handover.beat_lock.timings import LeaseTimings
 from tests.servers import free_port
 
 FORMS = "dynamodb://TABLE?region=REGION, redis://HOST:PORT/DB or rediss://HOST:PORT/DB"

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from beat_lock.errors import CorruptRecord, StoreUnavailable
-from beat_lock.identity import Identity
-from beat_lock.layout import new_version
-from beat_lock.lease import ANNOUNCED_POLL_SECONDS, Lease, Role
-from beat_lock.record import ClaimOutcome
-from beat_lock.timings import LeaseTimings
+from beat_handover.beat_lock.errors import CorruptRecord, StoreUnavailable
+from beat_handover.beat_lock.identity import Identity
+from beat_handover.beat_lock.layout import new_version
+from beat_handover.beat_lock.lease import ANNOUNCED_POLL_SECONDS, Lease, Role
+from beat_handover.beat_lock.record import ClaimOutcome
+from beat_handover.beat_lock.timings import LeaseTimings
 from tests.lease.doubles import FakeClock, FaultyStore
 
 pytestmark = pytest.mark.integration

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from beat_lock.errors import CorruptRecord, StoreUnavailable
-from beat_lock.lease import Lease, LeaseKeeper, Role
-from beat_lock.record import ClaimOutcome
-from beat_lock.timings import LeaseTimings
+from beat_handover.beat_lock.errors import CorruptRecord, StoreUnavailable
+from beat_handover.beat_lock.lease import Lease, LeaseKeeper, Role
+from beat_handover.beat_lock.record import ClaimOutcome
+from beat_handover.beat_lock.timings import LeaseTimings
 from tests.lease.holder_process import ENTRY, slot
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

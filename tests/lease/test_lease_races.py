@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from beat_lock.layout import new_version
-from beat_lock.lease import Lease, Role
-from beat_lock.record import ClaimOutcome
-from beat_lock.timings import LeaseTimings
+from beat_handover.beat_lock.layout import new_version
+from beat_handover.beat_lock.lease import Lease, Role
+from beat_handover.beat_lock.record import ClaimOutcome
+from beat_handover.beat_lock.timings import LeaseTimings
 
 pytestmark = pytest.mark.integration
 

@@ -8,12 +8,12 @@ import boto3
 import pytest
 import redis
 
-from beat_lock.dynamodb import DynamoDBStore, create_table
-from beat_lock.errors import CorruptRecord, StoreMissing
-from beat_lock.location import parse_lock_url
-from beat_lock.record import AuditEvent, ClaimOutcome
-from beat_lock.stores import open_store
-from beat_lock.timings import LeaseTimings
+from beat_handover.beat_lock.dynamodb import DynamoDBStore, create_table
+from beat_handover.beat_lock.errors import CorruptRecord, StoreMissing
+from beat_handover.beat_lock.location import parse_lock_url
+from beat_handover.beat_lock.record import AuditEvent, ClaimOutcome
+from beat_handover.beat_lock.stores import open_store
+from beat_handover.beat_lock.timings import LeaseTimings
 
 pytestmark = pytest.mark.integration
 
@@ -305,7 +305,7 @@ def test_a_missing_table_is_a_clear_error(moto_server, unique_name):
     )
     expected = (
         f"DynamoDB table {unique_name!r} does not exist in region eu-west-2: create it "
-        "with `handover init` (beat_lock.dynamodb.create_table), or fix the table in "
+        "with `handover init` (beat_handover.beat_lock.dynamodb.create_table), or fix the table in "
         "beat_lock_url"
     )
     for attempt in (store.ping, lambda: store.read("beat")):

@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from routers.route_format import Route, side_from_url
-from routers.route_store import create_route, dynamodb_client
+from beat_handover.routers.route_format import Route, side_from_url
+from beat_handover.routers.route_store import create_route, dynamodb_client
 
 REGION = "eu-west-2"
 OLD_ORIGIN = "https://paas.example.com"

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-import routers.cloudfront
-from routers.cloudfront import make_handler
-from routers.errors import RouterConfigError, UnprocessableEvent
+import beat_handover.routers.cloudfront
+from beat_handover.routers.cloudfront import make_handler
+from beat_handover.routers.errors import RouterConfigError, UnprocessableEvent
 from tests.routers.conftest import REGION, origin_route
 from tests.servers import free_port
 
@@ -245,6 +245,6 @@ def test_a_missing_required_key_is_named():
 
 def test_the_module_handler_says_how_to_package_its_config():
     with pytest.raises(RouterConfigError) as caught:
-        routers.cloudfront.handler(event(), None)
+        beat_handover.routers.cloudfront.handler(event(), None)
     assert "config.json is missing" in str(caught.value)
     assert "handover route package ROUTE --out DIR" in str(caught.value)

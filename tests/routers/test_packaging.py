@@ -1,5 +1,5 @@
-"""``routers`` stands alone: it imports only the standard library and boto3, and its packaged zip
-imports and runs its handlers in an interpreter that has nothing else."""
+"""``beat_handover.routers`` stands alone: it imports only the standard library and boto3, and
+its packaged zip imports and runs its handlers in an interpreter that has nothing else."""
 
 from __future__ import annotations
 
@@ -15,24 +15,43 @@ from pathlib import Path
 
 import pytest
 
-from routers.packaging import HANDLERS, build_zip, sha256_of
-from routers.route_format import QueueSide, Route
+from beat_handover.routers.packaging import HANDLERS, build_zip, sha256_of
+from beat_handover.routers.route_format import QueueSide, Route
 from tests.routers.conftest import REGION, origin_route
 from tests.routers.test_cloudfront import event as cloudfront_event
 from tests.routers.test_ses_receipts import sns_record
 
 ROOT = Path(__file__).resolve().parents[2]
-ALLOWED = set(sys.stdlib_module_names) | {"boto3", "botocore", "routers"}
-FORBIDDEN = ("celery", "kombu", "redis", "click", "croniter", "beat_lock", "scheduler", "handover")
+ALLOWED = set(sys.stdlib_module_names) | {"boto3", "botocore", "beat_handover.routers"}
+FORBIDDEN = (
+    "celery",
+    "kombu",
+    "redis",
+    "click",
+    "croniter",
+    "beat_handover.beat_lock",
+    "beat_handover.scheduler",
+    "beat_handover.handover",
+)
 # Run first in each clean interpreter: any import of a forbidden package fails loudly.
 BLOCKER = f"""
 import sys
+def forbidden(name):
+    return any(name == f or name.startswith(f + ".") for f in {FORBIDDEN!r})
 class Blocker:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {FORBIDDEN!r}:
+        if forbidden(name):
             raise ImportError("routers imported " + name)
 sys.meta_path.insert(0, Blocker())
 """
+
+
+def allowed(name: str) -> bool:
+    return (
+        name.split(".")[0] in ALLOWED
+        or name == "beat_handover.routers"
+        or name.startswith("beat_handover.routers.")
+    )
 
 
 def clean_python(code: str, *path: str) -> subprocess.CompletedProcess:
@@ -59,14 +78,18 @@ def test_routers_source_imports_only_the_standard_library_and_boto3():
             else:
                 continue
             for imported in names:
-                assert imported.split(".")[0] in ALLOWED, f"{source.name} imports {imported}"
+                assert allowed(imported), f"{source.name} imports {imported}"
 
 
-def test_the_handlers_import_in_an_interpreter_without_celery_redis_or_click():
+def test_the_handlers_import_in_an_interpreter_without_celery_redis_or_click(tmp_path):
+    # The source folder as the installed layout has it: beat_handover/routers, nothing else.
+    (tmp_path / "beat_handover").mkdir()
+    (tmp_path / "beat_handover" / "routers").symlink_to(ROOT / "routers")
     result = clean_python(
-        "import routers.cloudfront, routers.ses_receipts, routers.packaging\n"
-        f"print(sorted(n for n in sys.modules if n.split('.')[0] in {FORBIDDEN!r}))",
-        str(ROOT),
+        "import beat_handover.routers.cloudfront, beat_handover.routers.ses_receipts\n"
+        "import beat_handover.routers.packaging\n"
+        "print(sorted(n for n in sys.modules if forbidden(n)))",
+        str(tmp_path),
         sysconfig.get_paths()["purelib"],
     )
     assert result.returncode == 0, result.stderr
@@ -108,15 +131,19 @@ def test_the_packaged_zip_runs_its_handler_with_only_boto3_beside_it(
     assert path.name == f"{config['route']}-{kind}.zip"
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
-        assert json.loads(archive.read("routers/config.json")) == config
-    assert "routers/config.json" in names and "routers/switch.py" in names
-    assert all(name.startswith("routers/") for name in names), names
+        assert json.loads(archive.read("beat_handover/routers/config.json")) == config
+    assert "beat_handover/routers/config.json" in names
+    assert "beat_handover/routers/switch.py" in names
+    assert all(name.startswith("beat_handover/routers/") for name in names), names
     module, _, function = HANDLERS[kind].rpartition(".")
+    task_root = tmp_path / "var-task"  # Lambda extracts the zip here and imports from it
+    with zipfile.ZipFile(path) as archive:
+        archive.extractall(task_root)
     result = clean_python(
         f"import json, importlib\nmodule = importlib.import_module({module!r})\n"
-        f"assert module.__file__.startswith({str(path)!r}), module.__file__\n"
+        f"assert module.__file__.startswith({str(task_root)!r}), module.__file__\n"
         f"print(json.dumps(module.{function}({event!r}, None)))",
-        str(path),
+        str(task_root),
         sysconfig.get_paths()["purelib"],
     )
     assert result.returncode == 0, result.stderr

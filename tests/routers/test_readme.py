@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from routers.config import CLOUDFRONT_KEYS, COMMON_KEYS, SES_RECEIPTS_KEYS
+from beat_handover.routers.config import CLOUDFRONT_KEYS, COMMON_KEYS, SES_RECEIPTS_KEYS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

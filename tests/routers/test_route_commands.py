@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from handover.cli import main
-from routers.errors import RouteConflict
-from routers.route_format import route_to_item
-from routers.route_store import change_percent, get_route, history
+from beat_handover.handover.cli import main
+from beat_handover.routers.errors import RouteConflict
+from beat_handover.routers.route_format import route_to_item
+from beat_handover.routers.route_store import change_percent, get_route, history
 from tests.routers.conftest import REGION, origin_route
 
 pytestmark = pytest.mark.integration
@@ -186,10 +186,13 @@ def test_package_bakes_the_route_and_options_into_the_zip(handover, created, tmp
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith(f"wrote {tmp_path / 'dist' / created}-cloudfront.zip (")
-    assert lines[1] == "handler: routers.cloudfront.handler   runtime: python3.11 or newer"
+    assert (
+        lines[1]
+        == "handler: beat_handover.routers.cloudfront.handler   runtime: python3.11 or newer"
+    )
     assert "create the function in us-east-1" in out
     with zipfile.ZipFile(tmp_path / "dist" / f"{created}-cloudfront.zip") as archive:
-        config = json.loads(archive.read("routers/config.json"))
+        config = json.loads(archive.read("beat_handover/routers/config.json"))
     assert config == {
         "route": created,
         "table": route_table,

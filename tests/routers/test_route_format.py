@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from routers.errors import MalformedRoute, RouterConfigError
-from routers.route_format import (
+from beat_handover.routers.errors import MalformedRoute, RouterConfigError
+from beat_handover.routers.route_format import (
     RESOLUTION,
     OriginSide,
     QueueSide,

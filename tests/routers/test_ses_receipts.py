@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from routers.errors import RouterConfigError, UnprocessableEvent
-from routers.route_format import QueueSide, Route
-from routers.ses_receipts import make_handler
-from routers.switch import bucket
+from beat_handover.routers.errors import RouterConfigError, UnprocessableEvent
+from beat_handover.routers.route_format import QueueSide, Route
+from beat_handover.routers.ses_receipts import make_handler
+from beat_handover.routers.switch import bucket
 from tests.routers.conftest import REGION
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routers.config import CloudFrontConfig, open_switch, parse_config
-from routers.route_format import RESOLUTION, route_to_item
-from routers.route_store import change_percent
-from routers.switch import NEW, OLD, bucket
+from beat_handover.routers.config import CloudFrontConfig, open_switch, parse_config
+from beat_handover.routers.route_format import RESOLUTION, route_to_item
+from beat_handover.routers.route_store import change_percent
+from beat_handover.routers.switch import NEW, OLD, bucket
 from tests.routers.conftest import REGION, origin_route
 from tests.servers import free_port
 
@@ -143,7 +143,7 @@ def test_an_unreachable_store_keeps_the_last_good_route(
     moto_server.pause()
     try:
         clock.advance(30)
-        with caplog.at_level(logging.WARNING, logger="routers.switch"):
+        with caplog.at_level(logging.WARNING, logger="beat_handover.routers.switch"):
             assert new_share(switch, [None] * 100) == 100
         assert len(reads) == 2, "a failed read must also wait a whole TTL before the next"
     finally:
@@ -167,7 +167,7 @@ def test_never_having_read_a_route_sends_everything_old_and_says_so(
         store_timeout_seconds=0.3,
         fallback_side={"label": "paas", "domain_name": old.domain_name},
     )
-    with caplog.at_level(logging.ERROR, logger="routers.switch"):
+    with caplog.at_level(logging.ERROR, logger="beat_handover.routers.switch"):
         decisions = [switch.decide(f"k{i}") for i in range(1000)]
     assert {(d.side, d.label, d.target.domain_name) for d in decisions} == {
         (OLD, "paas", "paas.example.com")
@@ -201,7 +201,7 @@ def test_a_malformed_item_is_reported_and_the_last_good_route_kept(
     item = route_to_item(origin_route(name, "100"))
     dynamodb.put_item(TableName=route_table, Item={**item, **change})
     clock.advance(30)
-    with caplog.at_level(logging.WARNING, logger="routers.switch"):
+    with caplog.at_level(logging.WARNING, logger="beat_handover.routers.switch"):
         assert new_share(switch, [None] * 100) == 100
     assert "outcome=malformed" in caplog.text
     assert reported in caplog.text
@@ -214,7 +214,7 @@ def test_a_malformed_first_item_sends_everything_old(
     item = route_to_item(origin_route(name, "100"))
     dynamodb.put_item(TableName=route_table, Item={**item, "percent": {"N": "-5"}})
     switch = make_switch()
-    with caplog.at_level(logging.ERROR, logger="routers.switch"):
+    with caplog.at_level(logging.ERROR, logger="beat_handover.routers.switch"):
         assert new_share(switch, [None] * 100) == 0
     assert "outcome=malformed" in caplog.text
     assert "NO ROUTE CONFIG HAS EVER BEEN READ" in caplog.text
@@ -224,7 +224,7 @@ def test_the_item_of_another_route_is_refused(name, make_switch, put_route, capl
     put_route(origin_route(name, "100"))
     switch = make_switch("other")
     switch.reader = make_switch(name).reader
-    with caplog.at_level(logging.ERROR, logger="routers.switch"):
+    with caplog.at_level(logging.ERROR, logger="beat_handover.routers.switch"):
         assert switch.decide(None).side == OLD
     assert (
         f"the item is cloudfront route {name!r}, but this handler serves cloudfront route "

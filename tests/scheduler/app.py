@@ -14,8 +14,8 @@ from datetime import timedelta
 from celery import Celery, Task
 from celery.schedules import crontab
 
-from handover.received_runs import append_record
-from scheduler.guard import OncePerSlotTask
+from beat_handover.handover.received_runs import append_record
+from beat_handover.scheduler.guard import OncePerSlotTask
 
 app = Celery("leased_beat_test", broker=os.environ.get("TEST_BROKER_URL", "memory://"))
 app.conf.update(

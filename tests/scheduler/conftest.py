@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from beat_lock.dynamodb import create_table
-from beat_lock.location import parse_lock_url
-from beat_lock.store import LeaseStore
-from beat_lock.stores import open_store
+from beat_handover.beat_lock.dynamodb import create_table
+from beat_handover.beat_lock.location import parse_lock_url
+from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.beat_lock.stores import open_store
 from tests.harness import Processes
 
 APP = "tests.scheduler.app"

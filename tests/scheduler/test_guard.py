@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from celery import Celery
 
-from scheduler.headers import run_headers
+from beat_handover.scheduler.headers import run_headers
 from tests.harness import Processes, read_records, wait_for
 
 pytestmark = [pytest.mark.integration]

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from scheduler.headers import run_headers, slot_of
+from beat_handover.scheduler.headers import run_headers, slot_of
 
 
 def test_headers_name_the_run_in_utc_and_read_back():

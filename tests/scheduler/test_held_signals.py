@@ -3,7 +3,7 @@
 import os
 import signal
 
-from scheduler.held_signals import HeldSignals
+from beat_handover.scheduler.held_signals import HeldSignals
 
 
 def test_a_signal_inside_the_block_is_delivered_when_it_ends_and_not_before():

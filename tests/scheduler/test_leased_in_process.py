@@ -14,9 +14,9 @@ import redis
 from celery import Celery
 from celery.schedules import BaseSchedule
 
-from beat_lock.location import parse_lock_url
-from beat_lock.stores import open_store
-from scheduler import LeasedScheduler
+from beat_handover.beat_lock.location import parse_lock_url
+from beat_handover.beat_lock.stores import open_store
+from beat_handover.scheduler import LeasedScheduler
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration]
@@ -102,7 +102,7 @@ def test_an_entry_whose_slots_cannot_be_listed_is_reported_once_and_the_rest_run
     unique_name,
     caplog,
 ):
-    caplog.set_level(logging.INFO, logger="scheduler.leased")
+    caplog.set_level(logging.INFO, logger="beat_handover.scheduler.leased")
     app = leased_app(
         broker_url,
         redis_url,
@@ -137,7 +137,7 @@ def test_a_run_claimed_but_not_published_is_logged_at_error_with_its_slot(
     unique_name,
     caplog,
 ):
-    caplog.set_level(logging.INFO, logger="scheduler.leased")
+    caplog.set_level(logging.INFO, logger="beat_handover.scheduler.leased")
     broker, server = lone_broker
     app = leased_app(
         broker,

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from beat_lock.layout import new_version
+from beat_handover.beat_lock.layout import new_version
 from tests.harness import (
     Proc,
     Processes,
@@ -172,7 +172,7 @@ def test_paused_leader_sends_nothing_and_sigterm_hands_over_within_a_poll(
 ):
     worker = processes.worker()
     paas = lead(processes, "paas", worker)
-    ecs = stand_by(processes, "ecs", paas, scheduler="scheduler.LeasedScheduler")
+    ecs = stand_by(processes, "ecs", paas, scheduler="beat_handover.scheduler.LeasedScheduler")
     wait_sent(processes, "paas", 2, paas, ecs, worker)
 
     at_mid_second()

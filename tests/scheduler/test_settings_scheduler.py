@@ -2,8 +2,8 @@
 
 import pytest
 
-from beat_lock.errors import ConfigError
-from scheduler.settings import BeatLockSettings
+from beat_handover.beat_lock.errors import ConfigError
+from beat_handover.scheduler.settings import BeatLockSettings
 
 BASE = {"BEAT_LOCK_URL": "redis://localhost:6379/0", "BEAT_LOCK_ENVIRONMENT": "paas"}
 

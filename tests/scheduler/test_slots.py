@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from celery.schedules import crontab, schedule
 
-from scheduler.slots import CatchUpRules, Position, decide, next_due
+from beat_handover.scheduler.slots import CatchUpRules, Position, decide, next_due
 
 T = datetime(2025, 3, 4, 12, 0, 0, tzinfo=UTC)
 EVERY_SECOND = schedule(timedelta(seconds=1))
