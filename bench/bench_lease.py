@@ -1,11 +1,19 @@
-"""Lease latency and cost: acquire, renew and claim against a moto server and a redis-server on
-this machine, requests per hour of a holder and a standby at the default durations, and what the
-DynamoDB requests cost per month at on-demand prices.
+"""What the lease costs as the schedule grows: item sizes, capacity units per renewal, standby poll
+and claim, claim latency, and the monthly DynamoDB bill at the default durations, for schedules of
+0, 100, 1,000 and 10,000 entries; then the latency of every store call on both backends.
 
     .venv/bin/python bench/bench_lease.py
 
-Latencies are of one store call, client to server and back, on loopback: they measure this
-code plus the local server, not AWS (DynamoDB in-region is typically single-digit ms).
+Units. moto does not bill: it reports a fixed 1.0 (0.5 for GetItem) whatever the item's size, and
+nothing at all for UpdateItem (moto 5.2, ``include_consumed_capacity`` in its responses.py). So the
+units here are computed from the items as stored, by AWS's documented rule: a write costs one unit
+per started KB of the larger of the item before and after it; a read one unit per started 4 KB,
+half that when eventually consistent. Where dynalite is installed (``make test`` installs it), the
+same requests are replayed on it with ``ReturnConsumedCapacity=TOTAL``, and the units it reports
+(dynalite implements that rule) are printed beside the computed ones.
+
+Latencies are of one store call, client to server and back, on loopback: they measure this code
+plus a local emulator, not AWS (DynamoDB in-region is typically single-digit ms).
 """
 
 from __future__ import annotations
@@ -16,30 +24,40 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.servers
 
 import boto3
 
-from beat_handover.beat_lock.dynamodb import create_table
+from beat_handover.beat_lock.dynamodb import KEY_SCHEMA, DynamoDBStore, create_table
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.layout import new_version
 from beat_handover.beat_lock.location import parse_lock_url
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.stores import open_store
 from beat_handover.beat_lock.timings import LeaseTimings
-from tests.servers import free_port, start_moto_server
+from tests.servers import dynalite_missing, free_port, start_dynalite, start_moto_server
 
 SAMPLES = 150
+CLAIM_SAMPLES = 40
+ENTRY_COUNTS = (0, 100, 1_000, 10_000)
 HOURS_PER_MONTH = 730
 # DynamoDB on-demand, us-east-1, since the price cut of 1 November 2024 (before it: twice this).
 USD_PER_MILLION_WRITE_UNITS = Decimal("0.625")
 USD_PER_MILLION_READ_UNITS = Decimal("0.125")
-ENTRIES_IN_COST_TABLE = (0, 20, 100)
+SLOT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def entry_name(i: int) -> str:
+    """Entry names as a Django app's schedule has them: the task path and a number."""
+    return f"app.tasks.scheduled_entry_{i:05d}"
 
 
 def timed(call: Callable[[int], object], samples: int = SAMPLES) -> tuple[float, float]:
@@ -53,10 +71,192 @@ def timed(call: Callable[[int], object], samples: int = SAMPLES) -> tuple[float,
     return statistics.median(took), took[min(len(took) - 1, int(len(took) * 0.99))]
 
 
+def dynamodb_item_bytes(item: dict) -> int:
+    """Size of an item as DynamoDB bills it: attribute names plus values (numbers: about a byte
+    per two significant digits, plus one)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        if "S" in value:
+            size += len(value["S"].encode())
+        else:
+            size += (len(value["N"].lstrip("-").replace(".", "")) + 1) // 2 + 1
+    return size
+
+
+def write_units(*sizes: int) -> int:
+    return max(1, -(-max(sizes) // 1024))
+
+
+def read_units(size: int, *, consistent: bool) -> float:
+    units = max(1, -(-size // 4096))
+    return units if consistent else units / 2
+
+
+class CapacityMeter:
+    """Asks for ConsumedCapacity on every request of one boto3 client and keeps the last answer
+    (a bench-side botocore hook: the product never asks for it)."""
+
+    def __init__(self, client: Any) -> None:
+        self.last: float | None = None
+        client.meta.events.register("provide-client-params.dynamodb.*", self._ask)
+        client.meta.events.register("after-call.dynamodb.*", self._keep)
+
+    def _ask(self, params: dict, **_: Any) -> None:
+        if "TableName" in params:
+            params["ReturnConsumedCapacity"] = "TOTAL"
+
+    def _keep(self, parsed: dict, **_: Any) -> None:
+        capacity = parsed.get("ConsumedCapacity")
+        if isinstance(capacity, dict):
+            self.last = capacity.get("CapacityUnits")
+
+    def units(self, call: Callable[[], object]) -> float | None:
+        self.last = None
+        call()
+        return self.last
+
+
+@dataclass
+class Row:
+    """Figures for one schedule size."""
+
+    entries: int
+    fits: bool = True
+    note: str = ""
+    lease_bytes: int = 0
+    claim_bytes: int = 0
+    renew_units: int = 0
+    poll_units: float = 0.0
+    claim_units: int = 0
+    reported: dict[str, float | None] = field(default_factory=dict)
+    claim_ms: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass
+class Lock:
+    """A lock held by ``holder`` with ``token``, in one store."""
+
+    store: LeaseStore
+    table: str
+    client: Any
+    name: str
+    holder: Identity
+    token: int
+
+
+def held_lock(store: LeaseStore, table: str, client: Any) -> Lock:
+    holder = Identity.new("paas")
+    name = f"sized-{new_version()}"
+    token = store.acquire(name, holder, expected_version=None, new_version=new_version())
+    store.renew(name, holder, token, new_version=new_version())
+    return Lock(store, table, client, name, holder, token)
+
+
+def claim(lock: Lock, entry: str, slot: datetime) -> object:
+    return lock.store.claim(
+        lock.name, entry, slot, identity=lock.holder, token=lock.token, claim_id=new_version()
+    )
+
+
+FILL_BATCH = 20  # entries per UpdateItem: moto's expression parser recurses past 100 clauses
+
+
+def fill(lock: Lock, entries: int) -> str:
+    """Write the fields one claim of each of ``entries`` entries leaves on the lease item, in
+    batches (through the store, one claim at a time, the 1,000-entry fill took 359 s on the moto
+    server: each claim rewrites and returns the whole item). Returns why it stopped early, or ''."""
+    for first in range(0, entries, FILL_BATCH):
+        batch = range(first, min(entries, first + FILL_BATCH))
+        names, values, sets = {}, {}, []
+        for i in batch:
+            for prefix, value in (
+                ("slot", {"N": str(int(SLOT.timestamp() * 1000))}),
+                ("runs", {"N": "1"}),
+                ("claim", {"S": new_version()}),
+                ("by", {"S": f"{lock.token}/{lock.holder.environment}"}),
+            ):
+                names[f"#{prefix}{i:05d}"] = f"{prefix}:{entry_name(i)}"
+                values[f":{prefix}{i:05d}"] = value
+                sets.append(f"#{prefix}{i:05d} = :{prefix}{i:05d}")
+        try:
+            lock.client.update_item(
+                TableName=lock.table,
+                Key={"pk": {"S": f"lease#{lock.name}"}, "sk": {"S": "lease"}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except lock.client.exceptions.ClientError as exc:
+            return f"the lease item cannot hold {batch.stop} entries: {exc}"
+    return ""
+
+
+def stored_item(lock: Lock, pk: str, sk: str) -> dict:
+    return lock.client.get_item(
+        TableName=lock.table,
+        Key={"pk": {"S": pk}, "sk": {"S": sk}},
+        ConsistentRead=True,
+    ).get("Item", {})
+
+
+def measure(lock: Lock, row: Row, meter: CapacityMeter | None) -> None:
+    """Sizes and units of renewal, poll and claim at this schedule size, on ``lock``."""
+    lease = stored_item(lock, f"lease#{lock.name}", "lease")
+    row.lease_bytes = dynamodb_item_bytes(lease)
+    row.claim_bytes = row.lease_bytes  # a claim rewrites the lease item
+    row.renew_units = write_units(row.lease_bytes)
+    row.poll_units = read_units(row.lease_bytes, consistent=True)
+    row.claim_units = write_units(row.lease_bytes)
+    if meter is not None:
+        row.reported = {
+            "renew": meter.units(
+                lambda: lock.store.renew(
+                    lock.name, lock.holder, lock.token, new_version=new_version()
+                )
+            ),
+            "poll": meter.units(lambda: lock.store.read(lock.name)),
+            "claim": meter.units(lambda: claim(lock, "app.tasks.measured", SLOT)),
+        }
+
+
+def claim_latency(lock: Lock) -> tuple[float, float]:
+    """Claims of one entry's next slots, at this schedule size."""
+    return timed(
+        lambda i: claim(lock, "app.tasks.timed", SLOT + timedelta(minutes=i + 1)), CLAIM_SAMPLES
+    )
+
+
+def sized_rows(moto_store: LeaseStore, table: str, dynalite: DynamoDBStore | None) -> list[Row]:
+    moto_client = boto3.client("dynamodb")
+    dynalite_client = dynalite._call.client if dynalite is not None else None
+    meter = CapacityMeter(dynalite_client) if dynalite_client is not None else None
+    rows = []
+    for entries in ENTRY_COUNTS:
+        row = Row(entries)
+        lock = held_lock(moto_store, table, moto_client)
+        started = time.perf_counter()
+        row.note = fill(lock, entries)
+        print(f"  filled {entries} entries on moto in {time.perf_counter() - started:.0f} s")
+        if row.note:
+            row.fits = False
+            rows.append(row)
+            continue
+        measure(lock, row, None)
+        row.claim_ms = claim_latency(lock)
+        if dynalite is not None:
+            twin = held_lock(dynalite, table, dynalite_client)
+            fill(twin, entries)
+            replayed = Row(entries)
+            measure(twin, replayed, meter)
+            row.reported = replayed.reported
+        rows.append(row)
+    return rows
+
+
 def latencies(store: LeaseStore) -> dict[str, tuple[float, float]]:
     run = new_version()
     holder = Identity.new("paas")
-    slot = datetime(2026, 1, 1, tzinfo=UTC)
     figures = {
         "acquire": timed(
             lambda i: store.acquire(
@@ -68,7 +268,7 @@ def latencies(store: LeaseStore) -> dict[str, tuple[float, float]]:
     figures["renew"] = timed(lambda i: store.renew(name, holder, 1, new_version=f"r{i}"))
     figures["claim"] = timed(
         lambda i: store.claim(
-            name, "letters", slot + timedelta(minutes=i), identity=holder, token=1, claim_id=f"c{i}"
+            name, "letters", SLOT + timedelta(minutes=i), identity=holder, token=1, claim_id=f"c{i}"
         )
     )
     figures["read (standby poll)"] = timed(lambda i: store.read(name))
@@ -78,90 +278,89 @@ def latencies(store: LeaseStore) -> dict[str, tuple[float, float]]:
     return figures
 
 
-def dynamodb_item_bytes(item: dict) -> int:
-    """Size of an item as DynamoDB bills it: names plus values (numbers: about a byte per two
-    digits, plus one)."""
-    size = 0
-    for name, value in item.items():
-        size += len(name.encode())
-        if "S" in value:
-            size += len(value["S"].encode())
-        else:
-            size += (len(value["N"].lstrip("-").replace(".", "")) + 1) // 2 + 1
-    return size
-
-
-def lease_item_bytes(table: str, entries: int) -> int:
-    """Bytes of a real lease item (written through the store) holding ``entries`` claims."""
-    store = open_store(parse_lock_url(f"dynamodb://{table}"))
-    holder = Identity.new("paas")
-    name = f"sized-{entries}-{new_version()}"
-    token = store.acquire(name, holder, expected_version=None, new_version=new_version())
-    store.renew(name, holder, token, new_version=new_version())
-    slot = datetime(2026, 1, 1, tzinfo=UTC)
-    for i in range(entries):
-        store.claim(
-            name,
-            f"app.tasks.scheduled_entry_{i:03d}",
-            slot,
-            identity=holder,
-            token=token,
-            claim_id=new_version(),
-        )
-    item = boto3.client("dynamodb").get_item(
-        TableName=table,
-        Key={"pk": {"S": f"lease#{name}"}, "sk": {"S": "lease"}},
-        ConsistentRead=True,
-    )["Item"]
-    return dynamodb_item_bytes(item)
-
-
-def units(size: int, per: int) -> int:
-    return max(1, -(-size // per))
+@contextmanager
+def servers(scratch: Path) -> Iterator[tuple[str, int, DynamoDBStore | None]]:
+    """A moto server (in os.environ), a redis-server and dynalite if installed."""
+    moto = start_moto_server(scratch)
+    os.environ.update(moto.env())
+    redis_port = free_port()
+    redis_server = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    dynalite = None if dynalite_missing() else start_dynalite(scratch)
+    table = f"bench-{new_version()}"
+    try:
+        create_table(table)
+        twin = None
+        if dynalite is not None:
+            boto3.client("dynamodb", endpoint_url=dynalite.url).create_table(
+                TableName=table,
+                KeySchema=KEY_SCHEMA,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[
+                    {"AttributeName": key["AttributeName"], "AttributeType": "S"}
+                    for key in KEY_SCHEMA
+                ],
+            )
+            twin = DynamoDBStore(
+                parse_lock_url(f"dynamodb://{table}"), LeaseTimings(), endpoint_url=dynalite.url
+            )
+        yield table, redis_port, twin
+    finally:
+        if dynalite is not None:
+            dynalite.stop()
+        redis_server.terminate()
+        redis_server.wait()
+        moto.stop()
 
 
 def main() -> None:
     timings = LeaseTimings()
-    with tempfile.TemporaryDirectory() as scratch:
-        moto = start_moto_server(Path(scratch))
-        os.environ.update(moto.env())
-        redis_port = free_port()
-        redis_server = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            table = f"bench-{new_version()}"
-            create_table(table)
-            time.sleep(0.3)  # redis-server is listening long before this
-            stores = {
-                "moto server (DynamoDB)": open_store(
-                    parse_lock_url(f"dynamodb://{table}"), timings
-                ),
-                "redis-server": open_store(
-                    parse_lock_url(f"redis://127.0.0.1:{redis_port}/0"), timings
-                ),
-            }
-            results = {backend: latencies(store) for backend, store in stores.items()}
-            sizes = {entries: lease_item_bytes(table, entries) for entries in ENTRIES_IN_COST_TABLE}
-        finally:
-            redis_server.terminate()
-            redis_server.wait()
-            moto.stop()
-    report(timings, results, sizes)
+    with tempfile.TemporaryDirectory() as scratch, servers(Path(scratch)) as running:
+        table, redis_port, dynalite = running
+        moto_store = open_store(parse_lock_url(f"dynamodb://{table}"), timings)
+        print("filling schedules (the fields of one claim per entry):")
+        rows = sized_rows(moto_store, table, dynalite)
+        stores = {
+            "moto server (DynamoDB)": moto_store,
+            "redis-server": open_store(
+                parse_lock_url(f"redis://127.0.0.1:{redis_port}/0"), timings
+            ),
+        }
+        results = {backend: latencies(store) for backend, store in stores.items()}
+    report(timings, rows, results, dynalite is not None)
 
 
-def report(timings: LeaseTimings, results: dict, sizes: dict[int, int]) -> None:
+def monthly_usd(timings: LeaseTimings, row: Row) -> tuple[Decimal, Decimal]:
+    """(holder, standby) dollars a month: renewals and heartbeats (one unit each: a heartbeat
+    item is well under 1 KB) of the holder; heartbeats and polls of one standby."""
+    hours = Decimal(HOURS_PER_MONTH)
+    renewals = Decimal(3600 / timings.renew_seconds)
+    heartbeats = Decimal(3600 / timings.renew_seconds)
+    polls = Decimal(3600 / timings.poll_seconds)
+    holder_writes = (renewals * row.renew_units + heartbeats) * hours
+    standby_writes = heartbeats * hours
+    standby_reads = polls * Decimal(str(row.poll_units)) * hours
+    holder = holder_writes * USD_PER_MILLION_WRITE_UNITS / 1_000_000
+    standby = (
+        standby_writes * USD_PER_MILLION_WRITE_UNITS + standby_reads * USD_PER_MILLION_READ_UNITS
+    ) / 1_000_000
+    return holder, standby
+
+
+def units(row: Row, computed: float, operation: str) -> str:
+    """Computed units, and in brackets those dynalite reported for the same request."""
+    reported = row.reported.get(operation)
+    return f"{computed:g}" + (f" [{reported:g}]" if reported is not None else "")
+
+
+def report(
+    timings: LeaseTimings,
+    rows: list[Row],
+    results: dict[str, dict[str, tuple[float, float]]],
+    replayed: bool,
+) -> None:
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -170,56 +369,41 @@ def report(timings: LeaseTimings, results: dict, sizes: dict[int, int]) -> None:
         ),
         "unknown CPU",
     )
-    print(f"machine: {os.cpu_count()} CPUs, {cpu}; {SAMPLES} calls per figure, loopback\n")
+    print(f"\nmachine: {os.cpu_count()} CPUs, {cpu}; loopback\n")
+    print(
+        f"Per schedule size, at the defaults (lease {timings.lease_seconds:g} s, renew "
+        f"{timings.renew_seconds:g} s, poll {timings.poll_seconds:g} s); units computed from "
+        "the stored items by AWS's rule"
+        + ("; in brackets, what dynalite reports for the same requests" if replayed else "")
+        + f"; claim latency over {CLAIM_SAMPLES} claims on the moto server; DynamoDB on-demand "
+        f"us-east-1 (${USD_PER_MILLION_WRITE_UNITS}/M writes, ${USD_PER_MILLION_READ_UNITS}/M "
+        "reads), one holder and one standby, claims not included:"
+    )
+    header = (
+        f"{'entries':>7} {'lease item':>10} {'claim item':>10} {'renew WU':>12} {'poll RU':>12} "
+        f"{'claim WU':>12} {'claim ms p50/p99':>17} {'holder $/mo':>11} {'standby $/mo':>12} "
+        f"{'pair $/mo':>9}"
+    )
+    print(header)
+    for row in rows:
+        if not row.fits:
+            print(f"{row.entries:7d}  does not fit: {row.note[:150]}")
+            continue
+        holder, standby = monthly_usd(timings, row)
+
+        print(
+            f"{row.entries:7d} {row.lease_bytes:8d} B {row.claim_bytes:8d} B "
+            f"{units(row, row.renew_units, 'renew'):>12} {units(row, row.poll_units, 'poll'):>12} "
+            f"{units(row, row.claim_units, 'claim'):>12} "
+            f"{row.claim_ms[0]:8.1f}/{row.claim_ms[1]:<8.1f} {holder:11.2f} {standby:12.2f} "
+            f"{holder + standby:9.2f}"
+        )
+
+    print(f"\nOne store call ({SAMPLES} calls per figure), small lock:")
     print(f"{'backend':24} {'operation':20} {'median ms':>10} {'p99 ms':>10}")
     for backend, figures in results.items():
         for operation, (median, p99) in figures.items():
             print(f"{backend:24} {operation:20} {median:10.2f} {p99:10.2f}")
-
-    per_hour = 3600
-    renewals = per_hour / timings.renew_seconds
-    heartbeats = per_hour / timings.renew_seconds
-    polls = per_hour / timings.poll_seconds
-    print(
-        f"\nrequests per hour at the defaults (lease {timings.lease_seconds:g} s, renew "
-        f"{timings.renew_seconds:g} s, safe {timings.safe_seconds:g} s, poll "
-        f"{timings.poll_seconds:g} s), claims not counted (one per scheduled run):"
-    )
-    print(
-        f"  holder : {renewals + heartbeats:5.0f} writes ({renewals:.0f} renewals, "
-        f"{heartbeats:.0f} heartbeats), no reads"
-    )
-    print(
-        f"  standby: {heartbeats:5.0f} writes (heartbeats), {polls:.0f} strongly consistent "
-        "reads (polls)"
-    )
-
-    print(
-        f"\nDynamoDB on-demand cost per month ({HOURS_PER_MONTH} h), us-east-1 prices since "
-        f"Nov 2024: ${USD_PER_MILLION_WRITE_UNITS} per million write request units, "
-        f"${USD_PER_MILLION_READ_UNITS} per million read request units. A write costs one unit "
-        "per started KB of the item, a strongly consistent read one per started 4 KB; the "
-        "lease item grows with the schedule's entries (one claim record each):"
-    )
-    print(
-        f"  {'entries':>7} {'lease item':>10} {'holder $/month':>15} {'standby $/month':>16} "
-        f"{'pair $/month':>13} {'per claim $':>12}"
-    )
-    for entries, size in sizes.items():
-        write_units, read_units = units(size, 1024), units(size, 4096)
-        holder = Decimal(renewals * write_units + heartbeats) * HOURS_PER_MONTH
-        standby_writes = Decimal(heartbeats) * HOURS_PER_MONTH
-        standby_reads = Decimal(polls * read_units) * HOURS_PER_MONTH
-        holder_usd = holder * USD_PER_MILLION_WRITE_UNITS / 1_000_000
-        standby_usd = (
-            standby_writes * USD_PER_MILLION_WRITE_UNITS
-            + standby_reads * USD_PER_MILLION_READ_UNITS
-        ) / 1_000_000
-        claim_usd = write_units * USD_PER_MILLION_WRITE_UNITS / 1_000_000
-        print(
-            f"  {entries:7d} {size:8d} B {holder_usd:15.2f} {standby_usd:16.2f} "
-            f"{holder_usd + standby_usd:13.2f} {claim_usd:12.7f}"
-        )
 
 
 if __name__ == "__main__":
