@@ -1,14 +1,40 @@
 """The DynamoDB backend: one table, every write one conditional request on one item.
 
-Lease of lock NAME: pk=``lease#NAME``, sk=``lease`` (never deleted, no TTL), fields as in
-:mod:`beat_handover.beat_lock.layout`. A slot claim is one conditional ``UpdateItem`` on that item,
-which is atomic on every DynamoDB implementation and costs one write unit per KB of the item.
-Heartbeats (pk=``member#NAME``) and audit events (pk=``audit#NAME``) carry a TTL in ``expires_at``.
-Every read that a decision rests on is strongly consistent.
+Items of lock NAME (keys in :mod:`beat_handover.beat_lock.keys`, fields in
+:mod:`beat_handover.beat_lock.layout`): the lease record (never deleted, no TTL, a few hundred
+bytes, so a renewal is one write unit and a poll one read unit, half when eventually consistent);
+one claim item per schedule entry, so a claim is one write unit whatever the schedule's size;
+heartbeats and audit events, with a TTL in ``expires_at``. No request is a transaction, so every
+DynamoDB implementation serves (dynalite, which the race tests use, has none).
+
+Fencing. A claim item cannot be written in the same request as a condition on the lease record,
+so it carries a fence: the token of the newest tenure that fenced it, raised (never lowered) by
+each new leader before it dispatches, and a claim is one ``UpdateItem`` conditional on
+``fence = token`` and the slot being later than the item's. A new leader's fence:
+
+1. reads the lease record (consistent) and stops if it does not hold it with its token;
+2. lists every claim item of the lock (a consistent ``Query``), so an entry that only an older
+   leader knows is fenced too;
+3. raises the fence of each listed item and of each entry it will claim, creating missing items
+   (``FENCE_CONCURRENCY`` writes in flight); each write returns the item as written, which is
+   the entry's last claim, atomically with the fence; a fence already higher means a newer
+   leader: stop;
+4. confirms, with one write on the lease record conditional on holding it with its token, and
+   only then reports the claims.
+
+A former leader's claim is then refused on every entry the new leader fenced. An item a former
+leader creates after step 2 is created by a fence of that former leader, whose step 4 comes after
+it; if step 4 succeeded, the former leader held the lease after creating the item, so the new
+leader's acquire, and its step 2, came later and listed it; if step 4 failed, the former leader
+never claims on it. Step 3 on an item an older tenure is claiming at that moment is serialised by
+DynamoDB: either the claim lands first and the fence returns it, or the fence lands first and the
+claim is refused. The tenure start costs one write unit per entry, once; nothing per renewal.
 
 A write whose condition failed returns the item as it was (``ALL_OLD``), so the store tells in
 the same request whether the failure was our own earlier attempt (a botocore retry after a lost
-answer: same ``version`` or ``claim_id``), a lost lease or a slot already claimed.
+answer: same ``version`` or ``claim_id``), a lost lease, a newer fence or a slot already claimed.
+Without an item in the answer the item does not exist. (dynalite ignores
+``ReturnValuesOnConditionCheckFailure``; its tests put the item into the answer.)
 """
 
 from __future__ import annotations
@@ -17,7 +43,8 @@ import math
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +59,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from beat_handover.beat_lock import keys
 from beat_handover.beat_lock.errors import (
     ConfigError,
     CorruptRecord,
@@ -41,23 +69,45 @@ from beat_handover.beat_lock.errors import (
 )
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.layout import (
+    CLAIM_ADVICE,
+    FieldReader,
+    claim_from_fields,
     claim_result,
     event_fields,
     event_from_fields,
     event_key,
+    fence_lost_reason,
+    holder_matches,
     now_iso,
     participant_fields,
     participants_from_rows,
     record_from_fields,
     slot_millis,
 )
+from beat_handover.beat_lock.legacy import (
+    GUARD_FIELD,
+    GUARD_VALUE,
+    legacy_claims,
+    legacy_fields,
+    merged,
+)
 from beat_handover.beat_lock.location import LockLocation, parse_lock_url
-from beat_handover.beat_lock.record import AuditEvent, ClaimResult, LeaseRecord, Participant
+from beat_handover.beat_lock.record import (
+    AuditEvent,
+    ClaimResult,
+    EntryClaim,
+    LeaseRecord,
+    Participant,
+)
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.timings import LeaseTimings
 
 AUDIT_TTL = timedelta(days=400)
 PIN_ATTEMPTS = 5
+FENCE_CONCURRENCY = 16  # fence writes in flight at once when a tenure starts
+# Legacy fields removed per write: DynamoDB caps an update expression at 4 KB.
+LEGACY_FIELDS_PER_WRITE = 300
+MAX_SORT_KEY_BYTES = 1024
 TABLE_ACTIVE_SECONDS = 120
 KEY_SCHEMA = [
     {"AttributeName": "pk", "KeyType": "HASH"},
@@ -91,8 +141,15 @@ NAMES = {
     "#rn": "renewals",
     "#ht": "handover_to",
     "#ha": "handover_announced_at",
+    "#guard": GUARD_FIELD,
+    "#slot": "slot",
+    "#runs": "runs",
+    "#environment": "environment",
+    "#claim_id": "claim_id",
+    "#fence": "fence",
 }
 PIN_ALLOWS = "(attribute_not_exists(#pin) OR #pin = :env)"
+FENCE_NOT_NEWER = "(attribute_not_exists(#fence) OR #fence <= :token)"
 HOLDS = "#hi = :id AND #he = :env AND #token = :token"
 
 
@@ -108,6 +165,8 @@ def client_config(timings: LeaseTimings) -> Config:
         connect_timeout=per_attempt,
         read_timeout=per_attempt,
         retries={"total_max_attempts": attempts, "mode": "standard"},
+        # The fence's writes in flight, and the lease keeper and the scheduler beside them.
+        max_pool_connections=FENCE_CONCURRENCY + 4,
     )
 
 
@@ -254,6 +313,18 @@ def _text_fields(item: Mapping[str, Any], what: str) -> dict[str, str]:
     return fields
 
 
+def _fence(name: str, entry: str, fields: Mapping[str, str]) -> int | None:
+    """The fence of a claim item (None: no item, or never fenced)."""
+    if "fence" not in fields:
+        return None
+    what = f"claim item of entry {entry!r} of lock {name!r}"
+    return FieldReader(what, fields, CLAIM_ADVICE).integer("fence")
+
+
+class _NewerFence(Exception):
+    """A claim item is fenced by a newer tenure than the one fencing it now."""
+
+
 class DynamoDBStore(LeaseStore):
     """Leases of any number of locks in one DynamoDB table (``dynamodb://TABLE?region=R``)."""
 
@@ -267,28 +338,42 @@ class DynamoDBStore(LeaseStore):
         client = make_client(location.region, timings, endpoint_url)
         self._call = _Caller(client, location.table)
 
+    @property
+    def client(self) -> Any:
+        """The boto3 client (tests hook emulator quirks onto its events)."""
+        return self._call.client
+
     def _key(self, pk: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}, "sk": {"S": sk}}
 
-    def _record(self, name: str, item: Mapping[str, Any] | None) -> LeaseRecord | None:
-        if not item:
-            return None
-        return record_from_fields(name, _text_fields(item, f"lease record of lock {name!r}"))
+    def _lease_key(self, name: str) -> dict[str, Any]:
+        return self._key(keys.partition(keys.LEASE, name), keys.LEASE_SORT_KEY)
 
-    def _update_lease(
+    def _claim_key(self, name: str, entry: str) -> dict[str, Any]:
+        size = len(entry.encode())
+        if not 0 < size <= MAX_SORT_KEY_BYTES:
+            raise ConfigError(
+                f"schedule entry name {entry[:80]!r} is {size} bytes long; a DynamoDB lock "
+                f"table keeps each entry's claims under its name, which must be 1 to "
+                f"{MAX_SORT_KEY_BYTES} bytes (UTF-8): rename the entry"
+            )
+        return self._key(keys.partition(keys.CLAIM, name), entry)
+
+    def _update(
         self,
-        name: str,
+        item_key: Mapping[str, Any],
         update: str,
         condition: str,
         values: Mapping[str, Any],
-        names: Mapping[str, str] = NAMES,
-    ) -> tuple[bool, LeaseRecord | None]:
-        """One conditional UpdateItem on the lease item: (True, record after) or (False,
-        record as it was when the condition failed)."""
+        names: Mapping[str, str] | None = None,
+    ) -> tuple[bool, Mapping[str, Any] | None]:
+        """One conditional UpdateItem: (True, item as written) or (False, item as it was when
+        the condition failed, None if there was none). Field names: NAMES, plus ``names``."""
         # DynamoDB refuses placeholders that the expressions do not use, and an empty map.
         used = set(re.findall(r"[#:]\w+", f"{update} {condition}"))
+        all_names = {**NAMES, **(names or {})}
         placeholders = {
-            "ExpressionAttributeNames": {k: v for k, v in names.items() if k in used},
+            "ExpressionAttributeNames": {k: v for k, v in all_names.items() if k in used},
             "ExpressionAttributeValues": {k: v for k, v in values.items() if k in used},
         }
         try:
@@ -296,7 +381,7 @@ class DynamoDBStore(LeaseStore):
                 "update_item",
                 expect=("ConditionalCheckFailedException",),
                 TableName=self.table,
-                Key=self._key(f"lease#{name}", "lease"),
+                Key=item_key,
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ReturnValues="ALL_NEW",
@@ -304,21 +389,37 @@ class DynamoDBStore(LeaseStore):
                 **{key: value for key, value in placeholders.items() if value},
             )
         except _Rejected as exc:
-            if "Item" in exc.response:
-                return False, self._record(name, exc.response["Item"])
-            # No item: it does not exist, or the implementation ignores ALL_OLD (dynalite,
-            # older DynamoDB Local). A consistent read tells which.
-            return False, self.read(name)
-        return True, self._record(name, answer.get("Attributes"))
+            return False, exc.response.get("Item")
+        return True, answer.get("Attributes")
 
-    def read(self, name: str) -> LeaseRecord | None:
+    def _update_lease(
+        self,
+        name: str,
+        update: str,
+        condition: str,
+        values: Mapping[str, Any],
+        names: Mapping[str, str] | None = None,
+    ) -> tuple[bool, LeaseRecord | None]:
+        """One conditional UpdateItem on the lease record: (True, record as written) or (False,
+        record as it was when the condition failed)."""
+        done, item = self._update(self._lease_key(name), update, condition, values, names)
+        return done, self._record(name, item)
+
+    def _record(self, name: str, item: Mapping[str, Any] | None) -> LeaseRecord | None:
+        if not item:
+            return None
+        return record_from_fields(name, _text_fields(item, f"lease record of lock {name!r}"))
+
+    def _lease_fields(self, name: str, *, consistent: bool = True) -> dict[str, str]:
+        """The lease record's stored fields ({} if it does not exist)."""
         answer = self._call(
-            "get_item",
-            TableName=self.table,
-            Key=self._key(f"lease#{name}", "lease"),
-            ConsistentRead=True,
+            "get_item", TableName=self.table, Key=self._lease_key(name), ConsistentRead=consistent
         )
-        return self._record(name, answer.get("Item"))
+        return _text_fields(answer.get("Item") or {}, f"lease record of lock {name!r}")
+
+    def read(self, name: str, *, consistent: bool = True) -> LeaseRecord | None:
+        fields = self._lease_fields(name, consistent=consistent)
+        return record_from_fields(name, fields) if fields else None
 
     def acquire(
         self,
@@ -343,7 +444,10 @@ class DynamoDBStore(LeaseStore):
         )
         if take_pin:
             if expected_version is None:
-                raise ValueError("a fallback (take_pin) needs the version that went unchanged")
+                raise ConfigError(
+                    "a fallback (take_pin=True) needs expected_version, the record version that "
+                    "went unchanged, got None"
+                )
             condition = "#version = :expected"
             update += ", #pin = :env"
         elif expected_version is None:
@@ -376,15 +480,22 @@ class DynamoDBStore(LeaseStore):
         )
         return done or (record is not None and record.version == new_version)
 
-    def _holder_values(self, identity: Identity, token: int, new_version: str) -> dict[str, Any]:
-        """Values of the HOLDS condition, plus the new version and this host's time."""
+    def _holds_values(self, identity: Identity, token: int) -> dict[str, Any]:
+        """Values of the HOLDS and PIN_ALLOWS conditions."""
         return {
             ":id": {"S": identity.instance_id},
             ":env": {"S": identity.environment},
             ":token": {"N": str(token)},
+        }
+
+    def _holder_values(self, identity: Identity, token: int, new_version: str) -> dict[str, Any]:
+        """Values of the HOLDS condition, plus the new version and this host's time."""
+        return self._holds_values(identity, token) | {
             ":new": {"S": new_version},
             ":now": {"S": now_iso()},
         }
+
+    # -- claims --------------------------------------------------------------------------------
 
     def claim(
         self,
@@ -396,28 +507,157 @@ class DynamoDBStore(LeaseStore):
         token: int,
         claim_id: str,
     ) -> ClaimResult:
-        names = {
-            **NAMES,
-            "#slot": f"slot:{entry}",
-            "#runs": f"runs:{entry}",
-            "#claim": f"claim:{entry}",
-            "#by": f"by:{entry}",
-        }
-        values = self._holder_values(identity, token, claim_id) | {
-            ":slot": {"N": str(slot_millis(slot))},
-            ":zero": {"N": "0"},
-            ":one": {"N": "1"},
-            ":by": {"S": f"{token}/{identity.environment}"},
-        }
-        done, record = self._update_lease(
-            name,
-            "SET #slot = :slot, #runs = if_not_exists(#runs, :zero) + :one, #claim = :new, "
-            "#by = :by",
-            f"{HOLDS} AND {PIN_ALLOWS} AND (attribute_not_exists(#slot) OR #slot < :slot)",
-            values,
-            names,
+        done, item = self._update(
+            self._claim_key(name, entry),
+            "SET #slot = :slot, #runs = if_not_exists(#runs, :zero) + :one, #token = :token, "
+            "#environment = :env, #claim_id = :claim_id",
+            "#fence = :token AND (attribute_not_exists(#slot) OR #slot < :slot)",
+            {
+                ":slot": {"N": str(slot_millis(slot))},
+                ":zero": {"N": "0"},
+                ":one": {"N": "1"},
+                ":token": {"N": str(token)},
+                ":env": {"S": identity.environment},
+                ":claim_id": {"S": claim_id},
+            },
         )
-        return claim_result(done, record, entry, slot, identity, token, claim_id)
+        fields = self._claim_fields(name, entry, item)
+        lost = None if done else fence_lost_reason(entry, _fence(name, entry, fields), token)
+        return claim_result(
+            done, claim_from_fields(name, entry, fields), lost, entry, slot, claim_id
+        )
+
+    def _claim_fields(
+        self, name: str, entry: str, item: Mapping[str, Any] | None
+    ) -> dict[str, str]:
+        return _text_fields(item or {}, f"claim item of entry {entry!r} of lock {name!r}")
+
+    def read_claim(self, name: str, entry: str) -> EntryClaim | None:
+        answer = self._call(
+            "get_item",
+            TableName=self.table,
+            Key=self._claim_key(name, entry),
+            ConsistentRead=True,
+        )
+        return claim_from_fields(name, entry, self._claim_fields(name, entry, answer.get("Item")))
+
+    def _claim_items(self, name: str) -> dict[str, dict[str, str]]:
+        """Every claim item of lock ``name``: entry -> fields (one consistent Query)."""
+        items = self._query(keys.partition(keys.CLAIM, name), limit=None)
+        return {item["sk"]["S"]: self._claim_fields(name, item["sk"]["S"], item) for item in items}
+
+    def last_claims(self, name: str) -> dict[str, EntryClaim]:
+        stored = {
+            entry: claim
+            for entry, fields in self._claim_items(name).items()
+            if (claim := claim_from_fields(name, entry, fields)) is not None
+        }
+        return merged(stored, legacy_claims(name, self._lease_fields(name)))
+
+    def fence(
+        self,
+        name: str,
+        entries: Collection[str],
+        *,
+        identity: Identity,
+        token: int,
+        everything: bool,
+    ) -> dict[str, EntryClaim] | None:
+        lease_fields = self._lease_fields(name)
+        if not holder_matches(
+            record_from_fields(name, lease_fields) if lease_fields else None, identity, token
+        ):
+            return None
+        legacy = legacy_claims(name, lease_fields)
+        items = self._claim_items(name) if everything else {}
+        # Every legacy claim is copied whatever ``everything`` says: the confirm removes them all.
+        targets = set(entries) | set(legacy) | (set(items) if everything else set())
+
+        def fence_one(entry: str) -> EntryClaim | None:
+            return self._fence_entry(name, entry, token, items.get(entry), legacy.get(entry))
+
+        pool = ThreadPoolExecutor(min(FENCE_CONCURRENCY, max(1, len(targets))))
+        try:
+            claims = dict(zip(sorted(targets), pool.map(fence_one, sorted(targets)), strict=True))
+        except _NewerFence:
+            return None
+        finally:
+            pool.shutdown(cancel_futures=True)
+        if not self._confirm_fence(name, identity, token, legacy_fields(lease_fields)):
+            return None
+        return {entry: claim for entry, claim in claims.items() if claim is not None}
+
+    def _fence_entry(
+        self,
+        name: str,
+        entry: str,
+        token: int,
+        listed: Mapping[str, str] | None,
+        legacy: EntryClaim | None,
+    ) -> EntryClaim | None:
+        """Raise the fence of one entry to ``token`` and return its last claim; a legacy claim
+        later than the item's is copied in the same write. Raises _NewerFence."""
+        stored = claim_from_fields(name, entry, listed) if listed is not None else None
+        if legacy is not None and (stored is None or legacy.slot > stored.slot):
+            done, item = self._update(
+                self._claim_key(name, entry),
+                "SET #fence = :token, #slot = :slot, #runs = :runs, #token = :claim_token, "
+                "#environment = :env, #claim_id = :claim_id",
+                f"{FENCE_NOT_NEWER} AND (attribute_not_exists(#slot) OR #slot < :slot)",
+                {
+                    ":token": {"N": str(token)},
+                    ":slot": {"N": str(slot_millis(legacy.slot))},
+                    ":runs": {"N": str(legacy.runs)},
+                    ":claim_token": {"N": str(legacy.token)},
+                    ":env": {"S": legacy.environment},
+                    ":claim_id": {"S": legacy.claim_id},
+                },
+            )
+            if done:
+                return claim_from_fields(name, entry, self._claim_fields(name, entry, item))
+            self._refuse_newer(name, entry, token, item)  # else the item holds a later slot
+        elif listed is not None and _fence(name, entry, listed) == token:
+            return stored  # fenced by this tenure already (a fence retried after an outage)
+        done, item = self._update(
+            self._claim_key(name, entry),
+            "SET #fence = :token",
+            FENCE_NOT_NEWER,
+            {":token": {"N": str(token)}},
+        )
+        if not done:
+            self._refuse_newer(name, entry, token, item)
+        return claim_from_fields(name, entry, self._claim_fields(name, entry, item))
+
+    def _refuse_newer(
+        self, name: str, entry: str, token: int, item: Mapping[str, Any] | None
+    ) -> None:
+        """Raise _NewerFence if the item's fence is above ``token``."""
+        fence = _fence(name, entry, self._claim_fields(name, entry, item))
+        if fence is not None and fence > token:
+            raise _NewerFence(entry)
+
+    def _confirm_fence(self, name: str, identity: Identity, token: int, legacy: list[str]) -> bool:
+        """Step 4 of the fence: write the guard (removing the legacy fields, a batch per write),
+        each write conditional on holding the lease with ``token``."""
+        batches = [
+            legacy[i : i + LEGACY_FIELDS_PER_WRITE]
+            for i in range(0, len(legacy), LEGACY_FIELDS_PER_WRITE)
+        ] or [[]]
+        for i, batch in enumerate(batches):
+            placeholders = {f"#legacy{n}": field for n, field in enumerate(batch)}
+            update = "SET #guard = :guard" if i == 0 else ""
+            if batch:
+                update += " REMOVE " + ", ".join(placeholders)
+            done, _ = self._update(
+                self._lease_key(name),
+                update.strip(),
+                f"{HOLDS} AND {PIN_ALLOWS}",
+                self._holds_values(identity, token) | {":guard": {"S": GUARD_VALUE}},
+                placeholders,
+            )
+            if not done:
+                return False
+        return True
 
     def pin(
         self,
@@ -500,7 +740,7 @@ class DynamoDBStore(LeaseStore):
         self._call(
             "update_item",
             TableName=self.table,
-            Key=self._key(f"member#{name}", identity.instance_id),
+            Key=self._key(keys.partition(keys.MEMBER, name), identity.instance_id),
             UpdateExpression="SET "
             + ", ".join(sets)
             + ", #expires = :expires, #joined = if_not_exists(#joined, :seen)",
@@ -516,11 +756,11 @@ class DynamoDBStore(LeaseStore):
         self._call(
             "delete_item",
             TableName=self.table,
-            Key=self._key(f"member#{name}", identity.instance_id),
+            Key=self._key(keys.partition(keys.MEMBER, name), identity.instance_id),
         )
 
     def participants(self, name: str) -> list[Participant]:
-        items = self._query(f"member#{name}", limit=None)
+        items = self._query(keys.partition(keys.MEMBER, name), limit=None)
         rows = [_text_fields(item, f"heartbeat of lock {name!r}") for item in items]
         return participants_from_rows(name, rows, time.time())
 
@@ -531,7 +771,10 @@ class DynamoDBStore(LeaseStore):
                 "put_item",
                 expect=("ConditionalCheckFailedException",),
                 TableName=self.table,
-                Item={**self._key(f"run#{name}", run), "expires_at": {"N": str(expires_at)}},
+                Item={
+                    **self._key(keys.partition(keys.RUN, name), run),
+                    "expires_at": {"N": str(expires_at)},
+                },
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except _Rejected:
@@ -546,13 +789,13 @@ class DynamoDBStore(LeaseStore):
             TableName=self.table,
             Item={
                 **item,
-                **self._key(f"audit#{name}", event_key(event)),
+                **self._key(keys.partition(keys.AUDIT, name), event_key(event)),
                 "expires_at": {"N": str(expires_at)},
             },
         )
 
     def events(self, name: str, limit: int = 50) -> list[AuditEvent]:
-        items = self._query(f"audit#{name}", limit=limit, newest_first=True)
+        items = self._query(keys.partition(keys.AUDIT, name), limit=limit, newest_first=True)
         return [
             event_from_fields(name, _text_fields(item, f"audit event of lock {name!r}"))
             for item in items

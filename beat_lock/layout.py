@@ -1,9 +1,11 @@
 """How the stored items are laid out as flat named text fields, the same in both backends.
 
-DynamoDB keeps the lease as one item and Redis as one hash; both hold the same field names, so
-reading a record back, and telling why a conditional write failed, is written once, here.
-Heartbeats and audit events are flat text fields too (a DynamoDB item, a JSON object in Redis).
-The lease record's fields:
+DynamoDB keeps each as an item and Redis as a hash or a JSON object (where each lives:
+:mod:`beat_handover.beat_lock.keys`), with the same field names, so reading a record back, and
+telling why a conditional write failed, is written once, here. Readers ignore fields they do not
+know, so a later version can add fields without a migration.
+
+The lease record's fields (a few hundred bytes, whatever the schedule):
 
     token, version, renewals            the fencing token, the record version, renewals so far
     holder_env, holder_id               the holder (both absent when nobody holds the lease)
@@ -12,10 +14,17 @@ The lease record's fields:
     tenure_ended_at
     handover_to,                        an announced handover: the environment a pin is about to
     handover_announced_at               move the lease to (absent: none), and when (for people)
-    slot:<entry>                        last claimed slot of the entry, epoch milliseconds
-    runs:<entry>                        how many slots of the entry were ever claimed
-    claim:<entry>                       claim id of the last claim (recognises our own retry)
-    by:<entry>                          "<token>/<environment>" of the last claim
+    by:~claims-moved                    the claims live in claim items; see
+                                        :mod:`beat_handover.beat_lock.legacy`
+
+An entry's claim item (one per schedule entry):
+
+    slot                                last claimed slot, epoch milliseconds
+    runs                                how many slots of the entry were ever claimed
+    token, environment                  fencing token and environment of the last claim
+    claim_id                            random id of the last claim (recognises our own retry)
+    fence                               DynamoDB only: the token of the newest tenure that fenced
+                                        the entry; claims are accepted only from that tenure
 
 Slots are compared at millisecond precision.
 """
@@ -40,7 +49,11 @@ from beat_handover.beat_lock.record import (
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ENTRY_PREFIXES = ("slot:", "runs:", "claim:", "by:")
+LEASE_ADVICE = "Repair the field (never delete the record: its token must never go back)"
+CLAIM_ADVICE = (
+    "Repair the field (never delete the item: it holds the last slot claimed for the entry, "
+    "without which a new leader could send that slot again)"
+)
 
 
 def new_version() -> str:
@@ -76,34 +89,78 @@ def holder_matches(record: LeaseRecord | None, identity: Identity, token: int) -
     )
 
 
+def claim_fields(
+    slot: datetime, *, runs: int, token: int, environment: str, claim_id: str
+) -> dict[str, str]:
+    """The fields of a claim item holding one claim (less ``fence``, which only fencing sets)."""
+    return {
+        "slot": str(slot_millis(slot)),
+        "runs": str(runs),
+        "token": str(token),
+        "environment": environment,
+        "claim_id": claim_id,
+    }
+
+
+def claim_from_fields(name: str, entry: str, fields: Mapping[str, str]) -> EntryClaim | None:
+    """The claim held by entry ``entry``'s claim item of lock ``name``, or None if the item holds
+    none yet (an entry fenced but never claimed); CorruptRecord names a field of a wrong shape."""
+    if "slot" not in fields:
+        return None
+    reader = FieldReader(f"claim item of entry {entry!r} of lock {name!r}", fields, CLAIM_ADVICE)
+    environment = reader.environment("environment")
+    if environment is None:
+        reader.fail("environment", None, "an environment label such as 'ecs'")
+    return EntryClaim(
+        entry=entry,
+        slot=slot_from_millis(reader.integer("slot")),
+        runs=reader.integer("runs"),
+        token=reader.integer("token"),
+        environment=environment,
+        claim_id=reader.text("claim_id"),
+    )
+
+
 def claim_result(
     done: bool,
-    record: LeaseRecord | None,
+    stored: EntryClaim | None,
+    lost: str | None,
     entry: str,
     slot: datetime,
-    identity: Identity,
-    token: int,
     claim_id: str,
 ) -> ClaimResult:
-    """The outcome of a claim write, from whether its condition held (``done``) and the record
-    (as written if it held, as it was if it did not). Our own earlier write of this claim (a
-    retry after a lost answer) counts as claimed."""
-    last = record.claims.get(entry) if record is not None else None
-    if done or (last is not None and last.claim_id == claim_id):
+    """The outcome of a claim write, from whether its condition held (``done``), the entry's
+    claim as stored (as written if it held, as it was if not) and, when the write was refused
+    because this tenure may no longer claim, why (``lost``). Our own earlier write of this claim
+    (a retry after a lost answer) counts as claimed, even if a newer tenure fenced the entry
+    since: the claim was accepted before the fence, and the new leader saw it as taken."""
+    if done or (stored is not None and stored.claim_id == claim_id):
         reason = "" if done else "our earlier attempt stored it"
-        return ClaimResult(ClaimOutcome.CLAIMED, entry, slot, last, reason)
-    if not holder_matches(record, identity, token):
-        return ClaimResult(
-            ClaimOutcome.LEASE_LOST, entry, slot, last, lease_lost_reason(record, identity, token)
-        )
+        return ClaimResult(ClaimOutcome.CLAIMED, entry, slot, stored, reason)
+    if lost is not None:
+        return ClaimResult(ClaimOutcome.LEASE_LOST, entry, slot, stored, lost)
     return ClaimResult(
         ClaimOutcome.ALREADY_CLAIMED,
         entry,
         slot,
-        last,
+        stored,
         f"slot {slot.isoformat()} is not later than the last claimed slot "
-        f"{last.slot.isoformat() if last else None} (token {last.token if last else None})",
+        f"{stored.slot.isoformat() if stored else None} (token {stored.token if stored else None})",
     )
+
+
+def fence_lost_reason(entry: str, fence: int | None, token: int) -> str | None:
+    """Why tenure ``token`` may not claim an entry whose claim item carries ``fence`` (None: no
+    item), or None if it may."""
+    if fence == token:
+        return None
+    if fence is None:
+        return f"entry {entry!r} was never fenced (no claim item): fence it before claiming"
+    if fence > token:
+        return (
+            f"entry {entry!r} was fenced by token {fence}: a newer leader has started dispatching"
+        )
+    return f"entry {entry!r} is fenced by token {fence}, not ours ({token}): fence it first"
 
 
 def lease_lost_reason(record: LeaseRecord | None, identity: Identity, token: int) -> str:
@@ -119,11 +176,7 @@ def lease_lost_reason(record: LeaseRecord | None, identity: Identity, token: int
 
 def record_from_fields(name: str, fields: Mapping[str, str]) -> LeaseRecord:
     """Parse the stored fields of lock ``name``; CorruptRecord names any field we never write."""
-    reader = _FieldReader(
-        f"lease record of lock {name!r}",
-        fields,
-        "Repair the field (never delete the record: its token must never go back)",
-    )
+    reader = FieldReader(f"lease record of lock {name!r}", fields, LEASE_ADVICE)
     holder_env = fields.get("holder_env")
     holder_id = fields.get("holder_id")
     if (holder_env is None) != (holder_id is None):
@@ -140,7 +193,6 @@ def record_from_fields(name: str, fields: Mapping[str, str]) -> LeaseRecord:
         tenure_started_at=reader.time("tenure_started_at"),
         tenure_ended_at=reader.time("tenure_ended_at"),
         renewals=reader.integer("renewals", default=0),
-        claims=reader.claims(),
         handover_to=reader.environment("handover_to"),
         handover_announced_at=reader.time("handover_announced_at"),
     )
@@ -172,7 +224,7 @@ def participants_from_rows(
     expired heartbeats lazily (DynamoDB's TTL within days), so expiry is checked on read."""
     found = []
     for fields in rows:
-        reader = _FieldReader(
+        reader = FieldReader(
             f"heartbeat {fields.get('instance_id')!r} of lock {name!r}",
             fields,
             "Delete the heartbeat; its participant writes a fresh one within seconds",
@@ -213,7 +265,7 @@ def event_fields(event: AuditEvent) -> dict[str, str]:
 
 
 def event_from_fields(name: str, fields: Mapping[str, str]) -> AuditEvent:
-    reader = _FieldReader(
+    reader = FieldReader(
         f"audit event of lock {name!r}", fields, "Delete the event; the audit log is advisory"
     )
     return AuditEvent(
@@ -226,7 +278,7 @@ def event_from_fields(name: str, fields: Mapping[str, str]) -> AuditEvent:
     )
 
 
-class _FieldReader:
+class FieldReader:
     """Reads typed values out of the flat fields, raising CorruptRecord on a wrong shape."""
 
     def __init__(self, what: str, fields: Mapping[str, str], advice: str) -> None:
@@ -298,24 +350,3 @@ class _FieldReader:
         if not isinstance(parsed, dict):
             self.fail(field, value, "a JSON object")
         return parsed
-
-    def claims(self) -> dict[str, EntryClaim]:
-        entries = {
-            field.split(":", 1)[1] for field in self.fields if field.startswith(ENTRY_PREFIXES)
-        }
-        return {entry: self.claim(entry) for entry in sorted(entries)}
-
-    def claim(self, entry: str) -> EntryClaim:
-        by_field = f"by:{entry}"
-        by = self.text(by_field)
-        token, _, environment = by.partition("/")
-        if not (token.isascii() and token.isdigit()) or not environment:
-            self.fail(by_field, by, "'<token>/<environment>'")
-        return EntryClaim(
-            entry=entry,
-            slot=slot_from_millis(self.integer(f"slot:{entry}")),
-            runs=self.integer(f"runs:{entry}"),
-            token=int(token),
-            environment=environment,
-            claim_id=self.text(f"claim:{entry}"),
-        )

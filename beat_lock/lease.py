@@ -17,8 +17,18 @@ increases the fencing token; every run goes out only through a fenced ``claim``.
 Guaranteed: only the store's conditional writes decide; a holder that paused, or lost the store,
 stops trusting its lease (``valid()``) before a standby may take over, as long as the two
 monotonic clocks run at rates within ``(lease - safe) / lease`` of each other; and even when that
-fails a stale holder's claims are refused by the store. Not guaranteed: that a run is sent at all
-when the store is unreachable for longer than ``safe_seconds`` (the leader stops acting).
+fails a stale holder's claims are refused by the store once the new holder has fenced, which it
+does (``fence``) before it claims anything. Not guaranteed: that a run is sent at all when the
+store is unreachable for longer than ``safe_seconds`` (the leader stops acting).
+
+A standby's poll is an eventually consistent read (half the price on DynamoDB), except while a
+handover to its environment is announced. A stale answer cannot weaken anything: every step taken
+on a poll (acquire, take over, fall back, resume) is a write conditional on what was read, so a
+stale read makes it fail, never succeed wrongly; and a read never returns a version before it
+was written, so a version is first seen no earlier than the renewal that wrote it and the
+takeover timing above holds. A stale answer can only delay: a free lease, an announcement or a
+pin is seen up to the replica's lag later (AWS: usually under a second). While an announced
+handover is under way the reads are strongly consistent, so the pin is seen at once.
 
 Ambiguous writes (the answer was lost): a renewal is simply retried (it is conditional on our
 token, which only we can still hold); an acquire is resolved by the next read, which shows us as
@@ -32,7 +42,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +50,13 @@ from typing import Any
 from beat_handover.beat_lock.errors import BeatLockError, StoreError, StoreUnavailable
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.layout import claim_result, new_version, slot_millis
-from beat_handover.beat_lock.record import AuditEvent, ClaimOutcome, ClaimResult, LeaseRecord
+from beat_handover.beat_lock.record import (
+    AuditEvent,
+    ClaimOutcome,
+    ClaimResult,
+    EntryClaim,
+    LeaseRecord,
+)
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.timings import LeaseTimings
 
@@ -181,7 +197,7 @@ class Lease:
         # The next read is timed from this one's start, so a slow store does not stretch the
         # interval (and a handover's gap) past poll_seconds.
         started_at = self._clock()
-        record = self.store.read(self.name)
+        record = self.store.read(self.name, consistent=self._handover_announced())
         seen_at = self._clock()  # after the answer: the version existed by then, at the latest
         self._note_announcement(record, seen_at)
         environment = self.identity.environment
@@ -227,14 +243,19 @@ class Lease:
     def _poll_interval(self) -> float:
         """Seconds between a standby's reads: ANNOUNCED_POLL_SECONDS for lease_seconds after it
         first saw a handover announced to its environment, else poll_seconds."""
+        if self._handover_announced():
+            return min(ANNOUNCED_POLL_SECONDS, self.timings.poll_seconds)
+        return self.timings.poll_seconds
+
+    def _handover_announced(self) -> bool:
+        """A standby that saw a handover to its environment announced, less than lease_seconds
+        ago."""
         announced = self._announced
-        if (
+        return (
             self._role is Role.STANDBY
             and announced is not None
             and self._clock() - announced[1] < self.timings.lease_seconds
-        ):
-            return min(ANNOUNCED_POLL_SECONDS, self.timings.poll_seconds)
-        return self.timings.poll_seconds
+        )
 
     def _standing_by(self, because: str) -> None:
         if because != self._standing_by_because:
@@ -355,6 +376,39 @@ class Lease:
             return 0.0
         return max(0.0, self.timings.safe_seconds - (self._clock() - tenure.renewed_at))
 
+    def fence(self, entries: Collection[str], *, everything: bool) -> dict[str, EntryClaim] | None:
+        """Fence ``entries`` (with ``everything``: and every entry the store has a claim of) for
+        this tenure before claiming them, and return their last claims: see
+        ``LeaseStore.fence``. None, without asking the store if not valid(), when this tenure
+        may not claim; a refusal by the store drops leadership (on_stop_leading). O(entries)
+        writes on DynamoDB: once per tenure, and once for each entry new to the schedule.
+        StoreUnavailable propagates (the caller fences again later)."""
+        tenure = self._tenure
+        if self._safe_remaining(tenure) <= 0.0:
+            return None
+        claims = self.store.fence(
+            self.name, entries, identity=self.identity, token=tenure.token, everything=everything
+        )
+        log.info(
+            "lease fenced %s token=%d entries=%d everything=%s claims=%s",
+            self._context(),
+            tenure.token,
+            len(entries),
+            everything,
+            "refused" if claims is None else len(claims),
+        )
+        if claims is None:
+            self._lost(tenure, "fence refused: the lease is no longer ours")
+        return claims
+
+    def _lost(self, tenure: _Tenure, reason: str) -> None:
+        """The store refused ``tenure``: step down (unless already done) and read the lease at
+        once."""
+        with self._lock:
+            if self._tenure is tenure:
+                self._step_down(reason)
+                self._lease_due = self._clock()
+
     def claim(self, entry: str, slot: datetime) -> ClaimResult:
         """Fenced claim of one run. Not valid() -> LEASE_LOST without asking the store, unless an
         earlier attempt at this very slot lost its answer: then the store is read to tell whether
@@ -385,10 +439,7 @@ class Lease:
             result.reason,
         )
         if result.outcome is ClaimOutcome.LEASE_LOST:
-            with self._lock:
-                if self._tenure is tenure:
-                    self._step_down(f"claim refused: {result.reason}")
-                    self._lease_due = self._clock()
+            self._lost(tenure, f"claim refused: {result.reason}")
         return result
 
     def _claim_without_lease(
@@ -403,14 +454,11 @@ class Lease:
             claim_id = self._pending_claims.get(key)
         if claim_id is None:
             return ClaimResult(ClaimOutcome.LEASE_LOST, entry, slot, None, reason)
-        record = self.store.read(self.name)
+        stored = self.store.read_claim(self.name, entry)
         with self._claims_lock:
             self._pending_claims.pop(key, None)
-        # Only whether the stored claim is ours matters here, so no token is compared.
-        stored = claim_result(False, record, entry, slot, self.identity, -1, claim_id)
-        if stored.claimed:
-            return stored
-        return ClaimResult(ClaimOutcome.LEASE_LOST, entry, slot, stored.last, reason)
+        # Only whether the stored claim is ours matters here, so no fence or token is compared.
+        return claim_result(False, stored, reason, entry, slot, claim_id)
 
     def release(self) -> None:
         """Clean shutdown: release if leader (the other side may acquire at once), remove our

@@ -13,7 +13,7 @@ from beat_handover.beat_lock.identity import Identity
 
 @dataclass(frozen=True)
 class EntryClaim:
-    """The last claimed slot of one schedule entry, kept on the lease record itself."""
+    """The last claimed slot of one schedule entry, as its claim item holds it."""
 
     entry: str
     slot: datetime  # the run's scheduled fire time, timezone-aware UTC
@@ -28,8 +28,11 @@ class LeaseRecord:
     """The lease item. It is never deleted and has no TTL, so ``token`` never goes back.
 
     ``version`` changes on every acquire, renew, release and pin: a standby that sees it
-    unchanged for a full lease duration on its own monotonic clock may take over. Claims and
-    handover announcements leave it alone: they say nothing about whether the holder is alive.
+    unchanged for a full lease duration on its own monotonic clock may take over. Fences, claims
+    and handover announcements leave it alone: they say nothing about whether the holder is
+    alive. The claims are not on this record: each entry's claim is an item of its own (see
+    :mod:`beat_handover.beat_lock.keys`), so the record stays the same size however long the
+    schedule.
     ``handover_to`` announces that a handover is about to pin the lease to that environment, so
     its standbys read the lease more often until the pin (which clears it). The wall-clock
     fields are written for people to read; no decision compares them across hosts.
@@ -44,7 +47,6 @@ class LeaseRecord:
     tenure_started_at: datetime | None = None
     tenure_ended_at: datetime | None = None
     renewals: int = 0  # successful renewals in the current tenure (0 right after acquire)
-    claims: Mapping[str, EntryClaim] = field(default_factory=dict)
     handover_to: str | None = None
     handover_announced_at: datetime | None = None
 

@@ -1,23 +1,25 @@
 """The Redis backend: every write is one Lua script, so every condition is checked atomically.
 
-Keys of lock NAME (the braces are a cluster hash tag: all of one lock's keys share a slot):
-
-    beat_lock:{NAME}:lease            hash: the lease record, fields as in
-    beat_handover.beat_lock.layout beat_lock:{NAME}:members          hash: instance id -> JSON
-    heartbeat beat_lock:{NAME}:members:expiry   sorted set: instance id scored by expiry (server
-    time) beat_lock:{NAME}:audit            list: JSON audit events, newest first, trimmed
+Keys of lock NAME are in :mod:`beat_handover.beat_lock.keys`: the lease record is a hash, the
+claims another hash (entry -> the entry's last claim as JSON, fields as in
+:mod:`beat_handover.beat_lock.layout`), so a poll or renewal touches the record alone and a claim
+one field of the claims, whatever the schedule's size. The braces in the keys are a cluster hash
+tag, so one script may read the lease record and write a claim: a claim is refused as soon as the
+lease's token is not the claimer's, with no fence per entry. Fencing (at the start of a tenure)
+converts a lock still in the legacy layout (:mod:`beat_handover.beat_lock.legacy`) and reads the
+claims; a claim is refused until a lock has been converted, so no claim ever ignores a legacy one.
 
 The scripts read the Redis server's clock only to expire heartbeats; no lease decision uses it.
-A script whose condition failed returns the record as it was, so the store tells in the same
-round trip whether the failure was our own earlier attempt (redis-py retried a command whose
-answer was lost: same ``version`` or ``claim_id``), a lost lease or a slot already claimed.
+A script whose condition failed returns what it saw, so the store tells in the same round trip
+whether the failure was our own earlier attempt (redis-py retried a command whose answer was
+lost: same ``version`` or ``claim_id``), a lost lease or a slot already claimed.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -32,24 +34,44 @@ from redis.exceptions import (
 )
 from redis.retry import Retry
 
+from beat_handover.beat_lock import keys
 from beat_handover.beat_lock.errors import ConfigError, CorruptRecord, StoreError, StoreUnavailable
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.layout import (
+    CLAIM_ADVICE,
+    claim_fields,
+    claim_from_fields,
     claim_result,
     event_fields,
     event_from_fields,
+    holder_matches,
+    lease_lost_reason,
     now_iso,
     participant_fields,
     participants_from_rows,
     record_from_fields,
     slot_millis,
 )
+from beat_handover.beat_lock.legacy import (
+    GUARD_FIELD,
+    GUARD_VALUE,
+    legacy_claims,
+    legacy_fields,
+    merged,
+)
 from beat_handover.beat_lock.location import LockLocation, redact
-from beat_handover.beat_lock.record import AuditEvent, ClaimResult, LeaseRecord, Participant
+from beat_handover.beat_lock.record import (
+    AuditEvent,
+    ClaimResult,
+    EntryClaim,
+    LeaseRecord,
+    Participant,
+)
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.timings import LeaseTimings
 
 AUDIT_MAX_EVENTS = 1000
+NOT_CONVERTED = "this lock has not been fenced since its claims moved to claim items: fence first"
 RETRIES = 1  # one more attempt after a dropped connection (a restarted server, a stale socket)
 
 # Shared by the lease scripts: KEYS[1] is the lease hash. HGET answers false for a missing field.
@@ -105,18 +127,51 @@ return {1}
 """
 )
 
+# KEYS: lease hash, claims hash. ARGV[7]: the guard field, present once the lock is converted.
+# Answers {1, claim} (claimed), {0, stored claim or ''} (not later), {2, stored, lease fields}.
 CLAIM = (
     LEASE_HELPERS
     + """
 local env, id, token, slot, claim_id, entry = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local last = get('slot:' .. entry)
-if not (holds(env, id, token) and ((not last) or tonumber(last) < tonumber(slot))) then
-  return refused()
+local stored = redis.call('HGET', KEYS[2], entry)
+if not (holds(env, id, token) and get(ARGV[7])) then
+  return {2, stored or '', redis.call('HGETALL', k)}
 end
-redis.call('HSET', k, 'slot:' .. entry, slot, 'claim:' .. entry, claim_id,
-  'by:' .. entry, token .. '/' .. env)
-redis.call('HINCRBY', k, 'runs:' .. entry, 1)
-return {1, redis.call('HGETALL', k)}
+local last = stored and cjson.decode(stored)
+if last and tonumber(last.slot) >= tonumber(slot) then return {0, stored} end
+local claim = cjson.encode({slot = slot, runs = tostring((last and tonumber(last.runs) or 0) + 1),
+  token = token, environment = env, claim_id = claim_id})
+redis.call('HSET', KEYS[2], entry, claim)
+return {1, claim}
+"""
+)
+
+# KEYS: lease hash, claims hash. ARGV[5], a JSON plan: legacy claims to copy (entry -> claim
+# JSON; the later slot wins), legacy fields to remove, the entries to report (all if
+# ARGV[4] == '1'). Answers {1, entry, claim, entry, claim...} or {0} if the lease is not held.
+FENCE = (
+    LEASE_HELPERS
+    + """
+local env, id, token, everything, plan = ARGV[1], ARGV[2], ARGV[3], ARGV[4], cjson.decode(ARGV[5])
+if not holds(env, id, token) then return {0} end
+for entry, claim in pairs(plan.legacy) do
+  local stored = redis.call('HGET', KEYS[2], entry)
+  if not stored or tonumber(cjson.decode(stored).slot) < tonumber(cjson.decode(claim).slot) then
+    redis.call('HSET', KEYS[2], entry, claim)
+  end
+end
+for _, field in ipairs(plan.remove) do redis.call('HDEL', k, field) end
+redis.call('HSET', k, ARGV[6], ARGV[7])
+local found = {1}
+if everything == '1' then
+  for _, value in ipairs(redis.call('HGETALL', KEYS[2])) do table.insert(found, value) end
+  return found
+end
+for _, entry in ipairs(plan.entries) do
+  local claim = redis.call('HGET', KEYS[2], entry)
+  if claim then table.insert(found, entry); table.insert(found, claim) end
+end
+return found
 """
 )
 
@@ -210,6 +265,11 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _flat_fields(flat: list) -> dict[str, str]:
+    """An HGETALL answer as a dict of text."""
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
 def _json_fields(raw: bytes | str, what: str, advice: str) -> dict[str, str]:
     """A stored JSON object of text fields, or CorruptRecord saying what it was instead."""
     try:
@@ -240,6 +300,7 @@ class RedisStore(LeaseStore):
             "renew": RENEW,
             "release": RELEASE,
             "claim": CLAIM,
+            "fence": FENCE,
             "pin": PIN,
             "announce": ANNOUNCE,
             "heartbeat": HEARTBEAT,
@@ -268,8 +329,8 @@ class RedisStore(LeaseStore):
         except RedisError as exc:
             if str(exc).startswith("WRONGTYPE"):
                 raise CorruptRecord(
-                    f"a key of lock {name!r} in Redis at {where} (beat_lock:{{{name}}}:*) holds "
-                    f"a value of another type ({exc}); it was not written by beat_lock"
+                    f"a key of lock {name!r} in Redis at {where} ({keys.redis_key(name, '*')}) "
+                    f"holds a value of another type ({exc}); it was not written by beat_lock"
                 ) from None
             if "DB index is out of range" in str(exc):
                 raise ConfigError(
@@ -286,13 +347,16 @@ class RedisStore(LeaseStore):
         return ok == 1, rest
 
     def _record(self, name: str, flat: list) -> LeaseRecord | None:
-        fields = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+        fields = _flat_fields(flat)
         return record_from_fields(name, fields) if fields else None
 
-    def read(self, name: str) -> LeaseRecord | None:
+    def _lease_fields(self, name: str) -> dict[str, str]:
         with self._mapped(name):
             stored = self._client.hgetall(lease_key(name))
-        fields = {_text(key): _text(value) for key, value in stored.items()}
+        return {_text(key): _text(value) for key, value in stored.items()}
+
+    def read(self, name: str, *, consistent: bool = True) -> LeaseRecord | None:
+        fields = self._lease_fields(name)  # one primary: every read is consistent
         return record_from_fields(name, fields) if fields else None
 
     def acquire(
@@ -305,7 +369,10 @@ class RedisStore(LeaseStore):
         take_pin: bool = False,
     ) -> int | None:
         if take_pin and expected_version is None:
-            raise ValueError("a fallback (take_pin) needs the version that went unchanged")
+            raise ConfigError(
+                "a fallback (take_pin=True) needs expected_version, the record version that "
+                "went unchanged, got None"
+            )
         done, rest = self._lease_write(
             "acquire",
             name,
@@ -358,9 +425,10 @@ class RedisStore(LeaseStore):
         token: int,
         claim_id: str,
     ) -> ClaimResult:
-        done, rest = self._lease_write(
+        status, stored, *lease = self._run(
             "claim",
             name,
+            [lease_key(name), claims_key(name)],
             [
                 identity.environment,
                 identity.instance_id,
@@ -368,10 +436,92 @@ class RedisStore(LeaseStore):
                 slot_millis(slot),
                 claim_id,
                 entry,
+                GUARD_FIELD,
             ],
         )
-        record = self._record(name, rest[0])
-        return claim_result(done, record, entry, slot, identity, token, claim_id)
+        lost = None
+        if status == 2:
+            fields = _flat_fields(lease[0])
+            record = record_from_fields(name, fields) if fields else None
+            lost = (
+                NOT_CONVERTED
+                if holder_matches(record, identity, token)
+                else lease_lost_reason(record, identity, token)
+            )
+        claim = self._claim(name, entry, stored)
+        return claim_result(status == 1, claim, lost, entry, slot, claim_id)
+
+    def _claim(self, name: str, entry: str, stored: bytes | str) -> EntryClaim | None:
+        if not stored:
+            return None
+        what = f"claim item of entry {entry!r} of lock {name!r}"
+        return claim_from_fields(name, entry, _json_fields(stored, what, CLAIM_ADVICE))
+
+    def read_claim(self, name: str, entry: str) -> EntryClaim | None:
+        with self._mapped(name):
+            stored = self._client.hget(claims_key(name), entry)
+        return self._claim(name, entry, stored or "")
+
+    def _claims(self, name: str, flat: list) -> dict[str, EntryClaim]:
+        found = {}
+        for i in range(0, len(flat), 2):
+            entry = _text(flat[i])
+            claim = self._claim(name, entry, flat[i + 1])
+            if claim is not None:
+                found[entry] = claim
+        return found
+
+    def last_claims(self, name: str) -> dict[str, EntryClaim]:
+        with self._mapped(name):
+            stored = self._client.hgetall(claims_key(name))
+        flat = [value for pair in stored.items() for value in pair]
+        return merged(self._claims(name, flat), legacy_claims(name, self._lease_fields(name)))
+
+    def fence(
+        self,
+        name: str,
+        entries: Collection[str],
+        *,
+        identity: Identity,
+        token: int,
+        everything: bool,
+    ) -> dict[str, EntryClaim] | None:
+        # The legacy fields cannot change once we hold the lease (a legacy claim needs the
+        # lease's token), and the script copies them only if we still hold it.
+        fields = self._lease_fields(name)
+        legacy = legacy_claims(name, fields)
+        plan = {
+            "legacy": {
+                entry: json.dumps(
+                    claim_fields(
+                        claim.slot,
+                        runs=claim.runs,
+                        token=claim.token,
+                        environment=claim.environment,
+                        claim_id=claim.claim_id,
+                    ),
+                    ensure_ascii=False,
+                )
+                for entry, claim in legacy.items()
+            },
+            "remove": legacy_fields(fields),
+            "entries": sorted(set(entries) | set(legacy)),
+        }
+        status, *found = self._run(
+            "fence",
+            name,
+            [lease_key(name), claims_key(name)],
+            [
+                identity.environment,
+                identity.instance_id,
+                str(token),
+                "1" if everything else "0",
+                json.dumps(plan, ensure_ascii=False),
+                GUARD_FIELD,
+                GUARD_VALUE,
+            ],
+        )
+        return self._claims(name, found) if status == 1 else None
 
     def pin(
         self,
@@ -449,7 +599,7 @@ class RedisStore(LeaseStore):
         with self._mapped(name):
             return bool(
                 self._client.set(
-                    f"beat_lock:{{{name}}}:run:{run}", b"1", nx=True, ex=math.ceil(ttl_seconds)
+                    keys.redis_key(name, "run", run), b"1", nx=True, ex=math.ceil(ttl_seconds)
                 )
             )
 
@@ -483,12 +633,16 @@ class RedisStore(LeaseStore):
 
 
 def lease_key(name: str) -> str:
-    return f"beat_lock:{{{name}}}:lease"
+    return keys.redis_key(name, "lease")
+
+
+def claims_key(name: str) -> str:
+    return keys.redis_key(name, "claims")
 
 
 def member_keys(name: str) -> list[str]:
-    return [f"beat_lock:{{{name}}}:members", f"beat_lock:{{{name}}}:members:expiry"]
+    return [keys.redis_key(name, "members"), keys.redis_key(name, "members", "expiry")]
 
 
 def audit_key(name: str) -> str:
-    return f"beat_lock:{{{name}}}:audit"
+    return keys.redis_key(name, "audit")

@@ -3,23 +3,41 @@
 A backend only stores and compares; the timing rules (who may take over when, when a holder
 stops trusting its lease) live once, in :mod:`beat_handover.beat_lock.lease`, for every backend.
 
-Every conditional write is atomic in the store (one DynamoDB ``UpdateItem`` or one Redis Lua
-script). Writes return ``False`` (or a ClaimResult that says why) when their condition does not
-hold, and raise :class:`~beat_handover.beat_lock.errors.StoreUnavailable` when the store could not
-be asked in time. A write that raised may still have happened: callers that care read the record
-back and compare ``version`` (or a claim's ``claim_id``) with the value they tried to write.
+Every conditional write is atomic in the store (one DynamoDB ``UpdateItem`` on one item, or one
+Redis Lua script); nothing needs transactions, so every implementation of DynamoDB serves. Writes
+return ``False`` (or a ClaimResult that says why) when their condition does not hold, and raise
+:class:`~beat_handover.beat_lock.errors.StoreUnavailable` when the store could not be asked in
+time. A write that raised may still have happened: callers that care read the record back and
+compare ``version`` (or a claim's ``claim_id``) with the value they tried to write.
+
+Fenced claims. Each schedule entry's last claim is an item of its own, so a renewal, a poll and
+a claim each touch one small item whatever the schedule's size. A leader fences before it
+claims: at the start of its tenure every entry it will claim and every entry that has a claim
+item, later any entry new to its schedule. From then on the store refuses a claim of an older
+tenure on any entry, and the fence reports each entry's last claim, which is where the new
+leader resumes. DynamoDB cannot check the lease record in the same write as a claim item, so
+there each claim item carries a fence (the token of the newest tenure that fenced it) and a claim
+is conditional on it; the fence itself ends with a write conditional on the lease, so an entry
+fenced by a tenure that had already lost the lease is never claimed. Redis checks the lease
+record in the claim's own script, so there a claim is refused as soon as the token changes.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.location import LockLocation
-from beat_handover.beat_lock.record import AuditEvent, ClaimResult, LeaseRecord, Participant
+from beat_handover.beat_lock.record import (
+    AuditEvent,
+    ClaimResult,
+    EntryClaim,
+    LeaseRecord,
+    Participant,
+)
 
 
 class LeaseStore(ABC):
@@ -28,8 +46,10 @@ class LeaseStore(ABC):
     location: LockLocation
 
     @abstractmethod
-    def read(self, name: str) -> LeaseRecord | None:
-        """The lease record (strongly consistent), or None if the lock was never acquired."""
+    def read(self, name: str, *, consistent: bool = True) -> LeaseRecord | None:
+        """The lease record, or None if the lock was never acquired. ``consistent=False`` lets
+        DynamoDB answer from a replica that may lag (half the price); only a standby's poll
+        asks for that, because every decision it takes on the answer is a conditional write."""
 
     @abstractmethod
     def acquire(
@@ -56,6 +76,24 @@ class LeaseStore(ABC):
         """Give the lease up (no holder; token kept) if ``identity`` holds it with ``token``."""
 
     @abstractmethod
+    def fence(
+        self,
+        name: str,
+        entries: Collection[str],
+        *,
+        identity: Identity,
+        token: int,
+        everything: bool,
+    ) -> dict[str, EntryClaim] | None:
+        """Make tenure ``token`` the only one whose claims of ``entries`` (with ``everything``:
+        and of every entry that has a claim item) the store accepts, and return the last claim
+        of each of them (entries never claimed are absent). Converts a lock still in the legacy
+        layout (:mod:`beat_handover.beat_lock.legacy`). Returns None, fencing nothing more, if
+        ``identity`` does not hold the lease with ``token`` (and the pin's allowance) at the
+        end: a fence of a tenure that had lost the lease by then admits no claim. May write
+        O(entries) items; a leader pays it once per tenure."""
+
+    @abstractmethod
     def claim(
         self,
         name: str,
@@ -66,9 +104,22 @@ class LeaseStore(ABC):
         token: int,
         claim_id: str,
     ) -> ClaimResult:
-        """Claim one scheduled run, atomically: only if ``identity`` holds the lease with
-        ``token``, the pin allows it, and ``slot`` is later than the entry's last claimed slot.
-        Records slot, runs + 1, token, environment and ``claim_id`` for the entry."""
+        """Claim one scheduled run, atomically, on the entry's claim item only: only if
+        tenure ``token`` may claim the entry (DynamoDB: it fenced the entry and no later tenure
+        has; Redis: ``identity`` holds the lease with ``token``, the pin allows it and the lock
+        has been fenced in this layout) and ``slot`` is later than the entry's last claimed
+        slot. Records slot, runs + 1, token, environment and ``claim_id`` for the entry."""
+
+    @abstractmethod
+    def read_claim(self, name: str, entry: str) -> EntryClaim | None:
+        """The last claim of ``entry`` as its claim item holds it (strongly consistent), or
+        None if it has none. Legacy fields are not read: a tenure that claimed has fenced, and
+        fencing converts them."""
+
+    @abstractmethod
+    def last_claims(self, name: str) -> dict[str, EntryClaim]:
+        """Every entry's last claim (strongly consistent), legacy fields merged; for operators'
+        commands (status, quiet windows, preflight): O(entries) reads, no write."""
 
     @abstractmethod
     def pin(

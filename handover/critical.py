@@ -2,17 +2,17 @@
 
 A thin adapter over the quiet-window computation (:mod:`beat_handover.scheduler.quiet`, through the
 app reader of :mod:`beat_handover.handover.quiet_commands`), so the guard refuses exactly the runs
-beat would send: same schedules, same time zone, same fire-time rules, and the last claimed slots of
-the lease record preflight read as the phase of interval entries.
+beat would send: same schedules, same time zone, same fire-time rules, and the last claimed slots in
+the store as the phase of interval entries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from beat_handover.beat_lock.record import LeaseRecord
+from beat_handover.beat_lock.record import EntryClaim, LeaseRecord
 from beat_handover.handover.connection import Connection
 from beat_handover.handover.quiet_commands import AppSchedule, load_app_schedule
 from beat_handover.scheduler.errors import PhaseUnknown, UnsupportedSchedule
@@ -50,10 +50,11 @@ def outlook_for(connection: Connection, *, guard_seconds: float, window_seconds:
     entries = select_critical(schedule.schedules, schedule.critical)
 
     def outlook(record: LeaseRecord | None) -> CriticalOutlook:
+        claims = connection.store().last_claims(settings.name) if record is not None else {}
         return critical_outlook(
             schedule,
             entries,
-            record,
+            claims,
             datetime.now(UTC),
             guard=timedelta(seconds=guard_seconds),
             window=timedelta(seconds=window_seconds),
@@ -65,14 +66,13 @@ def outlook_for(connection: Connection, *, guard_seconds: float, window_seconds:
 def critical_outlook(
     schedule: AppSchedule,
     entries: tuple[str, ...],
-    record: LeaseRecord | None,
+    claims: Mapping[str, EntryClaim],
     now: datetime,
     *,
     guard: timedelta,
     window: timedelta,
 ) -> CriticalOutlook:
-    """The outlook at ``now``, anchoring interval entries on ``record``'s claimed slots."""
-    claims = record.claims if record is not None else {}
+    """The outlook at ``now``, anchoring interval entries on their last ``claims``."""
     anchored = replace(
         schedule,
         anchors={entry: claim.slot for entry, claim in claims.items()},

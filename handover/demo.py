@@ -30,6 +30,7 @@ from beat_handover.beat_lock.errors import ConfigError
 from beat_handover.handover.demo_narrator import ClaimFailed, Narrator
 from beat_handover.handover.demo_stage import (
     APP,
+    LOCK_NAME,
     REGION,
     TABLE,
     TIMEZONE,
@@ -198,8 +199,9 @@ def crash(stage: Stage, say: Narrator, app: Any) -> None:
     killed_at = time.time()
     ecs.kill()
     say.show(f"$ kill -9 {ecs.pid}      (the ecs beat)")
-    lease = stage.lease()
-    claimed_by_ecs = {name: claim.slot for name, claim in lease.claims.items()} if lease else {}
+    claimed_by_ecs = {
+        name: claim.slot for name, claim in stage.store().last_claims(LOCK_NAME).items()
+    }
     settings = BeatLockSettings.from_app(app)
     fallback = settings.timings.fallback_seconds
     say.say(

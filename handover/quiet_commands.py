@@ -96,11 +96,10 @@ def load_app_schedule(connection: Connection) -> AppSchedule:
         unknown: str | None = "beat_lock_url is not set, so no claimed slots could be read"
     else:
         try:
-            record = connection.store().read(settings.name)
+            claims = connection.store().last_claims(settings.name)
         except (StoreUnavailable, StoreMissing) as exc:
             anchors, unknown = {}, f"the lease store could not be read: {exc}"
         else:
-            claims = record.claims if record is not None else {}
             anchors = {entry: claim.slot for entry, claim in claims.items()}
             unknown = None
     return AppSchedule(schedules, app_timezone(app), settings.critical, anchors, unknown)

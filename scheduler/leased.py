@@ -8,8 +8,9 @@ slot in the store and publishes the run only if the claim succeeded, with header
 and token.
 
 Guaranteed: a slot is published at most once, and only by the current holder (a paused or
-partitioned former leader's claims fail at the store); a new leader, in any environment, resumes
-from the claims in the store. A claim whose answer was lost is asked again (same claim id, see
+partitioned former leader's claims fail at the store); a new leader, in any environment, first
+fences every entry's claims in the store (from then on a former leader's claims are refused) and
+resumes from them. A claim whose answer was lost is asked again (same claim id, see
 ``Lease.claim``) before anything else of its entry, and published if it turns out ours. Not
 guaranteed: a run whose claim succeeded but whose publish then failed (broker down past kombu's
 retries, the process killed in between) is lost, not resent; a claim cannot be undone, and
@@ -31,7 +32,7 @@ from beat_handover.beat_lock.errors import ConfigError, StoreMissing, StoreUnava
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.lease import Lease, LeaseKeeper
 from beat_handover.beat_lock.location import LockLocation
-from beat_handover.beat_lock.record import ClaimOutcome
+from beat_handover.beat_lock.record import ClaimOutcome, EntryClaim
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.stores import open_store
 from beat_handover.scheduler.errors import UnsupportedSchedule
@@ -77,6 +78,7 @@ class LeasedScheduler(Scheduler):
         self._keeper: LeaseKeeper | None = None
         self._signals = HeldSignals()
         self._tenure: int | None = None  # the token whose claims the positions reflect
+        self._fenced: int | None = None  # the token that fenced the entries of _positions
         self._positions: dict[str, Position] = {}
         self._due: dict[str, datetime] = {}
         self._unanswered: dict[str, datetime] = {}  # entry -> slot whose claim got no answer
@@ -179,29 +181,39 @@ class LeasedScheduler(Scheduler):
         return max(min(caps), MIN_SLEEP_SECONDS)
 
     def _begin_tenure(self, token: int | None) -> bool:
-        """Positions of every entry from the store's claims; False if they cannot be read."""
-        try:
-            record = self.lease.read()
-        except StoreUnavailable as exc:
-            logger.warning("leading but cannot read the claims yet, not dispatching: %s", exc)
-            return False
-        if record is None or record.token != token:
-            return False
+        """Fence the claims of every entry for this tenure, and take each entry's position from
+        them; False if the store could not be asked or the lease is gone. The first time in a
+        tenure the fence covers every entry the store has claims of (O(entries) writes, once);
+        after that (a schedule change) only the entries new to the schedule."""
+        everything = token != self._fenced
+        names = [name for name in self.schedule if everything or name not in self._positions]
+        claims: dict[str, EntryClaim] | None = {}
+        if names or everything:
+            try:
+                claims = self.lease.fence(names, everything=everything)
+            except StoreUnavailable as exc:
+                logger.warning("leading but cannot fence the claims yet, not dispatching: %s", exc)
+                return False
+            if claims is None:
+                return False
         self.producer  # noqa: B018 - connect to the broker before claiming anything
         now = self._now()
+        kept = {} if everything else self._positions
         self._positions, self._due = {}, {}
         for name, entry in self.schedule.items():
-            claim = record.claims.get(name)
-            position = Position.start(
-                claim.slot if claim else None,
-                claim.runs if claim else 0,
-                now,
-                self.settings.grace_seconds,
-            )
+            position = kept.get(name)
+            if position is None:
+                claim = claims.get(name)
+                position = Position.start(
+                    claim.slot if claim else None,
+                    claim.runs if claim else 0,
+                    now,
+                    self.settings.grace_seconds,
+                )
             self._positions[name] = position
             self._due[name] = now
             self._show(entry, position)
-        self._tenure = token
+        self._tenure = self._fenced = token
         logger.info(
             "dispatching lock=%s environment=%s token=%s entries=%d",
             self.settings.name,
@@ -299,7 +311,7 @@ class LeasedScheduler(Scheduler):
                     format_slot(slot),
                     result.reason,
                 )
-                self._tenure = None
+                self._tenure = self._fenced = None
                 return _Step.LOST
             stored = result.last
             if result.outcome is ClaimOutcome.ALREADY_CLAIMED:

@@ -6,10 +6,10 @@ maximal free stretches, gives the windows, of which those at least ``min_length`
 Fire times come from :mod:`beat_handover.scheduler.firetimes`, the same function the leased
 scheduler uses for its slots, so what the report promises is what beat does.
 
-Interval entries are placed by their anchor (the last claimed slot on the lease record,
-``LeaseRecord.claims[entry].slot``), which the caller supplies. A critical entry that cannot be
-placed (no anchor, or a schedule the maths does not support) is refused with an error; other
-entries that cannot be placed are named in the report, never silently dropped.
+Interval entries are placed by their anchor (the entry's last claimed slot in the store,
+``LeaseStore.last_claims(name)[entry].slot``), which the caller supplies. A critical entry that
+cannot be placed (no anchor, or a schedule the maths does not support) is refused with an error;
+other entries that cannot be placed are named in the report, never silently dropped.
 """
 
 from __future__ import annotations

@@ -110,9 +110,9 @@ class CountingReads:
     def __getattr__(self, name: str) -> object:
         return getattr(self.store, name)
 
-    def read(self, name: str) -> LeaseRecord | None:
+    def read(self, name: str, *, consistent: bool = True) -> LeaseRecord | None:
         self.reads += 1
-        return self.store.read(name)
+        return self.store.read(name, consistent=consistent)
 
 
 @pytest.fixture

@@ -3,20 +3,25 @@ the real servers (the session's moto server and redis-server), with a fresh lock
 
 A module may override ``backend`` to choose its backends: the race tests run DynamoDB on
 dynalite (a node DynamoDB with per-item locking), because moto is not concurrency-safe.
+dynalite ignores ``ReturnValuesOnConditionCheckFailure``; its stores get the item put back into
+a refused write's answer here (:func:`put_back_refused_items`), as DynamoDB answers.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import boto3
 import pytest
 import redis
 
+from beat_handover.beat_lock import keys
 from beat_handover.beat_lock.dynamodb import KEY_SCHEMA, DynamoDBStore, create_table
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.location import parse_lock_url
@@ -62,6 +67,29 @@ def dynalite_table(dynalite_server: DynaliteServer, moto_server) -> str:
     return table
 
 
+def put_back_refused_items(store: DynamoDBStore) -> None:
+    """Make a dynalite store's refused conditional writes answer with the item as it is, as
+    DynamoDB does with ``ReturnValuesOnConditionCheckFailure=ALL_OLD`` (read just after the
+    refusal: the item as it was, unless another write came in between)."""
+    client = store.client
+
+    def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD":
+            context["refused_item_key"] = (params["TableName"], params["Key"])
+
+    def put_back(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        refused = parsed.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+        if refused and "Item" not in parsed and "refused_item_key" in context:
+            table, key = context["refused_item_key"]
+            item = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+            if item is not None:
+                parsed["Item"] = item
+
+    for operation in ("UpdateItem", "PutItem"):
+        client.meta.events.register(f"provide-client-params.dynamodb.{operation}", remember)
+        client.meta.events.register(f"after-call.dynamodb.{operation}", put_back)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -93,6 +121,7 @@ def make_store(
         if backend == "dynalite":
             endpoint = request.getfixturevalue("dynalite_server").url
             store = DynamoDBStore(location, timings or LeaseTimings(), endpoint_url=endpoint)
+            put_back_refused_items(store)
         else:
             store = open_store(location, timings)
         opened.append(store)
@@ -158,7 +187,10 @@ def write_raw_field(backend: str, store_url: str) -> Iterator[Callable[[str, str
         def write(name: str, field: str, value: str) -> None:
             client.update_item(
                 TableName=table,
-                Key={"pk": {"S": f"lease#{name}"}, "sk": {"S": "lease"}},
+                Key={
+                    "pk": {"S": keys.partition(keys.LEASE, name)},
+                    "sk": {"S": keys.LEASE_SORT_KEY},
+                },
                 UpdateExpression="SET #f = :v",
                 ExpressionAttributeNames={"#f": field},
                 ExpressionAttributeValues={":v": {"S": value}},
@@ -167,7 +199,62 @@ def write_raw_field(backend: str, store_url: str) -> Iterator[Callable[[str, str
         client = redis.Redis.from_url(store_url)
 
         def write(name: str, field: str, value: str) -> None:
-            client.hset(f"beat_lock:{{{name}}}:lease", field, value)
+            client.hset(keys.redis_key(name, "lease"), field, value)
 
     yield write
+    client.close()
+
+
+@pytest.fixture
+def write_raw_claim_field(
+    backend: str, store_url: str
+) -> Iterator[Callable[[str, str, str, str], None]]:
+    """Write one field of an entry's claim behind the store's back (a text value)."""
+    if backend == "dynamodb":
+        client = boto3.client("dynamodb")
+        table = parse_lock_url(store_url).table
+
+        def write(name: str, entry: str, field: str, value: str) -> None:
+            client.update_item(
+                TableName=table,
+                Key={"pk": {"S": keys.partition(keys.CLAIM, name)}, "sk": {"S": entry}},
+                UpdateExpression="SET #f = :v",
+                ExpressionAttributeNames={"#f": field},
+                ExpressionAttributeValues={":v": {"S": value}},
+            )
+    else:
+        client = redis.Redis.from_url(store_url)
+
+        def write(name: str, entry: str, field: str, value: str) -> None:
+            claims = keys.redis_key(name, "claims")
+            stored = json.loads(client.hget(claims, entry))
+            client.hset(claims, entry, json.dumps({**stored, field: value}))
+
+    yield write
+    client.close()
+
+
+@pytest.fixture
+def stored_lease_fields(backend: str, store_url: str) -> Iterator[Callable[[str], dict]]:
+    """The lease record's fields as stored, read behind the store's back."""
+    if backend == "dynamodb":
+        client = boto3.client("dynamodb")
+        table = parse_lock_url(store_url).table
+
+        def read(name: str) -> dict:
+            return client.get_item(
+                TableName=table,
+                Key={
+                    "pk": {"S": keys.partition(keys.LEASE, name)},
+                    "sk": {"S": keys.LEASE_SORT_KEY},
+                },
+                ConsistentRead=True,
+            )["Item"]
+    else:
+        client = redis.Redis.from_url(store_url)
+
+        def read(name: str) -> dict:
+            return client.hgetall(keys.redis_key(name, "lease"))
+
+    yield read
     client.close()

@@ -26,19 +26,22 @@ class FakeClock:
 class FaultyStore:
     """Delegates to a real store; ``fail[method]`` makes calls of that method raise
     StoreUnavailable, either ``"before"`` they reach the store or ``"after"`` (answer lost).
-    ``during[method]`` runs while a call is in flight (e.g. to move the fake clock)."""
+    ``during[method]`` runs while a call is in flight (e.g. to move the fake clock). ``calls``
+    names every call; ``seen`` keeps each call's keyword arguments too."""
 
     def __init__(self, store: LeaseStore) -> None:
         self.store = store
         self.fail: dict[str, str] = {}
         self.during: dict[str, Callable[[], None]] = {}
         self.calls: list[str] = []
+        self.seen: list[tuple[str, dict[str, Any]]] = []
 
     def __getattr__(self, method: str) -> Any:
         real = getattr(self.store, method)
 
         def call(*args: Any, **kwargs: Any) -> Any:
             self.calls.append(method)
+            self.seen.append((method, kwargs))
             if self.fail.get(method) == "before":
                 raise StoreUnavailable(f"test: {method} dropped")
             if method in self.during:

@@ -2,10 +2,10 @@
 
     python -m tests.lease.holder_process URL NAME ENVIRONMENT LEASE RENEW SAFE POLL
 
-It leads (a LeaseKeeper renews in the background), then claims one slot of ``letters`` every
-50 ms, printing one JSON line per event. After a gap longer than the lease (it was frozen) it
-also sends a claim straight to the store with the token it held, bypassing ``valid()``, to show
-that the store itself refuses a stale holder.
+It leads (a LeaseKeeper renews in the background), fences ``letters`` as a leader does, then
+claims one slot of it every 50 ms, printing one JSON line per event. After a gap longer than the
+lease (it was frozen) it also sends a claim straight to the store with the token it held,
+bypassing ``valid()``, to show that the store itself refuses a stale holder.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def main(argv: list[str]) -> None:
     while lease.token is None:
         time.sleep(0.02)
     token = lease.token
+    while lease.fence([ENTRY], everything=True) is None:
+        time.sleep(0.02)
     emit("leading", token)
     last = time.monotonic()
     for k in range(1_000_000):

@@ -200,20 +200,39 @@ def test_a_pinned_environment_that_keeps_renewing_is_never_displaced(make_lease,
     assert holder.read().pin == "ecs"
 
 
-def test_a_holder_outside_a_new_pin_loses_the_lease(make_store, make_lease, paas, ecs, clock):
+def test_a_holder_outside_a_new_pin_loses_the_lease(
+    make_store, make_lease, paas, ecs, clock, events
+):
     holder = make_lease(paas)
     holder.step()
+    assert holder.fence(["letters"], everything=True) == {}
     record = holder.read()
     pinned = make_store().pin(
         holder.name, "ecs", expected_token=record.token, new_version="p1", end_tenure=False
     )
     assert (pinned.pin, pinned.holder, pinned.token) == ("ecs", paas, 1)  # tenure not ended
-    assert holder.claim("letters", SLOT).outcome is ClaimOutcome.LEASE_LOST
+    clock.advance(holder.step())  # the first renewal after the pin is refused
     assert holder.role is Role.STANDBY
+    assert events[-1][1:] == (
+        "stop",
+        "renewal refused: the lease was taken over, handed over or pinned to another environment",
+    )
+    assert holder.claim("letters", SLOT).outcome is ClaimOutcome.LEASE_LOST
+    assert holder.fence(["letters"], everything=True) is None
     clock.advance(TIMINGS.lease_seconds * 3)
     holder.step()
     holder.step()
     assert holder.role is Role.STANDBY
+
+
+def test_a_fence_refused_by_the_store_drops_leadership(make_store, make_lease, paas, ecs, events):
+    holder = make_lease(paas)
+    holder.step()
+    make_store().pin(holder.name, "ecs", expected_token=1, new_version="p1", end_tenure=True)
+    assert holder.valid()  # its own clock cannot know yet
+    assert holder.fence(["letters"], everything=True) is None
+    assert holder.role is Role.STANDBY
+    assert events[-1] == (str(paas), "stop", "fence refused: the lease is no longer ours")
 
 
 def test_an_acquire_whose_answer_was_lost_is_ours_after_the_next_read(
@@ -254,6 +273,7 @@ def claim_unanswered(make_store, make_lease, paas):
         faulty = FaultyStore(make_store())
         lease = make_lease(paas, store=faulty)
         lease.step()
+        lease.fence(["letters"], everything=True)
         faulty.fail["claim"] = how
         with pytest.raises(StoreUnavailable):
             lease.claim("letters", SLOT)
@@ -284,13 +304,13 @@ def test_a_lost_claim_answer_is_resolved_by_reading_once_the_lease_lapsed(claim_
     assert lease.claim("letters", SLOT).outcome is ClaimOutcome.LEASE_LOST
 
 
-def test_a_dropped_claim_is_not_counted_as_claimed(claim_unanswered, clock):
+def test_a_dropped_claim_is_not_counted_as_claimed(claim_unanswered, clock, make_store, lock_name):
     faulty, lease = claim_unanswered("before")
     calls = len(faulty.calls)
     clock.advance(TIMINGS.safe_seconds)
     assert lease.claim("letters", SLOT).outcome is ClaimOutcome.LEASE_LOST
-    assert faulty.calls[calls:] == ["read"]  # the store was asked whether it had the claim
-    assert "letters" not in lease.read().claims
+    assert faulty.calls[calls:] == ["read_claim"]  # the store was asked whether it had it
+    assert make_store().last_claims(lock_name) == {}
 
 
 def test_a_holder_cut_off_for_a_full_lease_steps_down_then_resumes_its_tenure(
@@ -337,7 +357,9 @@ def test_a_failing_callback_does_not_stop_the_lease(make_store, lock_name, paas,
 def test_claims_go_out_in_slot_order_only_while_leading(make_lease, paas, ecs, clock):
     holder = make_lease(paas)
     assert holder.claim("letters", SLOT).outcome is ClaimOutcome.LEASE_LOST  # not leading yet
+    assert holder.fence(["letters"], everything=True) is None
     holder.step()
+    assert holder.fence(["letters", "invoices"], everything=True) == {}
     assert holder.claim("letters", SLOT).outcome is ClaimOutcome.CLAIMED
     earlier = holder.claim("letters", SLOT - timedelta(hours=1))
     assert earlier.outcome is ClaimOutcome.ALREADY_CLAIMED
@@ -350,7 +372,26 @@ def test_claims_go_out_in_slot_order_only_while_leading(make_lease, paas, ecs, c
         "paas",
     )
     assert holder.claim("invoices", SLOT).outcome is ClaimOutcome.CLAIMED
-    assert set(holder.read().claims) == {"letters", "invoices"}
+    assert set(holder.store.last_claims(holder.name)) == {"letters", "invoices"}
+
+
+def test_a_standby_polls_eventually_consistent_except_while_a_handover_is_announced(
+    make_store, make_lease, lock_name, paas, ecs, clock
+):
+    holder = make_lease(paas)
+    holder.step()
+    faulty = FaultyStore(make_store())
+    standby = make_lease(ecs, store=faulty)
+    clock.advance(standby.step())
+    clock.advance(standby.step())
+    assert [kwargs for method, kwargs in faulty.seen if method == "read"] == [
+        {"consistent": False}
+    ] * 2
+    make_store().announce(lock_name, "ecs", expected_token=1)
+    clock.advance(standby.step())  # this read sees the announcement
+    faulty.seen.clear()
+    clock.advance(standby.step())
+    assert [kwargs for method, kwargs in faulty.seen if method == "read"] == [{"consistent": True}]
 
 
 def reads_in(lease, faulty, clock, seconds):

@@ -11,6 +11,7 @@ see two winners on it. Real DynamoDB and dynalite serialise writes per item.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -81,6 +82,7 @@ def test_the_same_slot_is_never_claimed_twice_across_a_handover(make_store, lock
     assert old_store.acquire(lock_name, paas, expected_version=None, new_version="v1") == 1
     slots = [START + timedelta(minutes=i) for i in range(30)]
     entries = ("letters", "invoices")
+    assert old_store.fence(lock_name, entries, identity=paas, token=1, everything=True) == {}
     outcomes: list[tuple[str, datetime, str, ClaimOutcome]] = []
     old_claimed_some = threading.Event()
 
@@ -106,6 +108,7 @@ def test_the_same_slot_is_never_claimed_twice_across_a_handover(make_store, lock
         old_claimed_some.wait(timeout=30)
         new_store.pin(lock_name, "ecs", expected_token=1, new_version="p1", end_tenure=True)
         assert new_store.acquire(lock_name, ecs, expected_version=None, new_version="v2") == 3
+        assert new_store.fence(lock_name, entries, identity=ecs, token=3, everything=True)
 
     race(*[claimer(old_store, paas, 1)] * 3, *[claimer(new_store, ecs, 3)] * 3, hand_over)
 
@@ -113,7 +116,7 @@ def test_the_same_slot_is_never_claimed_twice_across_a_handover(make_store, lock
         (entry, slot) for entry, slot, _, outcome in outcomes if outcome is ClaimOutcome.CLAIMED
     )
     assert max(claimed.values()) == 1
-    record = new_store.read(lock_name)
+    last_claims = new_store.last_claims(lock_name)
     for entry in entries:
         by = {
             env: [
@@ -125,7 +128,7 @@ def test_the_same_slot_is_never_claimed_twice_across_a_handover(make_store, lock
         }
         assert by["paas"] and by["ecs"], "the handover must fall between the claims"
         assert max(by["paas"]) < min(by["ecs"])
-        last = record.claims[entry]
+        last = last_claims[entry]
         assert (last.runs, last.slot, last.token, last.environment) == (
             len(by["paas"]) + len(by["ecs"]),
             slots[-1],
@@ -137,6 +140,7 @@ def test_the_same_slot_is_never_claimed_twice_across_a_handover(make_store, lock
 def test_concurrent_claims_of_one_holder_send_each_slot_once(make_store, lock_name, paas):
     stores = [make_store(TIMINGS) for _ in range(4)]
     stores[0].acquire(lock_name, paas, expected_version=None, new_version="v1")
+    stores[0].fence(lock_name, ["letters"], identity=paas, token=1, everything=True)
     for minute in range(ROUNDS):
         slot = START + timedelta(minutes=minute)
         results = race(
@@ -151,4 +155,71 @@ def test_concurrent_claims_of_one_holder_send_each_slot_once(make_store, lock_na
         )
         outcomes = Counter(result.outcome for result in results)
         assert outcomes == {ClaimOutcome.CLAIMED: 1, ClaimOutcome.ALREADY_CLAIMED: 3}, minute
-    assert stores[0].read(lock_name).claims["letters"].runs == ROUNDS
+    assert stores[0].read_claim(lock_name, "letters").runs == ROUNDS
+
+
+def test_a_former_holders_claims_are_refused_once_the_new_leader_has_fenced(
+    make_store, lock_name, paas, ecs
+):
+    """The proof of fencing under concurrency. Three threads of the old holder claim the same
+    slots of three entries, and a fourth keeps fencing an entry new to its schedule and claiming
+    it, while the lease is handed over and the new leader fences. No claim of the old holder
+    that started after the new leader's fence returned is accepted, and the fence reports, for
+    each entry, exactly the old holder's last accepted claim."""
+    old_store, new_store = make_store(TIMINGS), make_store(TIMINGS)
+    old = old_store.acquire(lock_name, paas, expected_version=None, new_version="v1")
+    entries = ["letters", "invoices", "reminders"]
+    assert old_store.fence(lock_name, entries, identity=paas, token=old, everything=True) == {}
+    outcomes: list[tuple[str, int, float, ClaimOutcome]] = []  # entry, minute, started, outcome
+    old_claimed_some = threading.Event()
+    stop = threading.Event()
+    fenced: dict = {}
+
+    def claim(entry: str, minute: int) -> None:
+        started = time.monotonic()
+        result = old_store.claim(
+            lock_name,
+            entry,
+            START + timedelta(minutes=minute),
+            identity=paas,
+            token=old,
+            claim_id=new_version(),
+        )
+        outcomes.append((entry, minute, started, result.outcome))
+        if result.claimed and minute >= 3:
+            old_claimed_some.set()
+
+    def old_claimer():
+        for minute in range(10_000):
+            if stop.is_set():
+                return
+            for entry in entries:
+                claim(entry, minute)
+
+    def old_newcomer():
+        for minute in range(10_000):
+            if stop.is_set():
+                return
+            found = old_store.fence(lock_name, ["late"], identity=paas, token=old, everything=False)
+            if found is not None:
+                claim("late", minute)
+
+    def hand_over():
+        assert old_claimed_some.wait(timeout=30)
+        new_store.pin(lock_name, "ecs", expected_token=old, new_version="p1", end_tenure=True)
+        new = new_store.acquire(lock_name, ecs, expected_version=None, new_version="v2")
+        fenced.update(new_store.fence(lock_name, entries, identity=ecs, token=new, everything=True))
+        fenced["at"] = time.monotonic()
+        time.sleep(0.5)  # the old holder claims on meanwhile
+        stop.set()
+
+    race(old_claimer, old_claimer, old_claimer, old_newcomer, hand_over)
+
+    after = [outcome for _, _, started, outcome in outcomes if started > fenced["at"]]
+    assert after and set(after) == {ClaimOutcome.LEASE_LOST}
+    for entry in [*entries, "late"]:
+        accepted = [m for e, m, _, o in outcomes if e == entry and o is ClaimOutcome.CLAIMED]
+        reported = fenced.get(entry)
+        assert (reported.slot if reported else None) == (
+            START + timedelta(minutes=max(accepted)) if accepted else None
+        ), entry

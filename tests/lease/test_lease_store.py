@@ -8,8 +8,9 @@ import boto3
 import pytest
 import redis
 
+from beat_handover.beat_lock import keys
 from beat_handover.beat_lock.dynamodb import DynamoDBStore, create_table
-from beat_handover.beat_lock.errors import CorruptRecord, StoreMissing
+from beat_handover.beat_lock.errors import ConfigError, CorruptRecord, StoreMissing
 from beat_handover.beat_lock.location import parse_lock_url
 from beat_handover.beat_lock.record import AuditEvent, ClaimOutcome
 from beat_handover.beat_lock.stores import open_store
@@ -22,6 +23,17 @@ SLOT = datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
 
 def claim(store, name, identity, token, slot=SLOT, claim_id="c1", entry="letters"):
     return store.claim(name, entry, slot, identity=identity, token=token, claim_id=claim_id)
+
+
+def fence(store, name, identity, token, entries=("letters",), everything=True):
+    return store.fence(name, entries, identity=identity, token=token, everything=everything)
+
+
+def lead(store, name, identity, version, entries=("letters",)):
+    """Acquire a free lease and fence ``entries``, as a leader does before its first claim."""
+    token = store.acquire(name, identity, expected_version=None, new_version=version)
+    assert fence(store, name, identity, token, entries) == {}
+    return token
 
 
 def test_token_rises_by_one_per_holder_and_never_goes_back(store, lock_name, paas, ecs):
@@ -64,23 +76,59 @@ def test_a_retried_write_that_already_happened_is_recognised(store, lock_name, p
     assert store.read(lock_name).token == 1
 
 
-def test_a_claim_with_an_old_token_fails_even_if_the_caller_believes_it_leads(
-    store, lock_name, paas, ecs
+def test_a_former_holders_claims_are_refused_once_the_new_leader_has_fenced(
+    store, lock_name, paas, ecs, backend
 ):
-    store.acquire(lock_name, paas, expected_version=None, new_version="v1")
-    store.release(lock_name, paas, 1, new_version="v2")
-    store.acquire(lock_name, paas, expected_version=None, new_version="v3")  # token 2 now
-    result = claim(store, lock_name, paas, token=1)
-    assert result.outcome is ClaimOutcome.LEASE_LOST
-    assert result.reason == "the token is 2, not our 1"
-    other = claim(store, lock_name, ecs, token=2)
-    assert other.outcome is ClaimOutcome.LEASE_LOST
-    assert other.reason.startswith("the holder is paas/")
-    assert "letters" not in store.read(lock_name).claims
+    """The proof of fencing, on the moto server and redis-server (test_lease_races.py runs it
+    on dynalite): the old holder keeps believing it leads, and claims on."""
+    old = lead(store, lock_name, paas, "v1", entries=("letters", "invoices", "paas-only"))
+    for entry in ("letters", "invoices", "paas-only"):
+        assert claim(store, lock_name, paas, old, entry=entry).claimed
+    store.pin(lock_name, "ecs", expected_token=old, new_version="p1", end_tenure=True)
+    new = store.acquire(lock_name, ecs, expected_version=None, new_version="v2")
+    assert new == old + 2
+    # ecs's schedule has no paas-only: the fence covers every entry with a claim item.
+    fenced = fence(store, lock_name, ecs, new, entries=("letters", "invoices", "ecs-only"))
+    assert {entry: (c.slot, c.token) for entry, c in fenced.items()} == {
+        "letters": (SLOT, old),
+        "invoices": (SLOT, old),
+        "paas-only": (SLOT, old),
+    }
+    later = SLOT + timedelta(minutes=1)
+    for entry in ("letters", "invoices", "paas-only", "ecs-only"):
+        refused = claim(store, lock_name, paas, old, slot=later, claim_id="stale", entry=entry)
+        assert refused.outcome is ClaimOutcome.LEASE_LOST, entry
+    reason = claim(store, lock_name, paas, old, slot=later, claim_id="stale").reason
+    assert reason == (
+        f"entry 'letters' was fenced by token {new}: a newer leader has started dispatching"
+        if backend == "dynamodb"
+        else f"the holder is {ecs} (token {new}), not us"
+    )
+    # An entry paas fences now (new to its schedule) is refused too: its fence ends with a
+    # write conditional on the lease, which paas no longer holds.
+    assert fence(store, lock_name, paas, old, entries=("late-entry",), everything=False) is None
+    assert claim(store, lock_name, ecs, new, slot=later, claim_id="c2").claimed
+    assert {e: c.token for e, c in store.last_claims(lock_name).items()} == {
+        "letters": new,
+        "invoices": old,
+        "paas-only": old,
+    }
+
+
+def test_a_fence_of_a_tenure_that_lost_the_lease_reports_nothing(store, lock_name, paas, ecs):
+    assert fence(store, lock_name, paas, 1) is None  # never acquired
+    old = lead(store, lock_name, paas, "v1")
+    store.release(lock_name, paas, old, new_version="v2")
+    assert fence(store, lock_name, paas, old) is None  # released
+    new = store.acquire(lock_name, ecs, expected_version=None, new_version="v3")
+    assert fence(store, lock_name, ecs, new) == {}
+    assert fence(store, lock_name, ecs, new - 1) is None  # an older token of the holder
+    store.pin(lock_name, "paas", expected_token=new, new_version="p1", end_tenure=False)
+    assert fence(store, lock_name, ecs, new) is None  # pinned away, tenure not even ended
 
 
 def test_the_same_slot_claimed_twice_by_the_same_holder_counts_once(store, lock_name, paas):
-    store.acquire(lock_name, paas, expected_version=None, new_version="v1")
+    lead(store, lock_name, paas, "v1")
     first = claim(store, lock_name, paas, 1, claim_id="c1")
     assert first.outcome is ClaimOutcome.CLAIMED
     assert (first.last.slot, first.last.runs, first.last.token, first.last.claim_id) == (
@@ -97,41 +145,79 @@ def test_the_same_slot_claimed_twice_by_the_same_holder_counts_once(store, lock_
     assert earlier.outcome is ClaimOutcome.ALREADY_CLAIMED
     later = claim(store, lock_name, paas, 1, slot=SLOT + timedelta(milliseconds=1), claim_id="c4")
     assert (later.outcome, later.last.runs) == (ClaimOutcome.CLAIMED, 2)
+    assert store.read_claim(lock_name, "letters") == later.last
+    assert store.read_claim(lock_name, "invoices") is None
 
 
 def test_slots_are_kept_per_entry_with_any_entry_name(store, lock_name, paas):
-    store.acquire(lock_name, paas, expected_version=None, new_version="v1")
-    names = ["letters", "send:letters/daily", "  spaced  ", "ünïcode-✉"]
+    names = ["letters", "send:letters/daily", "  spaced  ", "ünïcode-✉", "a#b", "x" * 1000]
+    lead(store, lock_name, paas, "v1", entries=names)
     for i, entry in enumerate(names):
         result = claim(store, lock_name, paas, 1, claim_id=f"c{i}", entry=entry)
         assert result.outcome is ClaimOutcome.CLAIMED, entry
-    claims = store.read(lock_name).claims
+    claims = store.last_claims(lock_name)
     assert sorted(claims) == sorted(names)
     assert {c.slot for c in claims.values()} == {SLOT}
+    assert fence(store, lock_name, paas, 1, entries=()) == claims
 
 
-def test_a_pin_keeps_out_the_other_environment(store, lock_name, paas, ecs):
+def test_the_lease_record_stays_the_same_size_however_many_entries_are_claimed(
+    store, lock_name, paas, stored_lease_fields
+):
+    names = [f"app.tasks.entry_{i:04d}" for i in range(300)]
+    lead(store, lock_name, paas, "v1", entries=names)
+    before = stored_lease_fields(lock_name)
+    for i, entry in enumerate(names):
+        claim(store, lock_name, paas, 1, claim_id=f"c{i}", entry=entry)
+    assert stored_lease_fields(lock_name) == before
+    assert len(store.last_claims(lock_name)) == len(names)
+
+
+def test_a_dynamodb_entry_name_longer_than_a_sort_key_is_refused_by_name(
+    moto_server, lock_table, lock_name, paas
+):
+    store = DynamoDBStore(
+        parse_lock_url(f"dynamodb://{lock_table}?region=eu-west-2"), LeaseTimings()
+    )
+    token = store.acquire(lock_name, paas, expected_version=None, new_version="v1")
+    with pytest.raises(ConfigError) as caught:
+        fence(store, lock_name, paas, token, entries=("é" * 600,))
+    assert str(caught.value) == (
+        f"schedule entry name {'é' * 80!r} is 1200 bytes long; a DynamoDB lock table keeps each "
+        "entry's claims under its name, which must be 1 to 1024 bytes (UTF-8): rename the entry"
+    )
+
+
+def test_a_pin_keeps_out_the_other_environment(store, lock_name, paas, ecs, backend):
     assert (
         store.pin(lock_name, "ecs", expected_token=None, new_version="p1", end_tenure=False).token
         == 0
     )
     assert store.acquire(lock_name, paas, expected_version=None, new_version="v1") is None
-    assert store.acquire(lock_name, ecs, expected_version=None, new_version="v2") == 1
+    assert lead(store, lock_name, ecs, "v2") == 1
     assert (
         store.pin(lock_name, "paas", expected_token=0, new_version="p2", end_tenure=True) is None
     )  # token moved on since the caller read it
     pinned = store.pin(lock_name, "paas", expected_token=1, new_version="p3", end_tenure=False)
     assert (pinned.pin, pinned.holder, pinned.token, pinned.version) == ("paas", ecs, 1, "p3")
     assert store.renew(lock_name, ecs, 1, new_version="v3") is False  # pinned away: loses it
-    assert claim(store, lock_name, ecs, 1).reason == "the lease is pinned to 'paas', not 'ecs'"
+    assert fence(store, lock_name, ecs, 1) is None
+    # Redis checks the lease on every claim; on DynamoDB ecs's fenced entries stay claimable
+    # until its next renewal is refused (it then stops) or paas fences them.
+    result = claim(store, lock_name, ecs, 1)
+    if backend == "redis":
+        assert result.reason == "the lease is pinned to 'paas', not 'ecs'"
+    else:
+        assert result.claimed
 
 
 def test_a_pin_that_ends_the_tenure_does_it_in_the_same_write(store, lock_name, paas, ecs):
-    store.acquire(lock_name, paas, expected_version=None, new_version="v1")
+    lead(store, lock_name, paas, "v1")
     ended = store.pin(lock_name, "ecs", expected_token=1, new_version="p1", end_tenure=True)
     assert (ended.pin, ended.holder, ended.token, ended.version) == ("ecs", None, 2, "p1")
+    assert fence(store, lock_name, paas, 1) is None
+    assert lead(store, lock_name, ecs, "v2") == 3
     assert claim(store, lock_name, paas, 1).outcome is ClaimOutcome.LEASE_LOST
-    assert store.acquire(lock_name, ecs, expected_version=None, new_version="v2") == 3
     kept = store.pin(lock_name, "ecs", expected_token=3, new_version="p2", end_tenure=True)
     assert (kept.holder, kept.token) == (ecs, 3)  # the holder is inside the pin: untouched
     unpinned = store.pin(lock_name, None, expected_token=None, new_version="p3", end_tenure=True)
@@ -173,7 +259,9 @@ def test_an_announcement_changes_nothing_fencing_or_takeover_rely_on(store, lock
     ) == ("ecs", 1, paas, None, "v1")
     assert announced.handover_announced_at >= before.renewed_at
     assert store.read(lock_name) == announced
+    assert store.read(lock_name, consistent=False) == announced
     assert store.renew(lock_name, paas, 1, new_version="v2") is True
+    assert fence(store, lock_name, paas, 1) == {}
     assert claim(store, lock_name, paas, 1).outcome is ClaimOutcome.CLAIMED
     assert store.read(lock_name).handover_to == "ecs"
     # A standby that watched version v2 takes over exactly as without the announcement.
@@ -273,8 +361,6 @@ def test_audit_events_come_back_newest_first(store, lock_name):
         ("holder_id", "", "field 'holder_id' is '', expected a non-empty string"),
         ("pin", "ECS!", "field 'pin' is 'ECS!', expected an environment label such as 'ecs'"),
         ("renewed_at", "yesterday", "field 'renewed_at' is 'yesterday', expected an ISO-8601 time"),
-        ("slot:letters", "soon", "field 'slot:letters' is 'soon', expected a whole number"),
-        ("by:letters", "paas", "field 'by:letters' is 'paas', expected '<token>/<environment>'"),
         (
             "handover_to",
             "",
@@ -290,13 +376,41 @@ def test_audit_events_come_back_newest_first(store, lock_name):
 def test_a_record_of_the_wrong_shape_is_named_field_and_value(
     store, lock_name, paas, write_raw_field, field, value, expected
 ):
-    store.acquire(lock_name, paas, expected_version=None, new_version="v1")
+    lead(store, lock_name, paas, "v1")
     claim(store, lock_name, paas, 1)
     write_raw_field(lock_name, field, value)
     with pytest.raises(CorruptRecord) as caught:
         store.read(lock_name)
     assert f"lease record of lock {lock_name!r}: {expected}" in str(caught.value)
     assert "never delete the record" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("slot", "soon", "field 'slot' is 'soon', expected a whole number of at least 0"),
+        ("runs", "-2", "field 'runs' is '-2', expected a whole number of at least 0"),
+        ("environment", "PaaS", "field 'environment' is 'PaaS', expected an environment label"),
+        ("claim_id", "", "field 'claim_id' is '', expected a non-empty string"),
+    ],
+)
+def test_a_claim_of_the_wrong_shape_is_named_field_and_value(
+    store, lock_name, paas, write_raw_claim_field, field, value, expected
+):
+    lead(store, lock_name, paas, "v1")
+    claim(store, lock_name, paas, 1)
+    write_raw_claim_field(lock_name, "letters", field, value)
+    for read in (
+        lambda: store.read_claim(lock_name, "letters"),
+        lambda: store.last_claims(lock_name),
+        lambda: fence(store, lock_name, paas, 1),
+    ):
+        with pytest.raises(CorruptRecord) as caught:
+            read()
+        assert f"claim item of entry 'letters' of lock {lock_name!r}: {expected}" in str(
+            caught.value
+        )
+        assert "never delete the item" in str(caught.value)
 
 
 def test_a_missing_table_is_a_clear_error(moto_server, unique_name):
@@ -333,7 +447,7 @@ def test_a_dynamodb_attribute_of_a_type_we_never_write_is_named(
     store.acquire(lock_name, paas, expected_version=None, new_version="v1")
     boto3.client("dynamodb").update_item(
         TableName=lock_table,
-        Key={"pk": {"S": f"lease#{lock_name}"}, "sk": {"S": "lease"}},
+        Key={"pk": {"S": keys.partition(keys.LEASE, lock_name)}, "sk": {"S": keys.LEASE_SORT_KEY}},
         UpdateExpression="SET renewals = :v",
         ExpressionAttributeValues={":v": {"BOOL": True}},
     )
@@ -347,7 +461,7 @@ def test_a_dynamodb_attribute_of_a_type_we_never_write_is_named(
 
 def test_a_redis_key_of_another_type_is_a_corrupt_record(redis_url, lock_name, paas):
     client = redis.Redis.from_url(redis_url)
-    client.set(f"beat_lock:{{{lock_name}}}:lease", "not a hash")
+    client.set(keys.redis_key(lock_name, "lease"), "not a hash")
     client.close()
     store = open_store(parse_lock_url(redis_url))
     for attempt in (
