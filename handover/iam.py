@@ -1,22 +1,35 @@
 """Least-privilege IAM policies for the principals that touch the lock table.
 
 Each policy names the one table and, through ``dynamodb:LeadingKeys``, only the partition keys
-that principal works on (see the table layout: ``lease#NAME``, ``member#NAME``, ``audit#NAME``,
-``run#NAME``, ``route#ROUTE``, ``route-audit#ROUTE``), so a beat cannot rewrite routes, a worker
-can only mark the runs it starts, and a router Lambda can only read routes.
+that principal works on (the table layout is in :mod:`beat_handover.beat_lock.keys` and
+:mod:`beat_handover.routers.route_format`), so a beat cannot rewrite routes, a worker can only
+mark the runs it starts, and a router Lambda can only read routes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from beat_handover.beat_lock import keys
+from beat_handover.routers.route_format import AUDIT_PREFIX as ROUTE_AUDIT_PREFIX
+from beat_handover.routers.route_format import ROUTE_PREFIX
+
 # A beat reads the lease, writes it and its heartbeat with UpdateItem, and deletes its
-# heartbeat on a clean stop; it never lists members or writes audit events.
+# heartbeat on a clean stop; it never lists members.
 BEAT_ITEM_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
 )
+# A new leader lists the lock's claim items (Query) to fence them; each claim is an UpdateItem.
+BEAT_CLAIM_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+)
+# A beat that falls back to its environment (the pinned one went silent) writes that to the
+# lock's history.
+BEAT_AUDIT_ACTIONS = ("dynamodb:PutItem",)
 OPERATOR_ITEM_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -41,13 +54,13 @@ def table_arn(table: str, *, region: str, account_id: str) -> str:
     return f"arn:aws:dynamodb:{region}:{account_id}:table/{table}"
 
 
-def _item_statement(sid: str, actions: tuple[str, ...], arn: str, keys: list[str]) -> dict:
+def _item_statement(sid: str, actions: tuple[str, ...], arn: str, leading_keys: list[str]) -> dict:
     return {
         "Sid": sid,
         "Effect": "Allow",
         "Action": list(actions),
         "Resource": arn,
-        "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": keys}},
+        "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": leading_keys}},
     }
 
 
@@ -59,12 +72,18 @@ def policies(table: str, *, region: str, account_id: str, lock_name: str) -> dic
     """The policy documents of a beat, an operator, a worker (once-per-slot guard) and a router
     Lambda, keyed by principal."""
     arn = table_arn(table, region=region, account_id=account_id)
-    beat_keys = [f"lease#{lock_name}", f"member#{lock_name}"]
-    lock_keys = [*beat_keys, f"audit#{lock_name}"]
-    route_keys = ["route#*", "route-audit#*"]
+
+    def key(prefix: str) -> str:
+        return keys.partition(prefix, lock_name)
+
+    beat_keys = [key(keys.LEASE), key(keys.MEMBER)]
+    lock_keys = [*beat_keys, key(keys.CLAIM), key(keys.AUDIT)]
+    route_keys = [f"{ROUTE_PREFIX}*", f"{ROUTE_AUDIT_PREFIX}*"]
     return {
         "beat": _policy(
             _item_statement("BeatLockItems", BEAT_ITEM_ACTIONS, arn, beat_keys),
+            _item_statement("BeatClaimItems", BEAT_CLAIM_ACTIONS, arn, [key(keys.CLAIM)]),
+            _item_statement("BeatAuditEvents", BEAT_AUDIT_ACTIONS, arn, [key(keys.AUDIT)]),
             {
                 "Sid": "BeatLockTable",
                 "Effect": "Allow",
@@ -83,9 +102,9 @@ def policies(table: str, *, region: str, account_id: str, lock_name: str) -> dic
             },
         ),
         "worker": _policy(
-            _item_statement("WorkerRunMarks", WORKER_ITEM_ACTIONS, arn, [f"run#{lock_name}"]),
+            _item_statement("WorkerRunMarks", WORKER_ITEM_ACTIONS, arn, [key(keys.RUN)]),
         ),
         "router": _policy(
-            _item_statement("RouterReadRoutes", ROUTER_ITEM_ACTIONS, arn, ["route#*"]),
+            _item_statement("RouterReadRoutes", ROUTER_ITEM_ACTIONS, arn, [f"{ROUTE_PREFIX}*"]),
         ),
     }

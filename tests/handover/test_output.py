@@ -153,12 +153,14 @@ def test_policies_name_one_table_and_only_each_principals_keys():
     def actions(principal: str) -> set[str]:
         return {a for s in documents[principal]["Statement"] for a in s["Action"]}
 
-    assert keys("beat") == {"lease#beat", "member#beat"}
-    assert keys("operator") >= {"lease#beat", "member#beat", "audit#beat"}
+    assert keys("beat") == {"lease#beat", "member#beat", "claim#beat", "audit#beat"}
+    assert keys("operator") >= {"lease#beat", "member#beat", "claim#beat", "audit#beat"}
     assert actions("beat") == {
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
         "dynamodb:DescribeTable",
     }
     assert keys("router") == {"route#*"}
