@@ -108,6 +108,9 @@ FENCE_CONCURRENCY = 16  # fence writes in flight at once when a tenure starts
 # Legacy fields removed per write: DynamoDB caps an update expression at 4 KB.
 LEGACY_FIELDS_PER_WRITE = 300
 MAX_SORT_KEY_BYTES = 1024
+# Items per Query page: a page of a few hundred KB answers well inside the request timeout
+# (DynamoDB's own cap is 1 MB), however many claim items a lock has.
+QUERY_PAGE_ITEMS = 1000
 TABLE_ACTIVE_SECONDS = 120
 KEY_SCHEMA = [
     {"AttributeName": "pk", "KeyType": "HASH"},
@@ -811,8 +814,7 @@ class DynamoDBStore(LeaseStore):
             "ScanIndexForward": not newest_first,
         }
         while limit is None or len(items) < limit:
-            if limit is not None:
-                request["Limit"] = limit - len(items)
+            request["Limit"] = QUERY_PAGE_ITEMS if limit is None else limit - len(items)
             answer = self._call("query", **request)
             items += answer.get("Items", [])
             if "LastEvaluatedKey" not in answer:
