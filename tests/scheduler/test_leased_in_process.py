@@ -169,3 +169,34 @@ def test_a_run_claimed_but_not_published_is_logged_at_error_with_its_slot(
         "(a claim cannot be undone and resending could send it twice)"
     )
     assert runs(redis_url, unique_name, "tick") >= 2  # the failed run's claim stands
+
+
+def test_an_entry_added_while_leading_is_fenced_and_sent_in_the_same_tenure(
+    lock, broker_url, caplog
+):
+    """A database schedule grows while beat leads: the new entry is fenced on its own (no new
+    pass over every entry) and sent; the tenure, and the other entry's position, go on."""
+    caplog.set_level(logging.INFO, logger="beat_handover.beat_lock.lease")
+    app = leased_app(
+        broker_url,
+        lock.url,
+        lock.name,
+        {"tick": {"task": "noop", "schedule": timedelta(seconds=1)}},
+    )
+    scheduler = LeasedScheduler(app=app)
+    try:
+        tick_until(scheduler, lambda: runs(lock.url, lock.name, "tick") >= 2, "two runs")
+        token = scheduler.lease.token
+        scheduler.update_from_dict({"tock": {"task": "noop", "schedule": timedelta(seconds=1)}})
+        tick_until(scheduler, lambda: runs(lock.url, lock.name, "tock") >= 2, "the new entry")
+        assert scheduler.lease.token == token
+        tick_until(scheduler, lambda: runs(lock.url, lock.name, "tick") >= 5, "tick going on")
+        logged = [r.getMessage() for r in caplog.records]
+    finally:
+        scheduler.close()
+    fences = [line for line in logged if "lease fenced" in line]
+    assert [(" entries=1 " in f, "everything=True" in f) for f in fences] == [
+        (True, True),
+        (True, False),
+    ], fences
+    assert not [line for line in logged if "stopped leading" in line]
