@@ -105,8 +105,10 @@ from beat_handover.beat_lock.timings import LeaseTimings
 AUDIT_TTL = timedelta(days=400)
 PIN_ATTEMPTS = 5
 FENCE_CONCURRENCY = 16  # fence writes in flight at once when a tenure starts
-# Legacy fields removed per write: DynamoDB caps an update expression at 4 KB.
-LEGACY_FIELDS_PER_WRITE = 300
+# Legacy fields removed per write, 25 entries' four (legacy_fields keeps an entry's together): far
+# inside DynamoDB's 4 KB expression cap and the ~100 clauses moto's recursive parser takes. A
+# conversion happens once per lock; the extra writes cost nothing that matters.
+LEGACY_FIELDS_PER_WRITE = 100
 MAX_SORT_KEY_BYTES = 1024
 # Items per Query page: a page of a few hundred KB answers well inside the request timeout
 # (DynamoDB's own cap is 1 MB), however many claim items a lock has.
@@ -396,16 +398,11 @@ class DynamoDBStore(LeaseStore):
         return True, answer.get("Attributes")
 
     def _update_lease(
-        self,
-        name: str,
-        update: str,
-        condition: str,
-        values: Mapping[str, Any],
-        names: Mapping[str, str] | None = None,
+        self, name: str, update: str, condition: str, values: Mapping[str, Any]
     ) -> tuple[bool, LeaseRecord | None]:
         """One conditional UpdateItem on the lease record: (True, record as written) or (False,
         record as it was when the condition failed)."""
-        done, item = self._update(self._lease_key(name), update, condition, values, names)
+        done, item = self._update(self._lease_key(name), update, condition, values)
         return done, self._record(name, item)
 
     def _record(self, name: str, item: Mapping[str, Any] | None) -> LeaseRecord | None:

@@ -41,8 +41,11 @@ PREFIXES = ("slot:", "runs:", "claim:", "by:")
 
 
 def legacy_fields(fields: Iterable[str]) -> list[str]:
-    """The names of legacy claim fields among a lease record's ``fields`` (not the guard)."""
-    return sorted(f for f in fields if f.startswith(PREFIXES) and f != GUARD_FIELD)
+    """The names of legacy claim fields among a lease record's ``fields`` (not the guard), the
+    fields of one entry next to each other, so removing them in batches never leaves an entry
+    half removed."""
+    found = [f for f in fields if f.startswith(PREFIXES) and f != GUARD_FIELD]
+    return sorted(found, key=lambda f: (f.split(":", 1)[1], f))
 
 
 def legacy_claims(name: str, fields: Mapping[str, str]) -> dict[str, EntryClaim]:

@@ -225,3 +225,18 @@ def test_a_new_lock_is_guarded_from_the_old_version_from_its_first_fence(
 def test_both_versions_name_a_slot_by_the_same_number(legacy):
     when = datetime(2026, 10, 25, 1, 30, 15, 250_000, tzinfo=UTC)
     assert legacy.layout.slot_millis(when) == slot_millis(when) == 1_792_891_815_250
+
+
+def test_a_lock_with_more_legacy_claims_than_one_write_removes_is_converted_whole(
+    legacy, old_store, old_paas, store, lock_name, ecs, stored_lease_fields
+):
+    names = [f"app.tasks.entry_{i:03d}" for i in range(200)]  # 800 legacy fields
+    old_store.acquire(lock_name, old_paas, expected_version=None, new_version="v1")
+    for i, entry in enumerate(names):
+        assert old_claim(old_store, lock_name, old_paas, 1, entry, SLOT, f"c{i}").claimed
+    token = hand_over(store, lock_name, ecs, 1)
+    fenced = store.fence(lock_name, [], identity=ecs, token=token, everything=True)
+    assert sorted(fenced) == names
+    assert {(c.slot, c.runs, c.token) for c in fenced.values()} == {(SLOT, 1, 1)}
+    assert len(stored_lease_fields(lock_name)) < 20
+    assert sorted(store.last_claims(lock_name)) == names
