@@ -1,6 +1,7 @@
 """What the lease costs as the schedule grows: item sizes, capacity units per renewal, standby poll
 and claim, claim latency, and the monthly DynamoDB bill at the default durations, for schedules of
-0, 100, 1,000 and 10,000 entries; then the latency of every store call on both backends.
+0, 100, 1,000 and 10,000 entries; what a new leader's fence costs, once per tenure; then the
+latency of every store call on both backends.
 
     .venv/bin/python bench/bench_lease.py
 
@@ -13,7 +14,10 @@ same requests are replayed on it with ``ReturnConsumedCapacity=TOTAL``, and the 
 (dynalite implements that rule) are printed beside the computed ones.
 
 Latencies are of one store call, client to server and back, on loopback: they measure this code
-plus a local emulator, not AWS (DynamoDB in-region is typically single-digit ms).
+plus a local emulator, not AWS (DynamoDB in-region is typically single-digit ms). The fence is
+timed on dynalite, not moto: moto's Query reads the whole partition for every page (2.5 s a
+1,000-item page at 10,000 items here, past the request timeout), and both serve the fence's
+concurrent writes one at a time, where DynamoDB does not.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,10 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.server
 
 import boto3
 
+from beat_handover.beat_lock import keys
 from beat_handover.beat_lock.dynamodb import KEY_SCHEMA, DynamoDBStore, create_table
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.layout import new_version
 from beat_handover.beat_lock.location import parse_lock_url
+from beat_handover.beat_lock.record import ClaimResult
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.stores import open_store
 from beat_handover.beat_lock.timings import LeaseTimings
@@ -53,6 +60,7 @@ HOURS_PER_MONTH = 730
 USD_PER_MILLION_WRITE_UNITS = Decimal("0.625")
 USD_PER_MILLION_READ_UNITS = Decimal("0.125")
 SLOT = datetime(2026, 1, 1, tzinfo=UTC)
+MEASURED, TIMED = "app.tasks.measured", "app.tasks.timed"  # claimed while measuring
 
 
 def entry_name(i: int) -> str:
@@ -94,11 +102,12 @@ def read_units(size: int, *, consistent: bool) -> float:
 
 
 class CapacityMeter:
-    """Asks for ConsumedCapacity on every request of one boto3 client and keeps the last answer
+    """Asks for ConsumedCapacity on every request of one boto3 client and adds up the answers
     (a bench-side botocore hook: the product never asks for it)."""
 
     def __init__(self, client: Any) -> None:
-        self.last: float | None = None
+        self.total: float | None = None
+        self._lock = threading.Lock()
         client.meta.events.register("provide-client-params.dynamodb.*", self._ask)
         client.meta.events.register("after-call.dynamodb.*", self._keep)
 
@@ -109,12 +118,14 @@ class CapacityMeter:
     def _keep(self, parsed: dict, **_: Any) -> None:
         capacity = parsed.get("ConsumedCapacity")
         if isinstance(capacity, dict):
-            self.last = capacity.get("CapacityUnits")
+            with self._lock:
+                self.total = (self.total or 0.0) + capacity.get("CapacityUnits", 0.0)
 
     def units(self, call: Callable[[], object]) -> float | None:
-        self.last = None
+        """Units reported for the requests ``call`` makes (None if none reported any)."""
+        self.total = None
         call()
-        return self.last
+        return self.total
 
 
 @dataclass
@@ -131,6 +142,9 @@ class Row:
     claim_units: int = 0
     reported: dict[str, float | None] = field(default_factory=dict)
     claim_ms: tuple[float, float] = (0.0, 0.0)
+    fence_writes: int = 0  # a new leader's fence: one write per claim item, one on the lease
+    fence_reads: float = 0.0  # its consistent Query of the claim items and read of the lease
+    fence_seconds: float = 0.0
 
 
 @dataclass
@@ -153,43 +167,40 @@ def held_lock(store: LeaseStore, table: str, client: Any) -> Lock:
     return Lock(store, table, client, name, holder, token)
 
 
-def claim(lock: Lock, entry: str, slot: datetime) -> object:
+def claim(lock: Lock, entry: str, slot: datetime) -> ClaimResult:
     return lock.store.claim(
         lock.name, entry, slot, identity=lock.holder, token=lock.token, claim_id=new_version()
     )
 
 
-FILL_BATCH = 20  # entries per UpdateItem: moto's expression parser recurses past 100 clauses
-
-
 def fill(lock: Lock, entries: int) -> str:
-    """Write the fields one claim of each of ``entries`` entries leaves on the lease item, in
-    batches (through the store, one claim at a time, the 1,000-entry fill took 359 s on the moto
-    server: each claim rewrites and returns the whole item). Returns why it stopped early, or ''."""
-    for first in range(0, entries, FILL_BATCH):
-        batch = range(first, min(entries, first + FILL_BATCH))
-        names, values, sets = {}, {}, []
-        for i in batch:
-            for prefix, value in (
-                ("slot", {"N": str(int(SLOT.timestamp() * 1000))}),
-                ("runs", {"N": "1"}),
-                ("claim", {"S": new_version()}),
-                ("by", {"S": f"{lock.token}/{lock.holder.environment}"}),
-            ):
-                names[f"#{prefix}{i:05d}"] = f"{prefix}:{entry_name(i)}"
-                values[f":{prefix}{i:05d}"] = value
-                sets.append(f"#{prefix}{i:05d} = :{prefix}{i:05d}")
-        try:
-            lock.client.update_item(
-                TableName=lock.table,
-                Key={"pk": {"S": f"lease#{lock.name}"}, "sk": {"S": "lease"}},
-                UpdateExpression="SET " + ", ".join(sets),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except lock.client.exceptions.ClientError as exc:
-            return f"the lease item cannot hold {batch.stop} entries: {exc}"
+    """Fence and claim one slot of each of ``entries`` entries through the store, as a leader
+    would; returns why it stopped early, or ''."""
+    names = [entry_name(i) for i in range(entries)]
+    lock.store.fence(
+        lock.name,
+        [*names, MEASURED, TIMED],
+        identity=lock.holder,
+        token=lock.token,
+        everything=True,
+    )
+    for name in names:
+        claim(lock, name, SLOT)
     return ""
+
+
+def take_over(lock: Lock) -> Lock:
+    """``handover --to ecs`` on ``lock``: the new leader holds it, not fenced yet."""
+    ecs = Identity.new("ecs")
+    lock.store.pin(
+        lock.name, "ecs", expected_token=lock.token, new_version=new_version(), end_tenure=True
+    )
+    token = lock.store.acquire(lock.name, ecs, expected_version=None, new_version=new_version())
+    return Lock(lock.store, lock.table, lock.client, lock.name, ecs, token)
+
+
+def fence_all(lock: Lock) -> object:
+    return lock.store.fence(lock.name, [], identity=lock.holder, token=lock.token, everything=True)
 
 
 def stored_item(lock: Lock, pk: str, sk: str) -> dict:
@@ -200,36 +211,56 @@ def stored_item(lock: Lock, pk: str, sk: str) -> dict:
     ).get("Item", {})
 
 
-def measure(lock: Lock, row: Row, meter: CapacityMeter | None) -> None:
-    """Sizes and units of renewal, poll and claim at this schedule size, on ``lock``."""
-    lease = stored_item(lock, f"lease#{lock.name}", "lease")
+def measure(lock: Lock, row: Row) -> None:
+    """Sizes of the lease and claim items at this schedule size, and the units of renewal,
+    poll, claim and a new leader's fence they make by AWS's rule."""
+    lease = stored_item(lock, keys.partition(keys.LEASE, lock.name), keys.LEASE_SORT_KEY)
+    claimed = stored_item(lock, keys.partition(keys.CLAIM, lock.name), entry_name(0))
+    if not claimed:  # no entries: the size of a claim item of the same shape
+        claim(lock, MEASURED, SLOT)
+        claimed = stored_item(lock, keys.partition(keys.CLAIM, lock.name), MEASURED)
     row.lease_bytes = dynamodb_item_bytes(lease)
-    row.claim_bytes = row.lease_bytes  # a claim rewrites the lease item
+    row.claim_bytes = dynamodb_item_bytes(claimed)
     row.renew_units = write_units(row.lease_bytes)
-    row.poll_units = read_units(row.lease_bytes, consistent=True)
-    row.claim_units = write_units(row.lease_bytes)
-    if meter is not None:
-        row.reported = {
-            "renew": meter.units(
-                lambda: lock.store.renew(
-                    lock.name, lock.holder, lock.token, new_version=new_version()
-                )
-            ),
-            "poll": meter.units(lambda: lock.store.read(lock.name)),
-            "claim": meter.units(lambda: claim(lock, "app.tasks.measured", SLOT)),
-        }
+    row.poll_units = read_units(row.lease_bytes, consistent=False)
+    row.claim_units = write_units(row.claim_bytes)
+    items = row.entries + 2  # the schedule's entries, MEASURED and TIMED
+    row.fence_writes = items * write_units(row.claim_bytes) + write_units(row.lease_bytes)
+    row.fence_reads = read_units(row.lease_bytes, consistent=True) + read_units(
+        items * row.claim_bytes, consistent=True
+    )
+
+
+def replay(lock: Lock, row: Row, meter: CapacityMeter) -> None:
+    """The same requests on dynalite, with the units it reports; then a handover and the new
+    leader's fence, timed."""
+    row.reported = {
+        "renew": meter.units(
+            lambda: lock.store.renew(lock.name, lock.holder, lock.token, new_version=new_version())
+        ),
+        "poll": meter.units(lambda: lock.store.read(lock.name, consistent=False)),
+        "claim": meter.units(lambda: claim(lock, MEASURED, SLOT + timedelta(days=1))),
+    }
+    successor = take_over(lock)
+    started = time.perf_counter()
+    row.reported["fence"] = meter.units(lambda: fence_all(successor))
+    row.fence_seconds = time.perf_counter() - started
 
 
 def claim_latency(lock: Lock) -> tuple[float, float]:
     """Claims of one entry's next slots, at this schedule size."""
-    return timed(
-        lambda i: claim(lock, "app.tasks.timed", SLOT + timedelta(minutes=i + 1)), CLAIM_SAMPLES
-    )
+
+    def claimed(i: int) -> None:
+        result = claim(lock, TIMED, SLOT + timedelta(minutes=i + 1))
+        if not result.claimed:
+            raise RuntimeError(f"the timed claim was refused: {result.reason}")
+
+    return timed(claimed, CLAIM_SAMPLES)
 
 
 def sized_rows(moto_store: LeaseStore, table: str, dynalite: DynamoDBStore | None) -> list[Row]:
     moto_client = boto3.client("dynamodb")
-    dynalite_client = dynalite._call.client if dynalite is not None else None
+    dynalite_client = dynalite.client if dynalite is not None else None
     meter = CapacityMeter(dynalite_client) if dynalite_client is not None else None
     rows = []
     for entries in ENTRY_COUNTS:
@@ -242,14 +273,12 @@ def sized_rows(moto_store: LeaseStore, table: str, dynalite: DynamoDBStore | Non
             row.fits = False
             rows.append(row)
             continue
-        measure(lock, row, None)
+        measure(lock, row)
         row.claim_ms = claim_latency(lock)
         if dynalite is not None:
             twin = held_lock(dynalite, table, dynalite_client)
             fill(twin, entries)
-            replayed = Row(entries)
-            measure(twin, replayed, meter)
-            row.reported = replayed.reported
+            replay(twin, row, meter)
         rows.append(row)
     return rows
 
@@ -266,12 +295,13 @@ def latencies(store: LeaseStore) -> dict[str, tuple[float, float]]:
     }
     name = f"bench-{run}-0"
     figures["renew"] = timed(lambda i: store.renew(name, holder, 1, new_version=f"r{i}"))
+    store.fence(name, ["letters"], identity=holder, token=1, everything=True)
     figures["claim"] = timed(
         lambda i: store.claim(
             name, "letters", SLOT + timedelta(minutes=i), identity=holder, token=1, claim_id=f"c{i}"
         )
     )
-    figures["read (standby poll)"] = timed(lambda i: store.read(name))
+    figures["read (standby poll)"] = timed(lambda i: store.read(name, consistent=False))
     figures["heartbeat"] = timed(
         lambda i: store.heartbeat(name, holder, role="leader", ttl_seconds=30, sequence=i)
     )
@@ -320,7 +350,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, servers(Path(scratch)) as running:
         table, redis_port, dynalite = running
         moto_store = open_store(parse_lock_url(f"dynamodb://{table}"), timings)
-        print("filling schedules (the fields of one claim per entry):")
+        print("filling schedules (a fence, then one claim per entry, through the store):")
         rows = sized_rows(moto_store, table, dynalite)
         stores = {
             "moto server (DynamoDB)": moto_store,
@@ -397,6 +427,31 @@ def report(
             f"{units(row, row.claim_units, 'claim'):>12} "
             f"{row.claim_ms[0]:8.1f}/{row.claim_ms[1]:<8.1f} {holder:11.2f} {standby:12.2f} "
             f"{holder + standby:9.2f}"
+        )
+
+    print(
+        "\nA new leader's fence, once per tenure (handover --to ecs, then ecs fences every "
+        "claim item): units computed by AWS's rule"
+        + (
+            " [dynalite: reads and writes together], its price, and how long it took on dynalite"
+            if replayed
+            else ", its price"
+        )
+        + ":"
+    )
+    print(f"{'entries':>7} {'write units':>11} {'read units':>10} {'units':>18} {'$':>9} {'s':>6}")
+    for row in rows:
+        if not row.fits:
+            continue
+        usd = (
+            row.fence_writes * USD_PER_MILLION_WRITE_UNITS
+            + Decimal(str(row.fence_reads)) * USD_PER_MILLION_READ_UNITS
+        ) / 1_000_000
+        reported = row.reported.get("fence")
+        print(
+            f"{row.entries:7d} {row.fence_writes:11d} {row.fence_reads:10g} "
+            f"{(f'[{reported:g}]' if reported is not None else ''):>18} {usd:9.5f} "
+            + (f"{row.fence_seconds:6.1f}" if reported is not None else "     -")
         )
 
     print(f"\nOne store call ({SAMPLES} calls per figure), small lock:")
