@@ -204,7 +204,7 @@ def test_durations() -> None:
 
 
 @NEEDS_REDIS_STORE
-def test_interval_anchors_come_from_the_claims_on_the_lease_record(redis_url, unique_name):
+def test_interval_anchors_come_from_the_claims_in_the_store(redis_url, unique_name):
     """With a reachable lease store, an interval entry is placed on its last claimed slot."""
     from beat_handover.beat_lock.identity import Identity
     from beat_handover.beat_lock.location import parse_lock_url
@@ -214,6 +214,8 @@ def test_interval_anchors_come_from_the_claims_on_the_lease_record(redis_url, un
     identity = Identity.new("paas")
     assert store.acquire(unique_name, identity, expected_version=None, new_version="v1")
     token = store.read(unique_name).token
+    fence = {"identity": identity, "token": token, "everything": True}
+    assert store.fence(unique_name, ["reconcile-ledger"], **fence) == {}
     slot = datetime(2026, 6, 17, 6, 0, tzinfo=UTC)
     assert store.claim(
         unique_name, "reconcile-ledger", slot, identity=identity, token=token, claim_id="c1"
