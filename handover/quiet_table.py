@@ -8,7 +8,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
-from beat_handover.handover.durations import format_duration
+from beat_handover.scheduler.durations import format_duration
 from beat_handover.scheduler.quiet import CriticalRun, QuietReport, zone_name
 
 WIDTH = 100

@@ -17,9 +17,9 @@ from celery import Celery
 from click.testing import CliRunner
 
 from beat_handover.beat_lock.errors import ConfigError
+from beat_handover.handover.app_schedule import app_timezone
 from beat_handover.handover.cli import cli
-from beat_handover.handover.durations import format_duration, parse_duration
-from beat_handover.handover.quiet_commands import app_timezone
+from beat_handover.scheduler.durations import format_duration, parse_duration
 from beat_handover.scheduler.quiet import select_critical
 
 HERE = Path(__file__).parent

@@ -12,9 +12,9 @@ import pytest
 from celery import Celery
 from celery.schedules import crontab
 
-from beat_handover.handover import status as status_view
+from beat_handover.handover import lock_status as status_view
 from beat_handover.handover.connection import Connection
-from beat_handover.handover.critical import outlook_for
+from beat_handover.handover.procedure.outlook import outlook_for
 from tests.handover.running import run
 
 pytestmark = pytest.mark.integration

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 import pytest
 
 from beat_handover.beat_lock.identity import Identity
-from beat_handover.handover.console import Console
+from beat_handover.handover.cli.console import Console
 from beat_handover.handover.iam import policies
-from beat_handover.handover.preflight import Check
-from beat_handover.handover.report import HandoverReport, Outcome, Tenure
-from beat_handover.handover.times import describe_seconds
+from beat_handover.handover.instants import describe_seconds
+from beat_handover.handover.procedure.model import HandoverReport, Outcome, Tenure
+from beat_handover.handover.procedure.preflight import Check
 
 
 class Terminal(io.StringIO):

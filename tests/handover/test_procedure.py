@@ -16,11 +16,11 @@ from beat_handover.beat_lock.layout import new_version
 from beat_handover.beat_lock.location import parse_lock_url
 from beat_handover.beat_lock.stores import open_store
 from beat_handover.beat_lock.timings import LeaseTimings
-from beat_handover.handover.console import Console
-from beat_handover.handover.critical import CriticalOutlook
-from beat_handover.handover.move import announce_wait_seconds
-from beat_handover.handover.procedure import HandoverRequest, hand_over
-from beat_handover.handover.report import Outcome
+from beat_handover.handover.cli.console import Console
+from beat_handover.handover.procedure.flow import HandoverRequest, hand_over
+from beat_handover.handover.procedure.model import Outcome
+from beat_handover.handover.procedure.outlook import CriticalOutlook
+from beat_handover.handover.procedure.store_steps import announce_wait_seconds
 from tests.handover.conftest import TIMINGS, CountingReads
 
 pytestmark = pytest.mark.integration

@@ -25,7 +25,11 @@ from beat_handover.beat_lock.location import parse_lock_url
 from beat_handover.beat_lock.record import LeaseRecord
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.stores import open_store
-from beat_handover.handover.lock_watch import leading_environment, lease_seen, live_participants
+from beat_handover.handover.testing.lock_watch import (
+    leading_environment,
+    lease_seen,
+    live_participants,
+)
 from tests.harness import (
     ROOT,
     Proc,

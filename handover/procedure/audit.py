@@ -17,7 +17,7 @@ from typing import Any
 from beat_handover.beat_lock.errors import StoreError
 from beat_handover.beat_lock.record import AuditEvent
 from beat_handover.beat_lock.store import LeaseStore
-from beat_handover.handover.console import Console
+from beat_handover.handover.cli.console import Console
 
 log = logging.getLogger(__name__)
 

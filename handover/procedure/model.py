@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from beat_handover.beat_lock.identity import Identity
-from beat_handover.handover.preflight import Check
-from beat_handover.handover.times import clock_time, describe_seconds
+from beat_handover.handover.instants import clock_time, describe_seconds
+from beat_handover.handover.procedure.preflight import Check
 
 EXIT_OK = 0
 EXIT_USAGE = 2

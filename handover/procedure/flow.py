@@ -11,10 +11,13 @@ from beat_handover.beat_lock.errors import StoreUnavailable
 from beat_handover.beat_lock.lease import ANNOUNCED_POLL_SECONDS
 from beat_handover.beat_lock.record import LeaseRecord
 from beat_handover.beat_lock.store import LeaseStore
-from beat_handover.handover import audit
-from beat_handover.handover.console import Console
-from beat_handover.handover.critical import Outlook
-from beat_handover.handover.move import (
+from beat_handover.handover.cli.console import Console
+from beat_handover.handover.instants import describe_seconds
+from beat_handover.handover.procedure import audit
+from beat_handover.handover.procedure.model import HandoverReport, Outcome, Tenure
+from beat_handover.handover.procedure.outlook import Outlook
+from beat_handover.handover.procedure.preflight import Preflight, run_preflight
+from beat_handover.handover.procedure.store_steps import (
     Rollback,
     Wait,
     WaitEnd,
@@ -24,9 +27,6 @@ from beat_handover.handover.move import (
     wait_for_leader,
     withdraw,
 )
-from beat_handover.handover.preflight import Preflight, run_preflight
-from beat_handover.handover.report import HandoverReport, Outcome, Tenure
-from beat_handover.handover.times import describe_seconds
 
 log = logging.getLogger(__name__)
 

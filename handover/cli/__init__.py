@@ -17,17 +17,17 @@ from click.core import ParameterSource
 
 from beat_handover.beat_lock.errors import BeatLockError, ConfigError, StoreMissing
 from beat_handover.beat_lock.identity import validate_environment
-from beat_handover.handover import status as status_view
-from beat_handover.handover.audit import event_json, event_line
+from beat_handover.handover import lock_status as status_view
+from beat_handover.handover.app_schedule import quiet_windows
+from beat_handover.handover.cli.console import Console
+from beat_handover.handover.cli.route_commands import route
 from beat_handover.handover.connection import connection_options, get_connection
-from beat_handover.handover.console import Console
-from beat_handover.handover.critical import outlook_for
-from beat_handover.handover.procedure import HandoverRequest, hand_over
-from beat_handover.handover.quiet_commands import quiet_windows
-from beat_handover.handover.report import EXIT_REFUSED, EXIT_ROLLBACK_FAILED, EXIT_USAGE
-from beat_handover.handover.route_commands import route
-from beat_handover.handover.setup import init_table
-from beat_handover.handover.times import Duration
+from beat_handover.handover.instants import Duration
+from beat_handover.handover.lock_table import init_table
+from beat_handover.handover.procedure.audit import event_json, event_line
+from beat_handover.handover.procedure.flow import HandoverRequest, hand_over
+from beat_handover.handover.procedure.model import EXIT_REFUSED, EXIT_ROLLBACK_FAILED, EXIT_USAGE
+from beat_handover.handover.procedure.outlook import outlook_for
 
 EXIT_INTERRUPTED = 130
 HANDOVER_OPTIONS = ("target", "force", "dry_run", "guard", "timeout", "as_json")

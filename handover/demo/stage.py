@@ -27,13 +27,17 @@ from beat_handover.beat_lock.location import parse_lock_url
 from beat_handover.beat_lock.record import LeaseRecord
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.stores import open_store
-from beat_handover.handover.local_aws import MotoServer, start_moto_server
-from beat_handover.handover.lock_watch import leading_environment, lease_seen, live_participants
-from beat_handover.handover.processes import Proc, Processes
-from beat_handover.handover.received_runs import Record, read_records
+from beat_handover.handover.testing.local_aws import MotoServer, start_moto_server
+from beat_handover.handover.testing.lock_watch import (
+    leading_environment,
+    lease_seen,
+    live_participants,
+)
+from beat_handover.handover.testing.processes import Proc, Processes
+from beat_handover.handover.testing.received_runs import Record, read_records
 
-APP = "beat_handover.handover.demo_app"
-# What the demo app reads (handover/demo_app.py): where its files go, when letters fire.
+APP = "beat_handover.handover.demo.app"
+# What the demo app reads (handover/demo/app.py): where its files go, when letters fire.
 DIRECTORY_VARIABLE = "BEAT_HANDOVER_DEMO_DIR"
 LETTERS_VARIABLE = "BEAT_HANDOVER_DEMO_LETTERS"
 RECORD_FILE = "received.jsonl"
@@ -207,7 +211,7 @@ class Stage:
     # -- acting ----------------------------------------------------------------------------------
 
     def handover(self, *args: str) -> CommandResult:
-        """Run ``handover -A beat_handover.handover.demo_app ARGS`` (the console script) in the
+        """Run ``handover -A beat_handover.handover.demo.app ARGS`` (the console script) in the
         directory."""
         argv = ["-A", APP, *args]
         script = Path(sys.executable).with_name("handover")

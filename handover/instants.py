@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from beat_handover.beat_lock.errors import ConfigError
-from beat_handover.handover.durations import parse_duration
+from beat_handover.scheduler.durations import parse_duration
 
 
 class Duration(click.ParamType):

@@ -22,9 +22,9 @@ from beat_handover.beat_lock.errors import CorruptRecord, StoreError, StoreUnava
 from beat_handover.beat_lock.layout import new_version
 from beat_handover.beat_lock.record import LeaseRecord
 from beat_handover.beat_lock.store import LeaseStore
-from beat_handover.handover.console import Console
-from beat_handover.handover.report import Tenure
-from beat_handover.handover.times import describe_seconds
+from beat_handover.handover.cli.console import Console
+from beat_handover.handover.instants import describe_seconds
+from beat_handover.handover.procedure.model import Tenure
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import click
 from beat_handover.beat_lock.errors import StoreUnavailable
 from beat_handover.beat_lock.record import AuditEvent, LeaseRecord, Participant
 from beat_handover.beat_lock.store import LeaseStore
-from beat_handover.handover.audit import event_json, event_line
-from beat_handover.handover.times import age_seconds, clock_time, describe_seconds
+from beat_handover.handover.instants import age_seconds, clock_time, describe_seconds
+from beat_handover.handover.procedure.audit import event_json, event_line
 
 RECENT_EVENTS = 5
 

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from beat_handover.beat_lock.errors import StoreMissing, StoreUnavailable
 from beat_handover.beat_lock.record import LeaseRecord, Participant
 from beat_handover.beat_lock.store import LeaseStore
-from beat_handover.handover.console import Console
-from beat_handover.handover.critical import CriticalOutlook, Outlook
-from beat_handover.handover.status import describe_announcement, describe_participant
-from beat_handover.handover.times import age_seconds, clock_time, describe_seconds
+from beat_handover.handover.cli.console import Console
+from beat_handover.handover.instants import age_seconds, clock_time, describe_seconds
+from beat_handover.handover.lock_status import describe_announcement, describe_participant
+from beat_handover.handover.procedure.outlook import CriticalOutlook, Outlook
 from beat_handover.scheduler.quiet import DEFAULT_HORIZON
 
 OK, REFUSED, FAILED, FORCED, STOP = "ok", "refused", "failed", "forced", "stop"

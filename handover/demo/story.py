@@ -27,8 +27,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from beat_handover.beat_lock.errors import ConfigError
-from beat_handover.handover.demo_narrator import ClaimFailed, Narrator
-from beat_handover.handover.demo_stage import (
+from beat_handover.handover.demo.narrator import ClaimFailed, Narrator
+from beat_handover.handover.demo.stage import (
     APP,
     REGION,
     TABLE,
@@ -37,8 +37,8 @@ from beat_handover.handover.demo_stage import (
     Stage,
     signals_interrupt,
 )
-from beat_handover.handover.processes import WaitTimedOut, wait_for
-from beat_handover.handover.received_runs import (
+from beat_handover.handover.testing.processes import WaitTimedOut, wait_for
+from beat_handover.handover.testing.received_runs import (
     Record,
     doubled_slots,
     interval_slots,
@@ -71,7 +71,7 @@ def start(stage: Stage, say: Narrator) -> Any:
     # The app reads its directory from the environment, here as in its processes: import it
     # only now, to describe its schedule and read its settings.
     os.environ.update(stage.env())
-    app = importlib.import_module("beat_handover.handover.demo_app").app
+    app = importlib.import_module("beat_handover.handover.demo.app").app
     say.say(f"moto server (DynamoDB, SQS) at {moto.url} with fake credentials: no AWS account")
     say.say(f"broker: kombu's filesystem:// transport in {stage.broker_directory}")
     init = stage.handover("init")
@@ -466,7 +466,3 @@ def run() -> int:
 
 def main() -> None:
     sys.exit(run())
-
-
-if __name__ == "__main__":
-    main()

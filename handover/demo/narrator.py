@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from beat_handover.handover.demo_stage import CommandResult
+from beat_handover.handover.demo.stage import CommandResult
 
 INDENT = "   "
 WIDTH = 100

@@ -1,7 +1,7 @@
 """When the app's critical entries fire next, as the handover's guard needs it.
 
 A thin adapter over the quiet-window computation (:mod:`beat_handover.scheduler.quiet`, through the
-app reader of :mod:`beat_handover.handover.quiet_commands`), so the guard refuses exactly the runs
+app reader of :mod:`beat_handover.handover.app_schedule`), so the guard refuses exactly the runs
 beat would send: same schedules, same time zone, same fire-time rules, and the last claimed slots of
 the lease record preflight read as the phase of interval entries.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from beat_handover.beat_lock.record import LeaseRecord
+from beat_handover.handover.app_schedule import AppSchedule, load_app_schedule
 from beat_handover.handover.connection import Connection
-from beat_handover.handover.quiet_commands import AppSchedule, load_app_schedule
 from beat_handover.scheduler.errors import PhaseUnknown, UnsupportedSchedule
 from beat_handover.scheduler.quiet import select_critical
 

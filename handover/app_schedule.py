@@ -14,9 +14,9 @@ import click
 
 from beat_handover.beat_lock.errors import ConfigError, StoreMissing, StoreUnavailable
 from beat_handover.handover.connection import Connection, connection_options, get_connection
-from beat_handover.handover.durations import parse_duration
 from beat_handover.handover.quiet_table import render_table
 from beat_handover.scheduler import quiet
+from beat_handover.scheduler.durations import parse_duration
 from beat_handover.scheduler.quiet import DEFAULT_HORIZON, CriticalRun, QuietWindow
 
 MAX_PERIOD = timedelta(days=366)
