@@ -231,6 +231,7 @@ class RedisStore(LeaseStore):
         per_attempt = timings.request_timeout_seconds / (RETRIES + 1)
         self._client = redis.Redis.from_url(
             location.url,
+            password=location.password,
             socket_timeout=per_attempt,
             socket_connect_timeout=per_attempt,
             retry=Retry(NoBackoff(), RETRIES),

@@ -9,8 +9,10 @@ typo in NAME is an error, never a new route.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,13 +21,23 @@ import click
 from botocore.exceptions import NoRegionError
 
 from beat_handover.beat_lock.errors import (
-    BeatLockError,
     ConfigError,
     CorruptRecord,
     StoreMissing,
     StoreUnavailable,
+    WriteConflict,
 )
-from beat_handover.handover.connection import connection_options, get_connection
+from beat_handover.handover.cli.params import (
+    CACHE_TTL,
+    ORIGIN_TIMEOUT,
+    Duration,
+    connection_options,
+    get_connection,
+    json_option,
+)
+from beat_handover.handover.history import change_json, route_history_lines
+from beat_handover.handover.instants import history_time
+from beat_handover.handover.procedure.audit import operator
 from beat_handover.routers.config import json_object
 from beat_handover.routers.errors import (
     MalformedRoute,
@@ -54,14 +66,17 @@ from beat_handover.routers.route_store import (
     history,
     list_routes,
 )
+from beat_handover.scheduler.durations import format_duration
 
 # Keys `route package` derives from the route and the lock URL; a --config file may not set them.
 DERIVED_KEYS = ("route", "table", "region", "cache_ttl_seconds", "fallback_side")
 
 
 @contextmanager
-def route_errors() -> Iterator[None]:
-    """The routers' errors as the toolkit's, so ``handover`` exits with its documented codes."""
+def route_errors(*, creating: bool = False) -> Iterator[None]:
+    """The routers' errors as the toolkit's, so ``handover`` exits with its documented codes: a
+    bad definition, an unknown route and (``creating``) one that exists already are the
+    operator's to fix; a route changed by someone else meanwhile is a conflict to look at."""
     try:
         yield
     except (RouterConfigError, RouteNotFound) as exc:
@@ -73,7 +88,7 @@ def route_errors() -> Iterator[None]:
     except RouteStoreUnavailable as exc:
         raise StoreUnavailable(str(exc)) from None
     except RouteConflict as exc:
-        raise BeatLockError(str(exc)) from None
+        raise (ConfigError if creating else WriteConflict)(str(exc)) from None
 
 
 def open_routes() -> tuple[Any, str]:
@@ -95,8 +110,8 @@ def open_routes() -> tuple[Any, str]:
 
 def follow_note(route: Route) -> str:
     note = (
-        f"Every handler container follows within {route.cache_ttl_seconds} s (the route's cache "
-        "TTL)."
+        f"Every handler container follows within {format_duration(route.cache_ttl_seconds)} (the "
+        "route's cache TTL)."
     )
     if route.kind == "cloudfront":
         note += (
@@ -106,32 +121,52 @@ def follow_note(route: Route) -> str:
     return note
 
 
+def route_json(route: Route) -> dict[str, Any]:
+    return {
+        "name": route.name,
+        "kind": route.kind,
+        "percent": format_percent(route.percent),
+        "old": side_to_dict(route.old),
+        "new": side_to_dict(route.new),
+        "cache_ttl_seconds": route.cache_ttl_seconds,
+        "version": route.version,
+        "updated_at": route.updated_at,
+        "updated_by": route.updated_by,
+        "reason": route.reason,
+    }
+
+
 def describe(route: Route) -> list[str]:
+    changed = history_time(datetime.fromisoformat(route.updated_at))
     return [
         f"route {route.name} ({route.kind}): {format_percent(route.percent)}% to "
         f"{route.new.label}, the rest to {route.old.label}",
         f"  old  {route.old.label:<8} {route.old.describe()}",
         f"  new  {route.new.label:<8} {route.new.describe()}",
-        f"  version {route.version}, changed {route.updated_at} by {route.updated_by}"
+        f"  version {route.version}, changed {changed} by {route.updated_by}"
         + (f": {route.reason}" if route.reason else ""),
-        f"  cache TTL {route.cache_ttl_seconds} s",
+        f"  cache TTL {format_duration(route.cache_ttl_seconds)}",
     ]
 
 
 @click.group(name="route")
 @connection_options
 def route() -> None:
-    """Steer the percentage routers (CloudFront origins, SES receipts) from paas to ecs."""
+    """Steer the percentage routers (CloudFront, SES receipts)."""
 
 
 @route.command()
 @click.argument("name", required=False)
+@json_option("A JSON list of the routes, as stored.")
 @connection_options
-def show(name: str | None) -> None:
+def show(name: str | None, as_json: bool) -> None:
     """Show one route, or every route in the table."""
     client, table = open_routes()
     with route_errors():
         routes = [get_route(client, table, name)] if name else list_routes(client, table)
+    if as_json:
+        click.echo(json.dumps([route_json(found) for found in routes], indent=2))
+        return
     if not routes:
         click.echo(f"no routes in table {table}; create one with `handover route create`")
     for found in routes:
@@ -152,15 +187,24 @@ def show(name: str | None) -> None:
 @click.option("--old-label", default="paas", show_default=True, help="Name of the old side.")
 @click.option("--new-label", default="ecs", show_default=True, help="Name of the new side.")
 @click.option(
-    "--cache-ttl-seconds",
-    type=int,
-    default=DEFAULT_CACHE_TTL_SECONDS,
+    "--cache-ttl",
+    type=Duration(CACHE_TTL),
+    default=f"{DEFAULT_CACHE_TTL_SECONDS}s",
     show_default=True,
+    metavar="DURATION",
     help="How long handler containers cache the route.",
 )
-@click.option("--read-timeout-seconds", type=int, help="Origin read timeout (cloudfront).")
 @click.option(
-    "--keepalive-timeout-seconds", type=int, help="Origin keep-alive timeout (cloudfront)."
+    "--read-timeout",
+    type=Duration(ORIGIN_TIMEOUT),
+    metavar="DURATION",
+    help="Origin read timeout (cloudfront).",
+)
+@click.option(
+    "--keepalive-timeout",
+    type=Duration(ORIGIN_TIMEOUT),
+    metavar="DURATION",
+    help="Origin keep-alive timeout (cloudfront).",
 )
 @click.option("--reason", default="", help="Why, for the audit trail.")
 @connection_options
@@ -171,34 +215,37 @@ def create(
     new_url: str,
     old_label: str,
     new_label: str,
-    cache_ttl_seconds: int,
-    read_timeout_seconds: int | None,
-    keepalive_timeout_seconds: int | None,
+    cache_ttl: float,
+    read_timeout: float | None,
+    keepalive_timeout: float | None,
     reason: str,
 ) -> None:
     """Create a route at 0 % (everything to the old side)."""
     timeouts = {
-        key: value
+        key: int(value)
         for key, value in (
-            ("read_timeout_seconds", read_timeout_seconds),
-            ("keepalive_timeout_seconds", keepalive_timeout_seconds),
+            ("read_timeout_seconds", read_timeout),
+            ("keepalive_timeout_seconds", keepalive_timeout),
         )
         if value is not None
     }
     if timeouts and kind != "cloudfront":
         raise ConfigError(
-            "--read-timeout-seconds and --keepalive-timeout-seconds are for "
-            f"cloudfront routes; {name!r} is a {kind} route"
+            f"--read-timeout and --keepalive-timeout are for cloudfront routes; {name!r} is a "
+            f"{kind} route"
         )
     client, table = open_routes()
-    with route_errors():
+    with route_errors(creating=True):
         old = side_from_url(kind, old_label, old_url, where="--old", **timeouts)
         new = side_from_url(kind, new_label, new_url, where="--new", **timeouts)
+        who = operator()
         created = create_route(
             client,
             table,
-            new_route(name, kind, old, new, cache_ttl_seconds=cache_ttl_seconds),
+            new_route(name, kind, old, new, cache_ttl_seconds=int(cache_ttl)),
             reason=reason,
+            actor=who.user,
+            host=who.host,
         )
     click.echo(f"created route {name} in table {table}, at 0%: everything goes to {old.label}")
     click.echo("\n".join(describe(created)[1:]))
@@ -218,7 +265,17 @@ def _change(name: str, percent: Decimal, *, action: str, reason: str) -> None:
                 f"{current.new.label}; nothing written"
             )
             return
-        before, after = change_percent(client, table, name, percent, action=action, reason=reason)
+        who = operator()
+        before, after = change_percent(
+            client,
+            table,
+            name,
+            percent,
+            action=action,
+            reason=reason,
+            actor=who.user,
+            host=who.host,
+        )
     click.echo(
         f"route {name}: {format_percent(before.percent)}% -> {format_percent(after.percent)}% "
         f"to {after.new.label} (version {after.version})"
@@ -232,7 +289,9 @@ def _change(name: str, percent: Decimal, *, action: str, reason: str) -> None:
 @click.option("--reason", default="", help="Why, for the audit trail.")
 @connection_options
 def set_percent(name: str, percent: str, reason: str) -> None:
-    """Send PERCENT (0-100, up to 4 decimals) of traffic to the new side."""
+    """Send PERCENT of traffic to the new side.
+
+    PERCENT is from 0 to 100, with up to 4 decimals (0.1, 12.5)."""
     with route_errors():
         value = parse_percent(percent, source="PERCENT")
     _change(name, value, action="set", reason=reason)
@@ -249,21 +308,28 @@ def abort(name: str, reason: str) -> None:
 
 @route.command(name="history")
 @click.argument("name")
-@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=20,
+    show_default=True,
+    help="How many changes, newest first.",
+)
+@json_option("A JSON list of the changes.")
 @connection_options
-def show_history(name: str, limit: int) -> None:
-    """Who changed a route, when, from what to what, and why (newest first)."""
+def show_history(name: str, limit: int, as_json: bool) -> None:
+    """Who changed a route, when, and why.
+
+    Newest first: when (UTC), the action, the percentage before and after, the version, who
+    (user@host) and the reason."""
     client, table = open_routes()
     with route_errors():
         get_route(client, table, name)
         changes = history(client, table, name, limit=limit)
-    for change in changes:
-        old = "" if change.old_percent is None else f"{format_percent(change.old_percent)}% -> "
-        click.echo(
-            f"{change.at}  {change.actor}@{change.host}  {change.action:<6}  {old}"
-            f"{format_percent(change.new_percent)}%  (version {change.version})"
-            + (f"  {change.reason}" if change.reason else "")
-        )
+    if as_json:
+        click.echo(json.dumps([change_json(change) for change in changes], indent=2))
+    else:
+        click.echo("\n".join(route_history_lines(changes)))
 
 
 @route.command()
@@ -283,7 +349,10 @@ def show_history(name: str, limit: int) -> None:
 )
 @connection_options
 def package(name: str, out_dir: Path, config_file: Any) -> None:
-    """Build the Lambda zip of a route's handler with its config baked in."""
+    """Build the Lambda zip of a route's handler.
+
+    The route's config (table, region, cache TTL, fallback side) is baked in, with the handler
+    options of --config."""
     extra: dict[str, Any] = {}
     if config_file is not None:
         with route_errors():

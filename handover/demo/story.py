@@ -37,6 +37,7 @@ from beat_handover.handover.demo.stage import (
     Stage,
     signals_interrupt,
 )
+from beat_handover.handover.exit_codes import ExitCode
 from beat_handover.handover.testing.processes import WaitTimedOut, wait_for
 from beat_handover.handover.testing.received_runs import (
     Record,
@@ -52,8 +53,6 @@ from beat_handover.scheduler.settings import BeatLockSettings
 STARTUP_SECONDS = 60.0  # a celery process on a loaded two-core machine
 HEARTBEAT = timedelta(seconds=1)  # the demo app's heartbeat entry, caught up with policy all
 VISITORS = 1000
-EXIT_CLAIM_FAILED = 1
-EXIT_INTERRUPTED = 130
 
 
 def letters_time(now: datetime) -> str:
@@ -449,7 +448,7 @@ def run() -> int:
         with signals_interrupt():
             story(stage, say)
     except KeyboardInterrupt:
-        status = EXIT_INTERRUPTED
+        status = ExitCode.INTERRUPTED
         say.interrupted("Ctrl-C")
     except Interrupted as exc:
         status = 128 + exc.signum
@@ -461,7 +460,7 @@ def run() -> int:
     say.cleaned_up(stage.stopped, stage.directory)
     if status is not None:
         return status
-    return 0 if say.summary(time.monotonic() - began) else EXIT_CLAIM_FAILED
+    return ExitCode.OK if say.summary(time.monotonic() - began) else ExitCode.DEMO_FAILED
 
 
 def main() -> None:

@@ -1,4 +1,7 @@
-"""The lock's audit trail as the operator writes and reads it: who did what, from where, when.
+"""Who changes a lock or a route, and the lock's audit trail as the handover writes it.
+
+:func:`operator` is the one spelling of "who made this change": the login name and this host's
+short name, in the lock's history and in every route's alike (``alice@ops-1``).
 
 An audit write is a record for people, not part of the safety argument, so a failed write is
 reported as a warning and never undoes or blocks the lease change it describes.
@@ -12,60 +15,55 @@ import os
 import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from beat_handover.beat_lock.errors import StoreError
 from beat_handover.beat_lock.record import AuditEvent
 from beat_handover.beat_lock.store import LeaseStore
-from beat_handover.handover.cli.console import Console
+from beat_handover.handover.procedure.model import Progress
 
 log = logging.getLogger(__name__)
 
 
-def operator_name() -> str:
-    """The login name of whoever runs the command (a uid where the system has no name for it)."""
+class Operator(NamedTuple):
+    """Who runs the command: a login name and a host."""
+
+    user: str
+    host: str
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.host}"
+
+
+def operator() -> Operator:
+    """The login name of whoever runs the command (``uid-N`` where the system has no name for
+    it) and this host's name up to the first dot."""
     try:
-        return getpass.getuser()
+        user = getpass.getuser()
     except (KeyError, OSError):
-        return f"uid-{os.getuid()}"
+        user = f"uid-{os.getuid()}"
+    return Operator(user, socket.gethostname().split(".")[0] or "localhost")
 
 
 def new_event(kind: str, result: str, detail: Mapping[str, Any]) -> AuditEvent:
+    who = operator()
     return AuditEvent(
         at=datetime.now(UTC),
         kind=kind,
-        actor=operator_name(),
-        host=socket.gethostname(),
+        actor=who.user,
+        host=who.host,
         result=result,
         detail=dict(detail),
     )
 
 
-def record(store: LeaseStore, name: str, event: AuditEvent, console: Console) -> None:
+def record(store: LeaseStore, name: str, event: AuditEvent, progress: Progress) -> None:
     """Append ``event`` to the lock's history; warn (and carry on) if the store refuses."""
     try:
         store.record_event(name, event)
     except StoreError as exc:
         log.warning("audit write failed lock=%s kind=%s error=%s", name, event.kind, exc)
-        console.loud(
+        progress.loud(
             f"warning: could not write the audit event {event.kind}={event.result} ({exc}); "
             "the lease change itself stands"
         )
-
-
-def event_json(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "at": event.at.isoformat(),
-        "kind": event.kind,
-        "actor": event.actor,
-        "host": event.host,
-        "result": event.result,
-        "detail": dict(event.detail),
-    }
-
-
-def event_line(event: AuditEvent) -> str:
-    """``2026-03-01 10:15:02Z  handover  done  alice@ops-1  paas -> ecs, gap 0.42 s``."""
-    detail = ", ".join(f"{key}={value}" for key, value in event.detail.items() if value is not None)
-    when = event.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    return f"{when}  {event.kind:<9} {event.result:<16} {event.actor}@{event.host}  {detail}"

@@ -1,51 +1,60 @@
-"""The outcome of a handover, as text for the operator and as one JSON object for scripts.
-
-Exit codes: 0 done or nothing to do (or a dry run that would go ahead); 2 usage or configuration
-error; 3 refused by preflight (nothing was changed); 4 the target did not take over in time and
-the previous environment leads again; 5 the roll-back failed or the state is not what the
-command expected: a person must look.
-"""
+"""The handover's vocabulary as types: what was asked, each preflight check, a tenure, the
+outcome and its exit code, the roll-back, and the report that gathers them (as text for the
+operator and as one JSON object for scripts). Also the one interface through which the procedure
+tells the operator what it is doing (:class:`Progress`)."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from beat_handover.beat_lock.identity import Identity
-from beat_handover.handover.instants import clock_time, describe_seconds
-from beat_handover.handover.procedure.preflight import Check
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_REFUSED = 3
-EXIT_ROLLED_BACK = 4
-EXIT_ROLLBACK_FAILED = 5
+from beat_handover.handover.exit_codes import ExitCode
+from beat_handover.handover.instants import clock_time
+from beat_handover.scheduler.durations import format_duration
 
 
-class Outcome(enum.Enum):
-    DONE = "done"
+@dataclass(frozen=True)
+class HandoverRequest:
+    """What the operator asked for (the command line holds the defaults)."""
+
+    target: str
+    guard_seconds: float
+    timeout_seconds: float
+    poll_seconds: float  # how often the target's standbys read the lease (beat_lock_poll_seconds)
+    force: bool = False
+    dry_run: bool = False
+
+
+class CheckStatus(enum.Enum):
+    OK = "ok"
+    REFUSED = "refused"  # the handover must not go ahead
+    FAILED = "failed"  # the check itself could not be made
+    FORCED = "forced"  # would refuse, but --force was given
+    STOP = "stop"  # nothing to do: the target already leads, pinned
+
+
+@dataclass(frozen=True)
+class Check:
+    """One preflight check and what it found."""
+
+    name: str
+    status: CheckStatus
+    summary: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status.value, "summary": self.summary}
+
+
+class Verdict(enum.Enum):
+    """What preflight concluded."""
+
+    GO = "go"
     NOTHING_TO_DO = "nothing-to-do"
-    DRY_RUN = "dry-run"
     REFUSED = "refused"
-    CONFIG_ERROR = "config-error"
-    ROLLED_BACK = "rolled-back"
-    ROLLBACK_FAILED = "rollback-failed"
-    NEEDS_A_PERSON = "needs-a-person"
-
-    @property
-    def exit_code(self) -> int:
-        return {
-            Outcome.DONE: EXIT_OK,
-            Outcome.NOTHING_TO_DO: EXIT_OK,
-            Outcome.DRY_RUN: EXIT_OK,
-            Outcome.REFUSED: EXIT_REFUSED,
-            Outcome.CONFIG_ERROR: EXIT_USAGE,
-            Outcome.ROLLED_BACK: EXIT_ROLLED_BACK,
-            Outcome.ROLLBACK_FAILED: EXIT_ROLLBACK_FAILED,
-            Outcome.NEEDS_A_PERSON: EXIT_ROLLBACK_FAILED,
-        }[self]
+    STORE_MISSING = "store-missing"
 
 
 @dataclass(frozen=True)
@@ -66,9 +75,80 @@ class Tenure:
         return f"{self.holder.environment} (instance {self.holder.instance_id}, token {self.token})"
 
 
+class Outcome(enum.Enum):
+    DONE = "done"
+    PINNED = "pinned"  # the target already led; the pin was set, no tenure ended
+    NOTHING_TO_DO = "nothing-to-do"
+    DRY_RUN = "dry-run"
+    REFUSED = "refused"
+    CONFIG_ERROR = "config-error"
+    ROLLED_BACK = "rolled-back"
+    ROLLBACK_FAILED = "rollback-failed"
+    NEEDS_A_PERSON = "needs-a-person"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return _EXIT_CODES[self]
+
+
+_EXIT_CODES = {
+    Outcome.DONE: ExitCode.OK,
+    Outcome.PINNED: ExitCode.OK,
+    Outcome.NOTHING_TO_DO: ExitCode.OK,
+    Outcome.DRY_RUN: ExitCode.OK,
+    Outcome.REFUSED: ExitCode.REFUSED,
+    Outcome.CONFIG_ERROR: ExitCode.USAGE,
+    Outcome.ROLLED_BACK: ExitCode.ROLLED_BACK,
+    Outcome.ROLLBACK_FAILED: ExitCode.NEEDS_A_PERSON,
+    Outcome.NEEDS_A_PERSON: ExitCode.NEEDS_A_PERSON,
+}
+
+
+@dataclass(frozen=True)
+class RollbackReport:
+    """Why a handover was rolled back, to where, and whether that worked."""
+
+    reason: str
+    to: str | None  # the environment pinned back to; None: the pin was cleared
+    ok: bool
+    token: int | None  # of the roll-back's pin, if it was written
+    leader: Tenure | None  # who leads again, if the roll-back waited for it
+    error: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason,
+            "to": self.to,
+            "ok": self.ok,
+            "token": self.token,
+            "leader": None if self.leader is None else self.leader.as_json(),
+            "error": self.error,
+        }
+
+
+class Progress(Protocol):
+    """Where the procedure says what it is doing; the command line prints it
+    (:class:`beat_handover.handover.cli.console.Console`)."""
+
+    def line(self, text: str = "") -> None:
+        """A line of narration."""
+
+    def check(self, check: Check) -> None:
+        """A preflight check, as soon as it is made."""
+
+    def loud(self, text: str) -> None:
+        """Something a person must act on."""
+
+    def progress(self, label: str, elapsed_seconds: float) -> None:
+        """Still waiting (``label``), ``elapsed_seconds`` into the wait."""
+
+    def end_wait(self) -> None:
+        """A wait is over."""
+
+
 @dataclass
 class HandoverReport:
-    """Everything the command found and did; ``message`` is the one-line conclusion."""
+    """Everything the handover found and did; ``message`` is the one-line conclusion."""
 
     lock: str
     store: str
@@ -85,24 +165,22 @@ class HandoverReport:
     gap_seconds: float | None = None
     next_critical_entry: str | None = None
     next_critical_at: datetime | None = None
-    rollback: dict[str, Any] | None = None
+    rollback: RollbackReport | None = None
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         return self.outcome.exit_code
 
     def as_json(self) -> dict[str, Any]:
         return {
             "result": self.outcome.value,
-            "exit_code": self.exit_code,
+            "exit_code": int(self.exit_code),
             "message": self.message,
             "lock": self.lock,
             "store": self.store,
             "target": self.target,
             "forced": self.forced,
-            "checks": [
-                {"name": c.name, "status": c.status, "summary": c.summary} for c in self.checks
-            ],
+            "checks": [check.as_json() for check in self.checks],
             "from": self.previous.as_json() if self.previous else None,
             "announced_seconds": _rounded(self.announced_seconds),
             "pin_token": self.pin_token,
@@ -110,21 +188,24 @@ class HandoverReport:
             "acquired_after_seconds": _rounded(self.acquired_after_seconds),
             "gap_seconds": _rounded(self.gap_seconds),
             "next_critical_run": self._next_critical_json(),
-            "rollback": self.rollback,
+            "rollback": None if self.rollback is None else self.rollback.as_json(),
         }
 
     def lines(self) -> list[str]:
         """The closing summary, after the checks and progress lines already printed."""
         lines = [self.message]
-        if self.outcome is not Outcome.DONE:
+        if self.outcome is Outcome.PINNED:
+            lines.append(f"  leader: {self.new} (unchanged)")
+        elif self.outcome is Outcome.DONE:
+            lines.append(f"  from:  {self.previous or 'nobody'}")
+            lines.append(f"  to:    {self.new}")
+            if self.gap_seconds is not None:
+                lines.append(
+                    f"  gap:   {format_duration(self.gap_seconds)} from the end of the old tenure "
+                    f"(token {self.pin_token}) to the new holder's first renewal"
+                )
+        else:
             return lines
-        lines.append(f"  from:  {self.previous or 'nobody'}")
-        lines.append(f"  to:    {self.new}")
-        if self.gap_seconds is not None:
-            lines.append(
-                f"  gap:   {describe_seconds(self.gap_seconds)} from the end of the old tenure "
-                f"(token {self.pin_token}) to the new holder's first renewal"
-            )
         lines.append(f"  next critical run: {self._next_critical_text()}")
         return lines
 

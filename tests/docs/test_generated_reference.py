@@ -37,7 +37,7 @@ def test_a_stale_reference_is_caught_and_named():
 
 def test_each_block_is_what_the_command_prints_for_help():
     """The reference for `handover route set` is the real console script's --help output at
-    100 columns, and every command of the CLI has its block."""
+    80 columns, and every command of the CLI has its block."""
     readme = (ROOT / "README.md").read_text()
     shown = subprocess.run(
         [str(Path(sys.executable).with_name("handover")), "route", "set", "--help"],

@@ -5,6 +5,9 @@ Nothing here needs a store: every case fails (or prints help) before one would b
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -14,7 +17,8 @@ from beat_handover.beat_lock.errors import (
     StoreMissing,
     StoreUnavailable,
 )
-from beat_handover.handover.cli import exit_code_for
+from beat_handover.handover.cli import cli
+from beat_handover.handover.exit_codes import exit_code_for
 from tests.handover.running import run
 
 SUBCOMMANDS = ["status", "history", "init", "quiet-windows", "route show"]
@@ -34,6 +38,30 @@ def test_help_documents_every_exit_code():
     commands = [command.split()[0] for command in SUBCOMMANDS]
     for command in [*commands, "--to ENV", "--force", "--dry-run", "--guard", "--timeout"]:
         assert command in result.output
+
+
+def every_command(command: click.Command, name: str, parent: click.Context | None = None):
+    ctx = click.Context(command, info_name=name, parent=parent, **command.context_settings)
+    yield ctx
+    if isinstance(command, click.Group):
+        for child in command.list_commands(ctx):
+            yield from every_command(command.get_command(ctx, child), child, ctx)
+
+
+def test_every_help_fits_80_columns_on_a_wide_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    contexts = list(every_command(cli, "handover"))
+    assert len(contexts) >= 12
+    for ctx in contexts:
+        lines = ctx.command.get_help(ctx).splitlines()
+        too_wide = [line for line in lines if len(line) > 80]
+        assert not too_wide, f"{ctx.command_path}: {too_wide}"
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"handover {version('beat-handover')}\n"
 
 
 def test_no_target_and_no_command_is_a_usage_error():
@@ -56,12 +84,21 @@ def test_no_target_and_no_command_is_a_usage_error():
         ),
         (
             ["--to", "ecs", "--timeout", "0"],
-            "Error: Invalid value for '--timeout': must be longer than 0, got '0'",
+            "Error: Invalid value for '--timeout': must be from 1s to 1h, got '0'",
+        ),
+        (
+            ["--to", "ecs", "--timeout", "99999h"],
+            "Error: Invalid value for '--timeout': must be from 1s to 1h, got '99999h'",
         ),
         (
             ["--to", "ecs", "--timeout", "-5s"],
             "Error: Invalid value for '--timeout': '-5s' is not a duration; write it as a number "
-            "with units d, h, m or s in that order, e.g. 90s, 10m, 1h30m or 2h",
+            "with units d, h, m or s in that order, e.g. 90s, 10m, 1h30m or 2h, or a bare number "
+            "of seconds",
+        ),
+        (
+            ["--to", "ecs", "--guard", "10"],
+            "Error: Invalid value for '--guard': '10' needs a unit: write 10m or 10s, for example",
         ),
         (
             ["--to", "ecs", "--guard", "soon"],
@@ -82,7 +119,7 @@ def test_no_target_and_no_command_is_a_usage_error():
         ),
         (
             ["status", "--interval", "0"],
-            "Error: Invalid value for '--interval': must be longer than 0, got '0'",
+            "Error: Invalid value for '--interval': must be from 0.1s to 1h, got '0'",
         ),
         (
             ["history", "--limit", "0"],

@@ -12,7 +12,7 @@ import pytest
 from celery import Celery
 from celery.schedules import crontab
 
-from beat_handover.handover import lock_status as status_view
+from beat_handover.handover.cli.lock_commands import watch_lock
 from beat_handover.handover.connection import Connection
 from beat_handover.handover.procedure.outlook import outlook_for
 from tests.handover.running import run
@@ -64,7 +64,7 @@ def test_status_and_preflight_show_a_pending_announcement(lock, paas_leads):
     )
 
     def aged(output: str) -> str:
-        return re.sub(r"announced [0-9.]+ s ago", "announced AGE ago", output)
+        return re.sub(r"announced [0-9.]+s ago", "announced AGE ago", output)
 
     status = aged(run("status", *options).output)
     document = json.loads(run("status", "--json", *options).output)
@@ -87,7 +87,7 @@ def test_status_watch_refreshes_until_interrupted(lock, paas_leads, capsys):
         if len(naps) == 3:
             raise KeyboardInterrupt
 
-    status_view.watch(lock.store, lock.name, as_json=True, interval_seconds=0.5, sleep=sleep)
+    watch_lock(lock.store, lock.name, as_json=True, interval_seconds=0.5, sleep=sleep)
 
     lines = [line for line in capsys.readouterr().out.splitlines() if line]
     assert naps == [0.5, 0.5, 0.5]
