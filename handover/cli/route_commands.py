@@ -27,6 +27,7 @@ from beat_handover.beat_lock.errors import (
     StoreUnavailable,
     WriteConflict,
 )
+from beat_handover.beat_lock.unreachable import explain
 from beat_handover.handover.cli.params import (
     CACHE_TTL,
     ORIGIN_TIMEOUT,
@@ -68,6 +69,7 @@ from beat_handover.routers.route_store import (
 )
 from beat_handover.scheduler.durations import format_duration
 
+ENDPOINT_NAMES = "the lock URL's ?region=, AWS_REGION and AWS_ENDPOINT_URL"
 # Keys `route package` derives from the route and the lock URL; a --config file may not set them.
 DERIVED_KEYS = ("route", "table", "region", "cache_ttl_seconds", "fallback_side")
 
@@ -86,7 +88,7 @@ def route_errors(*, creating: bool = False) -> Iterator[None]:
     except RouteStoreMissing as exc:
         raise StoreMissing(str(exc)) from None
     except RouteStoreUnavailable as exc:
-        raise StoreUnavailable(str(exc)) from None
+        raise StoreUnavailable(f"{exc} ({explain(exc, names=ENDPOINT_NAMES)})") from None
     except RouteConflict as exc:
         raise (ConfigError if creating else WriteConflict)(str(exc)) from None
 

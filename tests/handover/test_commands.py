@@ -135,10 +135,12 @@ def test_later_connection_options_win(lock, paas_leads):
     assert json.loads(result.output)["lock"] == lock.name
 
 
-def test_a_store_that_does_not_answer_exits_3(unique_name):
+def test_a_store_nobody_listens_on_exits_3_and_says_the_connection_was_refused(unique_name):
     result = run("status", "--lock-url", "redis://127.0.0.1:1/0", "--lock-name", unique_name)
     assert result.exit_code == 3
-    assert result.output.startswith("Error: ")
+    assert result.output.startswith(
+        "Error: Redis at redis://127.0.0.1:1/0 could not be reached: the connection was refused"
+    )
 
 
 def test_init_creates_the_table_once_and_prints_the_policies(moto_server, unique_name):
