@@ -70,12 +70,12 @@ class AppSchedule:
 def load_app_schedule(connection: Connection) -> AppSchedule:
     """Read the beat schedule, time zone and critical entries of the connection's app, and the
     claimed slots from the lease store when ``beat_lock_url`` is set and the store answers."""
+    settings = connection.settings()
     app = connection.load_app()
     if app is None:
         raise ConfigError(
             "no Celery app given: name it with -A, e.g. handover -A proj quiet-windows"
         )
-    settings = connection.settings()
     beat_schedule = app.conf.beat_schedule
     if beat_schedule is None:
         beat_schedule = {}

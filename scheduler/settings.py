@@ -71,17 +71,20 @@ def _text(value: Any, source: str) -> str:
 
 
 def _url(value: Any, source: str) -> LockLocation | None:
-    if value == "":
-        return None
-    location = parse_lock_url(value, setting=source)
-    if source.startswith("app.conf") and url_password(location.url) is not None:
+    return None if value == "" else parse_lock_url(value, setting=source)
+
+
+def _refuse_password_in_conf(conf: Any) -> None:
+    """A password in ``app.conf.beat_lock_url`` is shown in clear wherever Celery shows the
+    configuration, even when the environment variable overrides the key: refuse it."""
+    url = conf.get("beat_lock_url") if hasattr(conf, "get") else None
+    if isinstance(url, str) and url_password(url) is not None:
         raise ConfigError(
-            f"{source} carries a password, which `celery inspect conf`, flower and the worker "
-            "banner show in clear (Celery masks only keys with PASS, SECRET, KEY, TOKEN... in "
-            "their name); leave it out of the URL and set beat_lock_password, or set the "
-            "BEAT_LOCK_URL or BEAT_LOCK_PASSWORD environment variable"
+            "app.conf.beat_lock_url carries a password, which `celery inspect conf`, flower and "
+            "the worker banner show in clear (Celery masks only keys with PASS, SECRET, KEY, "
+            "TOKEN... in their name); leave it out of the URL and set beat_lock_password, or "
+            "set the BEAT_LOCK_URL or BEAT_LOCK_PASSWORD environment variable"
         )
-    return location
 
 
 def _password(value: Any, source: str) -> str:
@@ -270,6 +273,7 @@ class BeatLockSettings:
         environ = os.environ if environ is None else environ
         conf = getattr(app, "conf", None) or {}
         _refuse_unknown(conf, environ)
+        _refuse_password_in_conf(conf)
         sources: dict[str, str] = {}
 
         def value(key: str) -> Any:

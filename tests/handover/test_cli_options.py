@@ -5,6 +5,7 @@ Nothing here needs a store: every case fails (or prints help) before one would b
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import version
 
 import click
@@ -166,6 +167,34 @@ def test_lock_url_works_before_and_after_every_command(command, position, monkey
         "Error: --lock-url 'nonsense://x' has unknown scheme 'nonsense'; use "
         "dynamodb://TABLE?region=REGION, redis://HOST:PORT/DB or rediss://HOST:PORT/DB"
     ) in result.output
+
+
+@pytest.mark.parametrize("command", ["--to ecs", *SUBCOMMANDS])
+def test_every_command_refuses_a_misspelt_setting(command, monkeypatch):
+    monkeypatch.setenv("BEAT_LOCK_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("BEAT_LOCK_LEASE_SECOND", "10")
+    result = run(*command.split())
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        "Error: environment variable BEAT_LOCK_LEASE_SECOND is not a beat_lock setting, so it "
+        "would be ignored; did you mean BEAT_LOCK_LEASE_SECONDS? the settings are "
+    )
+
+
+def test_a_misspelt_key_in_the_apps_conf_is_refused_by_the_cli(tmp_path, monkeypatch):
+    (tmp_path / "typo_app.py").write_text(
+        "from celery import Celery\n"
+        "app = Celery('typo', set_as_current=False)\n"
+        "app.conf.beat_lock_critcal = ['letters']\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "typo_app", raising=False)
+    result = run("-A", "typo_app", "quiet-windows")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        "Error: app.conf.beat_lock_critcal is not a beat_lock setting, so it would be ignored; "
+        "did you mean beat_lock_critical?"
+    )
 
 
 def test_missing_lock_url_says_how_to_set_it(monkeypatch):
