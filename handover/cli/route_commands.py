@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -124,18 +125,8 @@ def follow_note(route: Route) -> str:
 
 
 def route_json(route: Route) -> dict[str, Any]:
-    return {
-        "name": route.name,
-        "kind": route.kind,
-        "percent": format_percent(route.percent),
-        "old": side_to_dict(route.old),
-        "new": side_to_dict(route.new),
-        "cache_ttl_seconds": route.cache_ttl_seconds,
-        "version": route.version,
-        "updated_at": route.updated_at,
-        "updated_by": route.updated_by,
-        "reason": route.reason,
-    }
+    sides = {"old": side_to_dict(route.old), "new": side_to_dict(route.new)}
+    return {**asdict(route), "percent": format_percent(route.percent), **sides}
 
 
 def describe(route: Route) -> list[str]:

@@ -106,10 +106,10 @@ def hand_over(
     except StoreUnavailable as exc:
         if announces:
             withdraw(store, name, progress)
-        report.outcome = Outcome.NEEDS_A_PERSON
-        report.message = (
+        _needs_a_person(
+            report,
             f"The store stopped answering while pinning to {target} ({exc}); the pin may or may "
-            "not have been written. Run `handover status` to see who leads, then decide."
+            "not have been written. Run `handover status` to see who leads, then decide.",
         )
         _record_end(store, name, report, progress)
         return report
@@ -165,10 +165,10 @@ def hand_over(
         wait = None
     except StoreError as exc:
         progress.end_wait()
-        report.outcome = Outcome.NEEDS_A_PERSON
-        report.message = (
+        _needs_a_person(
+            report,
             f"The lease could not be read after the pin to {target} ({exc}); the pin was "
-            "written, so nobody outside it may lead. Run `handover status`, then decide."
+            "written, so nobody outside it may lead. Run `handover status`, then decide.",
         )
         _record_end(store, name, report, progress)
         return report
@@ -178,16 +178,21 @@ def hand_over(
         _done(report, wait, outlook)
     elif wait is not None and wait.end is WaitEnd.PIN_CHANGED:
         seen = wait.last_seen
-        report.outcome = Outcome.NEEDS_A_PERSON
-        report.message = (
+        _needs_a_person(
+            report,
             f"Someone else pinned the lock to {seen.pin if seen else '?'} while this handover "
             "waited; not rolling back over their change. Run `handover status` and "
-            "`handover history`."
+            "`handover history`.",
         )
     else:
         _roll_back(store, name, report, preflight, request, wait, progress)
     _record_end(store, name, report, progress)
     return report
+
+
+def _needs_a_person(report: HandoverReport, message: str) -> None:
+    report.outcome = Outcome.NEEDS_A_PERSON
+    report.message = message
 
 
 def _kept_tenure(pinned: Pinned, target: str) -> Tenure | None:
