@@ -45,9 +45,18 @@ def operator() -> Operator:
     return Operator(user, socket.gethostname().split(".")[0] or "localhost")
 
 
-def new_event(kind: str, result: str, detail: Mapping[str, Any]) -> AuditEvent:
+def record(
+    store: LeaseStore,
+    name: str,
+    kind: str,
+    result: str,
+    detail: Mapping[str, Any],
+    progress: Progress,
+) -> None:
+    """Append an event (``kind``, ``result``, ``detail``; by :func:`operator`, now) to the lock's
+    history; warn (and carry on) if the store refuses."""
     who = operator()
-    return AuditEvent(
+    event = AuditEvent(
         at=datetime.now(UTC),
         kind=kind,
         actor=who.user,
@@ -55,10 +64,6 @@ def new_event(kind: str, result: str, detail: Mapping[str, Any]) -> AuditEvent:
         result=result,
         detail=dict(detail),
     )
-
-
-def record(store: LeaseStore, name: str, event: AuditEvent, progress: Progress) -> None:
-    """Append ``event`` to the lock's history; warn (and carry on) if the store refuses."""
     try:
         store.record_event(name, event)
     except StoreError as exc:

@@ -16,12 +16,12 @@ from beat_handover.handover.procedure.model import (
     HandoverReport,
     HandoverRequest,
     Outcome,
+    Outlook,
     Progress,
     RollbackReport,
     Tenure,
     Verdict,
 )
-from beat_handover.handover.procedure.outlook import Outlook
 from beat_handover.handover.procedure.preflight import Preflight, run_preflight
 from beat_handover.handover.procedure.store_steps import (
     Pinned,
@@ -126,16 +126,14 @@ def hand_over(
     audit.record(
         store,
         name,
-        audit.new_event(
-            "pin",
-            "written",
-            {
-                "to": target,
-                "from": report.previous.holder.environment if report.previous else None,
-                "token": pinned.record.token,
-                "forced": request.force,
-            },
-        ),
+        "pin",
+        "written",
+        {
+            "to": target,
+            "from": report.previous.holder.environment if report.previous else None,
+            "token": pinned.record.token,
+            "forced": request.force,
+        },
         progress,
     )
     if kept is not None:
@@ -354,11 +352,9 @@ def _roll_back(
     audit.record(
         store,
         name,
-        audit.new_event(
-            "rollback",
-            "done" if result.ok else "failed",
-            {"to": back_to, "reason": why, "error": result.error or None},
-        ),
+        "rollback",
+        "done" if result.ok else "failed",
+        {"to": back_to, "reason": why, "error": result.error or None},
         progress,
     )
     if result.ok:
@@ -388,4 +384,4 @@ def _record_end(store: LeaseStore, name: str, report: HandoverReport, progress: 
     if report.new is not None:
         detail["token"] = report.new.token
     log.info("handover ended lock=%s to=%s result=%s", name, report.target, report.outcome.value)
-    audit.record(store, name, audit.new_event("handover", report.outcome.value, detail), progress)
+    audit.record(store, name, "handover", report.outcome.value, detail, progress)

@@ -1,16 +1,18 @@
-"""The handover's vocabulary as types: what was asked, each preflight check, a tenure, the
-outcome and its exit code, the roll-back, and the report that gathers them (as text for the
-operator and as one JSON object for scripts). Also the one interface through which the procedure
-tells the operator what it is doing (:class:`Progress`)."""
+"""The handover's vocabulary as types: what was asked, each preflight check, the critical-run
+outlook, a tenure, the outcome and its exit code, the roll-back, and the report that gathers
+them (as text for the operator and as one JSON object for scripts). Also the one interface
+through which the procedure tells the operator what it is doing (:class:`Progress`)."""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from beat_handover.beat_lock.identity import Identity
+from beat_handover.beat_lock.record import LeaseRecord
 from beat_handover.handover.exit_codes import ExitCode
 from beat_handover.handover.instants import clock_time
 from beat_handover.scheduler.durations import format_duration
@@ -124,6 +126,23 @@ class RollbackReport:
             "leader": None if self.leader is None else self.leader.as_json(),
             "error": self.error,
         }
+
+
+@dataclass(frozen=True)
+class CriticalOutlook:
+    """The next critical run after now, and when a quiet window long enough for a handover
+    begins. ``unknown`` says why nothing could be computed (no app given, an interval entry
+    that never ran); the guard then refuses unless forced: "cannot tell" is not "quiet"."""
+
+    entries: tuple[str, ...]
+    next_entry: str | None = None
+    next_at: datetime | None = None
+    quiet_from: datetime | None = None
+    unknown: str | None = None
+
+
+Outlook = Callable[[LeaseRecord | None], CriticalOutlook]
+"""The critical-run outlook at the lease record preflight read (procedure.outlook makes one)."""
 
 
 class Progress(Protocol):

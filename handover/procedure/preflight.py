@@ -17,8 +17,14 @@ from beat_handover.beat_lock.record import LeaseRecord, Participant
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.handover.instants import age_seconds, clock_time
 from beat_handover.handover.lock_status import describe_announcement, describe_participant
-from beat_handover.handover.procedure.model import Check, CheckStatus, Progress, Verdict
-from beat_handover.handover.procedure.outlook import CriticalOutlook, Outlook
+from beat_handover.handover.procedure.model import (
+    Check,
+    CheckStatus,
+    CriticalOutlook,
+    Outlook,
+    Progress,
+    Verdict,
+)
 from beat_handover.scheduler.durations import format_duration
 from beat_handover.scheduler.quiet import DEFAULT_HORIZON
 

@@ -18,8 +18,12 @@ from beat_handover.beat_lock.stores import open_store
 from beat_handover.beat_lock.timings import LeaseTimings
 from beat_handover.handover.cli.console import Console
 from beat_handover.handover.procedure.flow import hand_over
-from beat_handover.handover.procedure.model import CheckStatus, HandoverRequest, Outcome
-from beat_handover.handover.procedure.outlook import CriticalOutlook
+from beat_handover.handover.procedure.model import (
+    CheckStatus,
+    CriticalOutlook,
+    HandoverRequest,
+    Outcome,
+)
 from beat_handover.handover.procedure.store_steps import announce_wait_seconds
 from tests.handover.conftest import TIMINGS, CountingReads
 
