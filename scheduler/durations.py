@@ -16,7 +16,7 @@ A number that is not text (``app.conf.beat_lock_lease_seconds = 30``) is seconds
 bounds its values (:class:`DurationRange`); a value outside them is an error naming both ends.
 
 Printed (:func:`format_duration`) in the same form, so what the toolkit prints can be typed back:
-``0.45s``, ``12.3s``, ``4m5s``, ``1h30m``, ``35d23h20m``.
+``0.012s``, ``0.45s``, ``2.5s``, ``12.3s``, ``4m5s``, ``1h30m``, ``35d23h20m``.
 """
 
 from __future__ import annotations
@@ -95,11 +95,13 @@ def _seconds(value: Any, allowed: DurationRange, source: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Seconds as the toolkit prints them: ``0.45s``, ``12.3s``, ``4m5s``, ``1h30m``."""
+    """Seconds as the toolkit prints them: three decimals under a second, two under ten, one
+    under a minute, whole seconds from then on: ``0.012s``, ``2.5s``, ``12.3s``, ``4m5s``."""
     if seconds < 0:
         return "-" + format_duration(-seconds)
     if seconds < 60:
-        shown = f"{seconds:.2f}" if seconds < 10 else f"{seconds:.1f}"
+        decimals = 3 if seconds < 1 else 2 if seconds < 10 else 1
+        shown = f"{seconds:.{decimals}f}"
         if float(shown) < 60:
             return shown.rstrip("0").rstrip(".") + "s"
     remaining = round(seconds)

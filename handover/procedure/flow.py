@@ -254,7 +254,7 @@ def _announce(
         f"Announced the handover to {target} on the lease (token {record.token}; holder and pin "
         f"unchanged). Waiting {format_duration(wait)} (one standby poll of "
         f"{format_duration(request.poll_seconds)} and a margin), until every {target} standby "
-        f"reads the lease every {ANNOUNCED_POLL_SECONDS * 1000:.0f} ms."
+        f"reads the lease every {format_duration(ANNOUNCED_POLL_SECONDS)}."
     )
     try:
         time.sleep(wait)

@@ -130,7 +130,8 @@ def test_report_json_has_every_field_of_the_report():
         "Done",
         "  from:  paas (instance web-1:10:aa, token 7)",
         "  to:    ecs (instance task-1:20:bb, token 9)",
-        "  gap:   0.36s from the end of the old tenure (token 8) to the new holder's first renewal",
+        "  gap:   0.357s from the end of the old tenure (token 8) to the new holder's first "
+        "renewal",
         "  next critical run: letters at 2026-03-01 13:00:00.000Z, sent by ecs/task-1:20:bb",
     ]
 

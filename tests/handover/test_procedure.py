@@ -101,7 +101,7 @@ def test_handover_moves_the_lease_with_one_pin_and_reports_the_gap(lock, paas_le
     assert (
         f"Announced the handover to ecs on the lease (token {before.token}; holder and pin "
         "unchanged). Waiting 0.45s (one standby poll of 0.2s and a margin), until every ecs "
-        "standby reads the lease every 50 ms."
+        "standby reads the lease every 0.05s."
     ) in text
     assert "Done: ecs leads (gap" in text
     events = lock.store.events(lock.name)
