@@ -96,7 +96,8 @@ def _seconds(value: Any, allowed: DurationRange, source: str) -> float:
 
 def format_duration(seconds: float) -> str:
     """Seconds as the toolkit prints them: three decimals under a second, two under ten, one
-    under a minute, whole seconds from then on: ``0.012s``, ``2.5s``, ``12.3s``, ``4m5s``."""
+    under a minute, whole seconds from then on, leaving out leading and trailing zero units but
+    not inner ones: ``0.012s``, ``2.5s``, ``12.3s``, ``4m5s``, ``1h30m``, ``4h0m26s``."""
     if seconds < 0:
         return "-" + format_duration(-seconds)
     if seconds < 60:
@@ -105,9 +106,10 @@ def format_duration(seconds: float) -> str:
         if float(shown) < 60:
             return shown.rstrip("0").rstrip(".") + "s"
     remaining = round(seconds)
-    parts = []
+    counts = []
     for unit, size in UNITS:
         count, remaining = divmod(remaining, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts)
+        counts.append((count, unit))
+    # Leading and trailing zero units are left out, inner ones kept: 4h0m26s is not 4h26m.
+    shown = [index for index, (count, _unit) in enumerate(counts) if count]
+    return "".join(f"{count}{unit}" for count, unit in counts[shown[0] : shown[-1] + 1])

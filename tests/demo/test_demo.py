@@ -76,7 +76,8 @@ def test_demo_runs_end_to_end_and_every_claim_holds(tmp_path):
 
     assert demo.returncode == 0, output
     assert "[FAILED]" not in output
-    assert re.search(r"^All (1[5-9]|[2-9]\d) claims held, in \d+ s\.$", output, re.M), output
+    summary = r"^All (1[5-9]|[2-9]\d) claims held, in (\d+m(\d+s)?|\d+s)\.$"
+    assert re.search(summary, output, re.M), output
     for line in [
         "$ handover -A beat_handover.handover.demo.app init > policies.json",
         "[ok]     paas leads, ecs stands by, the worker receives paas's runs",

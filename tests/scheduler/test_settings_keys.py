@@ -205,6 +205,8 @@ def test_duration_refusals_say_what_would_be_accepted(text, allowed, message):
         (90, "1m30s"),
         (245, "4m5s"),
         (5400, "1h30m"),
+        (14426, "4h0m26s"),
+        (86401, "1d0h0m1s"),
         (90061, "1d1h1m1s"),
     ],
 )
