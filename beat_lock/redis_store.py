@@ -69,6 +69,7 @@ from beat_handover.beat_lock.record import (
 )
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.timings import LeaseTimings
+from beat_handover.beat_lock.unreachable import unreachable
 
 AUDIT_MAX_EVENTS = 1000
 NOT_CONVERTED = "this lock has not been fenced since its claims moved to claim items: fence first"
@@ -291,6 +292,7 @@ class RedisStore(LeaseStore):
         per_attempt = timings.request_timeout_seconds / (RETRIES + 1)
         self._client = redis.Redis.from_url(
             location.url,
+            password=location.password,
             socket_timeout=per_attempt,
             socket_connect_timeout=per_attempt,
             retry=Retry(NoBackoff(), RETRIES),
@@ -323,8 +325,7 @@ class RedisStore(LeaseStore):
             ) from None
         except (redis.ConnectionError, redis.TimeoutError, ReadOnlyError) as exc:
             raise StoreUnavailable(
-                f"Redis at {where} did not answer in time ({exc.__class__.__name__}: {exc}); "
-                "retrying later can help"
+                unreachable(f"Redis at {where}", exc, names="the host and port in beat_lock_url")
             ) from None
         except RedisError as exc:
             if str(exc).startswith("WRONGTYPE"):

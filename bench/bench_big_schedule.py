@@ -30,7 +30,7 @@ import redis
 
 from beat_handover.beat_lock.dynamodb import create_table
 from beat_handover.beat_lock.layout import new_version
-from beat_handover.handover.processes import Processes, wait_for
+from beat_handover.handover.testing.processes import Processes, wait_for
 from beat_handover.scheduler.headers import SLOT
 from tests.servers import free_port, start_moto_server
 

@@ -21,7 +21,7 @@ import pytest
 
 from beat_handover.beat_lock.layout import slot_millis
 from beat_handover.beat_lock.legacy import GUARD_FIELD
-from beat_handover.handover.processes import wait_for
+from beat_handover.handover.testing.processes import wait_for
 from tests.lease.test_lease_store import SLOT
 
 pytestmark = pytest.mark.integration
