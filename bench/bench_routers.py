@@ -1,6 +1,17 @@
-"""Benchmark of the percentage routers: the warm-path cost of a decision and of a whole CloudFront
-origin-request call (against a handler that does nothing), and DynamoDB reads per container per
-hour at the default cache TTL. Runs against a moto server it starts; prints its figures.
+"""Benchmark of the percentage routers, against a moto server it starts; prints its figures.
+
+1. Cold start of each packaged handler, side by side with the same handler written the usual way
+   (``import boto3`` and its clients at module level). Each run is a fresh interpreter that sees
+   only the extracted zip (or the usual handler's one file) and the installed boto3, as the
+   Lambda Python runtime does, and writes no bytecode (``/var/task`` is read-only there, so the
+   zip's modules are compiled at every cold start). Two figures per run, each from before the
+   first import: *ready* (import, config and clients built, nothing sent: the endpoints are the
+   real AWS ones, never contacted) and *first call* (a fresh process: import and the first
+   event, which reads the route item, and for SES receipts sends one message, on the moto
+   server over HTTP, so no TLS handshake is in it, for either side).
+2. The warm path: one decision and one whole CloudFront origin-request call, against a handler
+   that does nothing.
+3. DynamoDB reads per container per hour at the default cache TTL.
 
     .venv/bin/python bench/bench_routers.py
 """
@@ -10,22 +21,37 @@ from __future__ import annotations
 import copy
 import os
 import platform
+import statistics
+import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import boto3
+
 from beat_handover.routers.cloudfront import make_handler
-from beat_handover.routers.route_format import RESOLUTION, Route, side_from_url
+from beat_handover.routers.packaging import HANDLERS, build_zip
+from beat_handover.routers.route_format import (
+    RESOLUTION,
+    QueueSide,
+    Route,
+    route_key,
+    side_from_url,
+)
 from beat_handover.routers.route_store import create_route, dynamodb_client
 from tests.servers import start_moto_server
 
 REGION = "eu-west-2"
 CALLS = 100_000
 REPEATS = 5
+COLD_RUNS = 7
 EVENT = {
     "Records": [
         {
@@ -90,14 +116,70 @@ def main() -> None:
         server = start_moto_server(Path(scratch))
         os.environ.update(server.env())
         try:
-            run()
+            run(Path(scratch))
         finally:
             server.stop()
 
 
-def run() -> None:
-    client = dynamodb_client(REGION)
-    table = "bench-routes"
+SNS_EVENT = {
+    "Records": [
+        {
+            "EventSource": "aws:sns",
+            "Sns": {
+                "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+                "Message": '{"notificationType": "Delivery", "mail": {"messageId": "0100018f-1"}}',
+            },
+        }
+    ]
+}
+# The same two handlers written the usual way: boto3 and its clients at module level.
+USUAL_HANDLERS = {
+    "cloudfront": """
+import boto3
+
+dynamodb = boto3.client("dynamodb", region_name={region!r})
+
+
+def handler(event, context):
+    dynamodb.get_item(TableName={table!r}, Key={key!r}).get("Item")
+    return event["Records"][0]["cf"]["request"]
+""",
+    "ses_receipts": """
+import boto3
+
+dynamodb = boto3.client("dynamodb", region_name={region!r})
+sqs = boto3.client("sqs", region_name={region!r})
+
+
+def handler(event, context):
+    dynamodb.get_item(TableName={table!r}, Key={key!r}).get("Item")
+    for record in event["Records"]:
+        sqs.send_message(QueueUrl={queue_url!r}, MessageBody=record["Sns"]["Message"])
+""",
+}
+# Run in a fresh ``python -S``: the clock starts before anything but sys and time is imported.
+TIMED = """import sys, time
+start = time.perf_counter()
+sys.path[:0] = {paths!r}
+{body}
+print("seconds", time.perf_counter() - start)
+"""
+OURS = {
+    "ready": "import importlib\n"
+    "module = importlib.import_module({module!r})\n"
+    "from beat_handover.routers.config import packaged_config\n"
+    "module.make_handler(packaged_config())",
+    "first call": "import importlib\n"
+    "module = importlib.import_module({module!r})\n"
+    "module.handler({event!r}, None)",
+}
+USUAL = {
+    "ready": "import usual_handler",
+    "first call": "import usual_handler\nusual_handler.handler({event!r}, None)",
+}
+
+
+def create_routes_table(client: object, table: str) -> None:
     client.create_table(
         TableName=table,
         KeySchema=[
@@ -110,8 +192,83 @@ def run() -> None:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
-    from decimal import Decimal
 
+
+def timed_run(script: str, env: dict[str, str]) -> float:
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
+        env=env,
+    )
+    last = result.stdout.strip().splitlines()[-1:] or [""]
+    if result.returncode != 0 or not last[0].startswith("seconds "):
+        raise SystemExit(f"a cold-start run failed:\n{script}\n{result.stdout}\n{result.stderr}")
+    return float(last[0].split()[1])
+
+
+def cold_starts(scratch: Path, configs: dict[str, dict], extra: dict[str, dict]) -> None:
+    """Print the cold-start table and the zip sizes."""
+    purelib = sysconfig.get_paths()["purelib"]
+    events = {"cloudfront": EVENT, "ses_receipts": SNS_EVENT}
+    base_env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+    envs = {
+        "ready": base_env,
+        "first call": {**base_env, "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"]},
+    }
+    scripts: dict[tuple[str, str, str], str] = {}
+    sizes = {}
+    for kind, config in configs.items():
+        zip_path = build_zip(kind, config, scratch / "zips")
+        sizes[zip_path.name] = zip_path.stat().st_size
+        task_root = scratch / f"task-{kind}"  # where Lambda extracts the zip
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(task_root)
+        usual_root = scratch / f"usual-{kind}"
+        usual_root.mkdir()
+        (usual_root / "usual_handler.py").write_text(
+            USUAL_HANDLERS[kind].format(region=REGION, **extra[kind])
+        )
+        module = HANDLERS[kind].rpartition(".")[0]
+        for phase in ("ready", "first call"):
+            for side, root, bodies in (("ours", task_root, OURS), ("usual", usual_root, USUAL)):
+                body = bodies[phase].format(module=module, event=events[kind])
+                scripts[kind, phase, side] = TIMED.format(paths=[str(root), purelib], body=body)
+    took: dict[tuple[str, str, str], list[float]] = {key: [] for key in scripts}
+    for _ in range(COLD_RUNS):  # interleaved, so a busy moment hits both sides alike
+        for key, script in scripts.items():
+            took[key].append(timed_run(script, envs[key[1]]))
+    print(
+        f"cold start, ms: median of {COLD_RUNS} fresh interpreters each, interleaved "
+        "(fastest in brackets)"
+    )
+    print(f"  {'handler':<14} {'phase':<11} {'ours':>15} {'usual boto3':>15}  ours/usual")
+    for kind in configs:
+        for phase in ("ready", "first call"):
+            ours, usual = took[kind, phase, "ours"], took[kind, phase, "usual"]
+            cells = [
+                f"{statistics.median(t) * 1000:6.0f} ({min(t) * 1000:4.0f})" for t in (ours, usual)
+            ]
+            ratio = statistics.median(ours) / statistics.median(usual)
+            print(f"  {kind:<14} {phase:<11} {cells[0]:>15} {cells[1]:>15}  {ratio:10.2f}")
+    for name, size in sizes.items():
+        print(f"  zip {name}: {size:,} bytes")
+
+
+def run(scratch: Path) -> None:
+    client = dynamodb_client(REGION)
+    table = "bench-routes"
+    create_routes_table(client, table)
     create_route(
         client,
         table,
@@ -123,6 +280,28 @@ def run() -> None:
             side_from_url("cloudfront", "ecs", "https://ecs.example.com", where="new"),
         ),
         reason="bench",
+    )
+    sqs = boto3.client("sqs", region_name=REGION)
+    old, new = (
+        QueueSide(label, sqs.create_queue(QueueName=f"bench-{label}")["QueueUrl"])
+        for label in ("paas", "ecs")
+    )
+    create_route(client, table, Route("mail", "ses_receipts", Decimal(50), old, new), reason="b")
+    cold_starts(
+        scratch,
+        {
+            "cloudfront": {"route": "web", "table": table, "region": REGION},
+            "ses_receipts": {
+                "route": "mail",
+                "table": table,
+                "region": REGION,
+                "fallback_side": {"label": "paas", "queue_url": old.queue_url},
+            },
+        },
+        {
+            "cloudfront": {"table": table, "key": route_key("web")},
+            "ses_receipts": {"table": table, "key": route_key("mail"), "queue_url": new.queue_url},
+        },
     )
     config = {"route": "web", "table": table, "region": REGION, "sticky_cookie": "visitor"}
 
