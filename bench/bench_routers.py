@@ -8,7 +8,8 @@
    first import: *ready* (import, config and clients built, nothing sent: the endpoints are the
    real AWS ones, never contacted) and *first call* (a fresh process: import and the first
    event, which reads the route item, and for SES receipts sends one message, on the moto
-   server over HTTP, so no TLS handshake is in it, for either side).
+   server over HTTP, so no TLS is in it, for either side; the cost of the TLS context each side
+   builds at its first HTTPS connection is printed after the table).
 2. The warm path: one decision and one whole CloudFront origin-request call, against a handler
    that does nothing.
 3. DynamoDB reads per container per hour at the default cache TTL.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import copy
 import os
 import platform
+import ssl
 import statistics
 import subprocess
 import sys
@@ -51,7 +53,8 @@ from tests.servers import start_moto_server
 REGION = "eu-west-2"
 CALLS = 100_000
 REPEATS = 5
-COLD_RUNS = 7
+COLD_RUNS = 9
+TLS_RUNS = 21
 EVENT = {
     "Records": [
         {
@@ -267,6 +270,30 @@ def cold_starts(scratch: Path, configs: dict[str, dict], extra: dict[str, dict])
             print(f"  {kind:<14} {phase:<11} {cells[0]:>11} {cells[1]:>12}  {ratios}")
     for name, size in sizes.items():
         print(f"  zip {name}: {size:,} bytes")
+    ours, usual = tls_context_seconds()
+    print(
+        f"  not in the figures above (the moto server speaks plain HTTP): the TLS context each "
+        f"side builds at its first HTTPS connection, median of {TLS_RUNS}: ours "
+        f"(ssl.create_default_context, the system's CA bundle) {ours * 1000:.0f} ms, boto3's "
+        f"(urllib3's context, certifi's bundle) {usual * 1000:.0f} ms"
+    )
+
+
+def tls_context_seconds() -> tuple[float, float]:
+    """Building a verifying TLS context: loading the CA certificates is nearly all of it."""
+    from botocore.httpsession import create_urllib3_context, get_cert_path
+
+    def boto3s() -> None:
+        create_urllib3_context().load_verify_locations(get_cert_path(True))
+
+    took: dict[Callable[[], object], list[float]] = {ssl.create_default_context: [], boto3s: []}
+    for _ in range(TLS_RUNS):
+        for build, runs in took.items():
+            started = time.perf_counter()
+            build()
+            runs.append(time.perf_counter() - started)
+    ours, usual = (statistics.median(runs) for runs in took.values())
+    return ours, usual
 
 
 def run(scratch: Path) -> None:

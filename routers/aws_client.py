@@ -1,13 +1,14 @@
 """The handlers' AWS calls (DynamoDB ``GetItem``, SQS ``SendMessage``), from the standard library.
 
 Why not boto3: a handler's cold start is in front of a real visitor (Lambda@Edge adds it to the
-first request of every new container), and boto3 is most of it. Measured on a 2-core AMD EPYC, in
-fresh interpreters: ``import boto3`` plus one DynamoDB client took a median 544 ms,
-``import botocore.session`` alone 0.63 times that and a botocore client 0.8 to 0.9 times, so no
-use of botocore can start in half the time of the usual handler. Loading botocore's service
-models and endpoint rules is the bulk, and these handlers need two operations of two JSON APIs.
-The standard library's HTTP, TLS, HMAC and JSON modules, with a TLS context, took 0.28 times.
-``bench/bench_routers.py`` measures the handlers themselves against the usual way.
+first request of every new container), and boto3 is most of it. Measured on a 2-core AMD EPYC,
+CPU time of 9 fresh interpreters each (median): ``import boto3`` and one DynamoDB client 260 ms;
+a botocore session and client 0.91 times that, with explicit credentials and config 0.91; even
+``import botocore.session`` alone 0.63. Loading botocore's service models and endpoint rules is
+the bulk, so no use of botocore starts in half the time of the usual handler, and these
+handlers need two operations of two JSON APIs. The standard library's HTTP, TLS, HMAC and JSON
+modules, with a verifying TLS context built, took 0.27. ``bench/bench_routers.py`` measures the
+handlers themselves against the usual way.
 
 What a call does, and guarantees:
 
@@ -19,7 +20,9 @@ What a call does, and guarantees:
   environment holds then (``aws_credentials.py``).
 - **One connection**, kept alive between calls and checked before reuse: one the server closed
   while idle is replaced before anything is sent on it (as urllib3 does for botocore), so a read
-  every 30 s reuses its TLS session while it lasts and never fails for having been idle.
+  every 30 s reuses the open TLS connection while the server keeps it, and never fails for
+  having been idle. The TLS context (the CA certificates, tens of milliseconds) is built at the
+  first HTTPS connection, as urllib3 builds boto3's.
 - **Timeouts** per attempt: ``connect_timeout_seconds`` to connect, ``read_timeout_seconds`` for
   each read of the answer (socket timeouts, like botocore's).
 - **Retries** as botocore's ``standard`` mode: up to ``attempts`` in all, after a network error
@@ -27,7 +30,7 @@ What a call does, and guarantees:
   whose ``x-amz-crc32`` does not match its body. Before attempt ``n + 1`` it sleeps a random
   time up to ``min(scale * 2 ** (n - 1), 20)`` seconds, ``scale`` being 1 s after throttling and
   otherwise 25 ms for DynamoDB, 50 ms for SQS. Unlike botocore there is no client-wide retry
-  quota: a container makes one call at a time, and a handful of calls a minute.
+  quota, which only matters to many concurrent calls: a container makes one at a time.
 - **Errors**: AwsUnavailable once the attempts are spent on retryable failures, at once
   AwsRequestRefused for any other error answer (or missing credentials); both carry AWS's error
   code and the HTTP status, and say which call failed and what AWS said.
