@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import boto3
 
+from beat_handover.beat_lock.dynamodb import create_table
 from beat_handover.routers.cloudfront import make_handler
 from beat_handover.routers.packaging import HANDLERS, build_zip
 from beat_handover.routers.route_format import (
@@ -182,21 +183,6 @@ USUAL = {
 }
 
 
-def create_routes_table(client: object, table: str) -> None:
-    client.create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
 def timed_run(script: str, env: dict[str, str]) -> tuple[float, float]:
     """Wall-clock and CPU seconds of the timed part of ``script`` in a fresh interpreter."""
     result = subprocess.run(
@@ -299,7 +285,7 @@ def tls_context_seconds() -> tuple[float, float]:
 def run(scratch: Path) -> None:
     client = dynamodb_client(REGION)
     table = "bench-routes"
-    create_routes_table(client, table)
+    create_table(table, REGION)
     create_route(
         client,
         table,

@@ -14,6 +14,7 @@ from decimal import Decimal
 import boto3
 import pytest
 
+from beat_handover.beat_lock.dynamodb import create_table
 from beat_handover.routers.aws_client import AwsClient, endpoint_for
 from beat_handover.routers.cloudfront import make_handler as make_cloudfront_handler
 from beat_handover.routers.errors import AwsRequestRefused, AwsUnavailable, RouterConfigError
@@ -30,17 +31,27 @@ from tests.servers import start_moto_server
 KEYS = {"AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "secret"}
 
 
-def client_for(url: str, service: str = "dynamodb", *, sleeps=None, attempts=2, **env):
-    """A client of ``url`` with test keys; ``sleeps`` collects the retry delays (not slept)."""
+def client_for(
+    url: str,
+    service: str = "dynamodb",
+    *,
+    sleeps=None,
+    sleep=None,
+    attempts=2,
+    read_timeout_seconds=2.0,
+    **env,
+):
+    """A client of ``url`` with test keys (``env`` adds to or replaces them). ``sleeps`` collects
+    the retry delays, which are not slept; ``sleep`` is called instead, if given."""
     return AwsClient(
         service,
         REGION,
         endpoint_url=url,
         connect_timeout_seconds=2,
-        read_timeout_seconds=2,
+        read_timeout_seconds=read_timeout_seconds,
         attempts=attempts,
         environ={**KEYS, **env},
-        sleep=(sleeps.append if sleeps is not None else lambda seconds: None),
+        sleep=sleep or (sleeps.append if sleeps is not None else lambda seconds: None),
         rng=random.Random(3),
     )
 
@@ -106,7 +117,7 @@ def test_an_endpoint_it_cannot_use_is_a_config_error(region, url, message):
 
 
 @pytest.fixture(scope="module")
-def signed_moto(tmp_path_factory):
+def signed_moto(tmp_path_factory, moto_server):
     """A moto server of its own that checks every signature and permission, with a role that may
     GetItem and SendMessage, its temporary credentials (as Lambda's: key, secret, session
     token), a route table with a route at 100 % and two queues."""
@@ -125,18 +136,7 @@ def signed_moto(tmp_path_factory):
             PolicyName="router",
             PolicyDocument=_policy({**allow, "Resource": "*"}),
         )
-        dynamodb.create_table(
-            TableName="routes",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table("routes", REGION, endpoint_url=server.url)
         create_route(dynamodb, "routes", origin_route("web", "100"), reason="test")
         queues = {
             label: QueueSide(label, sqs.create_queue(QueueName=label)["QueueUrl"])
@@ -221,15 +221,8 @@ def test_both_handlers_run_on_a_server_that_checks_signatures(signed_moto, monke
 )
 def test_a_wrong_secret_or_token_is_refused_at_once(signed_moto, spoil, code):
     sleeps: list[float] = []
-    client = AwsClient(
-        "dynamodb",
-        REGION,
-        endpoint_url=signed_moto.url,
-        connect_timeout_seconds=2,
-        read_timeout_seconds=2,
-        attempts=3,
-        environ={**signed_moto.lambda_env, **spoil},
-        sleep=sleeps.append,
+    client = client_for(
+        signed_moto.url, sleeps=sleeps, attempts=3, **{**signed_moto.lambda_env, **spoil}
     )
     with pytest.raises(AwsRequestRefused) as caught:
         client.call("GetItem", {"TableName": "routes", "Key": route_key("web")})
@@ -240,15 +233,7 @@ def test_a_wrong_secret_or_token_is_refused_at_once(signed_moto, spoil, code):
 
 @pytest.mark.integration
 def test_a_call_the_role_may_not_make_is_refused_naming_the_action(signed_moto):
-    client = AwsClient(
-        "dynamodb",
-        REGION,
-        endpoint_url=signed_moto.url,
-        connect_timeout_seconds=2,
-        read_timeout_seconds=2,
-        attempts=2,
-        environ=signed_moto.lambda_env,
-    )
+    client = client_for(signed_moto.url, **signed_moto.lambda_env)
     with pytest.raises(AwsRequestRefused) as caught:
         client.call("PutItem", {"TableName": "routes", "Item": route_key("other")})
     assert caught.value.code == "AccessDenied"
@@ -314,15 +299,8 @@ def test_a_cut_network_fails_after_the_attempts_and_the_next_call_reconnects(pro
 @pytest.mark.integration
 def test_a_silent_network_times_out_and_is_retried(proxy, queue_url):
     sleeps: list[float] = []
-    client = AwsClient(
-        "sqs",
-        REGION,
-        endpoint_url=f"http://127.0.0.1:{proxy.port}",
-        connect_timeout_seconds=1,
-        read_timeout_seconds=0.2,
-        attempts=2,
-        environ=KEYS,
-        sleep=sleeps.append,
+    client = client_for(
+        f"http://127.0.0.1:{proxy.port}", "sqs", sleeps=sleeps, read_timeout_seconds=0.2
     )
     proxy.set(Fault.PARTITION)
     with pytest.raises(AwsUnavailable) as caught:
@@ -338,14 +316,10 @@ def test_a_send_whose_answer_was_lost_is_sent_again_so_the_queue_can_hold_it_twi
     """As with botocore: SQS cannot tell a repeat, so a task must recognise its id (the SES
     router derives it from the SNS MessageId)."""
     proxy.set(Fault.DROP_RESPONSES, fraction=1.0)
-    client = AwsClient(
+    client = client_for(
+        f"http://127.0.0.1:{proxy.port}",
         "sqs",
-        REGION,
-        endpoint_url=f"http://127.0.0.1:{proxy.port}",
-        connect_timeout_seconds=1,
         read_timeout_seconds=0.5,
-        attempts=2,
-        environ=KEYS,
         sleep=lambda seconds: proxy.set(Fault.PASS),  # the retry's answer arrives
     )
     answer = client.call("SendMessage", {"QueueUrl": queue_url, "MessageBody": "once?"})
