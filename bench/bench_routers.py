@@ -297,13 +297,22 @@ def run(scratch: Path) -> None:
             side_from_url("cloudfront", "ecs", "https://ecs.example.com", where="new"),
         ),
         reason="bench",
+        actor="bench",
+        host="localhost",
     )
     sqs = boto3.client("sqs", region_name=REGION)
     old, new = (
         QueueSide(label, sqs.create_queue(QueueName=f"bench-{label}")["QueueUrl"])
         for label in ("paas", "ecs")
     )
-    create_route(client, table, Route("mail", "ses_receipts", Decimal(50), old, new), reason="b")
+    create_route(
+        client,
+        table,
+        Route("mail", "ses_receipts", Decimal(50), old, new),
+        reason="bench",
+        actor="bench",
+        host="localhost",
+    )
     cold_starts(
         scratch,
         {

@@ -1,7 +1,7 @@
 """Regenerate the references under docs/reference/ from the code, so they cannot drift from it:
 
 - the CLI reference (``docs/reference/cli.md``): the ``--help`` of ``handover`` and of every
-  command and subcommand under it, as click renders it (at a fixed width of 100 columns, whatever
+  command and subcommand under it, as click renders it (at a fixed width of 80 columns, whatever
   the terminal);
 - the configuration reference (``docs/reference/configuration.md``): every ``beat_lock_*`` key of
   ``beat_handover.scheduler.settings.SETTINGS`` with its environment variable, default and meaning,
@@ -36,7 +36,7 @@ from beat_handover.scheduler.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "reference"
-WIDTH = 100
+WIDTH = 80
 SCRIPT = "docs/gen_cli_reference.py"
 
 
@@ -44,7 +44,8 @@ def contexts(
     command: click.Command, name: str, parent: click.Context | None = None
 ) -> Iterator[click.Context]:
     """A context for ``command`` and, depth first in listing order, for each subcommand."""
-    settings = {**command.context_settings, "terminal_width": WIDTH, "max_content_width": WIDTH}
+    # click fills the terminal's width less two columns, up to max_content_width
+    settings = {**command.context_settings, "terminal_width": WIDTH - 2, "max_content_width": WIDTH}
     ctx = click.Context(command, info_name=name, parent=parent, **settings)
     yield ctx
     if isinstance(command, click.Group):
@@ -86,8 +87,9 @@ def config_reference() -> str:
         "| key (`app.conf`) | environment variable | default | meaning |",
         "|---|---|---|---|",
     ]
-    for key, (default, meaning) in SETTINGS.items():
-        rows.append(f"| `{key}` | `{key.upper()}` | {shown_default(default)} | {cell(meaning)} |")
+    for key, setting in SETTINGS.items():
+        default, meaning = shown_default(setting.default), cell(setting.meaning)
+        rows.append(f"| `{key}` | `{key.upper()}` | {default} | {meaning} |")
     return "\n".join(rows)
 
 

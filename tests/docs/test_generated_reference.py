@@ -62,7 +62,7 @@ def test_a_stale_file_makes_the_check_fail_naming_it(tmp_path):
 
 def test_each_block_is_what_the_command_prints_for_help():
     """The reference for `handover route set` is the real console script's --help output at
-    100 columns, and every command of the CLI has its block."""
+    80 columns, and every command of the CLI has its block."""
     reference = CLI_REFERENCE.read_text()
     shown = subprocess.run(
         [str(Path(sys.executable).with_name("handover")), "route", "set", "--help"],

@@ -22,7 +22,7 @@ from beat_handover.routers.route_format import QueueSide, Route, route_key
 from beat_handover.routers.route_store import create_route
 from beat_handover.routers.ses_receipts import make_handler as make_ses_handler
 from tests.faults.proxy import Fault, FaultProxy
-from tests.routers.conftest import REGION, origin_route
+from tests.routers.conftest import BY, REGION, origin_route
 from tests.routers.scripted_server import Answer, ScriptedServer
 from tests.routers.test_cloudfront import event as cloudfront_event
 from tests.routers.test_ses_receipts import sns_record
@@ -137,7 +137,7 @@ def signed_moto(tmp_path_factory, moto_server):
             PolicyDocument=_policy({**allow, "Resource": "*"}),
         )
         create_table("routes", REGION, endpoint_url=server.url)
-        create_route(dynamodb, "routes", origin_route("web", "100"), reason="test")
+        create_route(dynamodb, "routes", origin_route("web", "100"), reason="test", **BY)
         queues = {
             label: QueueSide(label, sqs.create_queue(QueueName=label)["QueueUrl"])
             for label in ("paas", "ecs")
@@ -147,6 +147,7 @@ def signed_moto(tmp_path_factory, moto_server):
             "routes",
             Route("mail", "ses_receipts", Decimal(100), queues["paas"], queues["ecs"]),
             reason="test",
+            **BY,
         )
         granted = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="router")["Credentials"]
         urllib.request.urlopen(

@@ -27,13 +27,18 @@ from beat_handover.beat_lock.location import parse_lock_url
 from beat_handover.beat_lock.record import LeaseRecord
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.stores import open_store
-from beat_handover.handover.local_aws import MotoServer, start_moto_server
-from beat_handover.handover.lock_watch import leading_environment, lease_seen, live_participants
-from beat_handover.handover.processes import Proc, Processes
-from beat_handover.handover.received_runs import Record, read_records
+from beat_handover.handover.testing.local_aws import MotoServer, start_moto_server
+from beat_handover.handover.testing.lock_watch import (
+    leading_environment,
+    lease_seen,
+    live_participants,
+)
+from beat_handover.handover.testing.processes import Proc, Processes
+from beat_handover.handover.testing.received_runs import Record, read_records
+from beat_handover.scheduler.held_signals import HeldSignals
 
-APP = "beat_handover.handover.demo_app"
-# What the demo app reads (handover/demo_app.py): where its files go, when letters fire.
+APP = "beat_handover.handover.demo.app"
+# What the demo app reads (handover/demo/app.py): where its files go, when letters fire.
 DIRECTORY_VARIABLE = "BEAT_HANDOVER_DEMO_DIR"
 LETTERS_VARIABLE = "BEAT_HANDOVER_DEMO_LETTERS"
 RECORD_FILE = "received.jsonl"
@@ -61,53 +66,32 @@ class Interrupted(Exception):
         self.signum = signum
 
 
-class _SignalGate:
-    """Turns SIGINT (as KeyboardInterrupt), SIGTERM and SIGHUP into exceptions, except while a
-    command is being started: a signal then waits until the command is tracked, so that the
-    clean-up stops it (a signal raised inside ``Popen`` would leave the child running, untracked).
-    """
-
-    def __init__(self) -> None:
-        self._holding = False
-        self._pending: int | None = None
-
-    def handle(self, signum: int, _frame: FrameType | None) -> None:
-        if self._holding:
-            self._pending = signum
-            return
-        self._raise(signum)
-
-    @staticmethod
-    def _raise(signum: int) -> None:
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Interrupted(signum)
-
-    @contextlib.contextmanager
-    def holding(self) -> Iterator[None]:
-        self._holding = True
-        try:
-            yield
-        finally:
-            self._holding = False
-            pending, self._pending = self._pending, None
-            if pending is not None:
-                self._raise(pending)
+def _raise(signum: int, _frame: FrameType | None) -> None:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Interrupted(signum)
 
 
-_GATE = _SignalGate()
+# While a command is being started, a signal waits until the command is tracked, so that the
+# clean-up stops it (a signal raised inside ``Popen`` would leave the child running, untracked).
+_HELD = HeldSignals(
+    (signal.SIGINT, signal.SIGTERM, signal.SIGHUP), until="the command being started is tracked"
+)
 
 
 @contextlib.contextmanager
 def signals_interrupt() -> Iterator[None]:
-    """Turn SIGINT, SIGTERM and SIGHUP into exceptions, so ``finally`` blocks run."""
+    """Turn SIGINT (as KeyboardInterrupt), SIGTERM and SIGHUP into exceptions, so ``finally``
+    blocks run; held while a command is being started."""
     previous = {
-        signum: signal.signal(signum, _GATE.handle)
+        signum: signal.signal(signum, _raise)
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     }
+    _HELD.install()
     try:
         yield
     finally:
+        _HELD.uninstall()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
@@ -163,11 +147,11 @@ class Stage:
         }
 
     def beat(self, environment: str) -> Proc:
-        with _GATE.holding():
+        with _HELD.held():
             return self._processes().beat(environment, name=f"beat-{environment}")
 
     def worker(self) -> Proc:
-        with _GATE.holding():
+        with _HELD.held():
             return self._processes().worker(name="worker")
 
     def _processes(self) -> Processes:
@@ -207,7 +191,7 @@ class Stage:
     # -- acting ----------------------------------------------------------------------------------
 
     def handover(self, *args: str) -> CommandResult:
-        """Run ``handover -A beat_handover.handover.demo_app ARGS`` (the console script) in the
+        """Run ``handover -A beat_handover.handover.demo.app ARGS`` (the console script) in the
         directory."""
         argv = ["-A", APP, *args]
         script = Path(sys.executable).with_name("handover")
@@ -217,7 +201,7 @@ class Stage:
             else [sys.executable, "-c", "from beat_handover.handover.cli import main; main()"]
         )
         started = time.monotonic()
-        with _GATE.holding():
+        with _HELD.held():
             process = subprocess.Popen(
                 [*command, *argv],
                 cwd=self.directory,

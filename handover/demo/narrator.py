@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from beat_handover.handover.demo_stage import CommandResult
+from beat_handover.handover.demo.stage import CommandResult
+from beat_handover.scheduler.durations import format_duration
 
 INDENT = "   "
 WIDTH = 100
@@ -108,7 +109,9 @@ class Narrator:
         failed = [claim for claim in self.claims if not claim.held]
         self._print()
         if not failed:
-            self._print(f"All {len(self.claims)} claims held, in {seconds:.0f} s.")
+            self._print(
+                f"All {len(self.claims)} claims held, in {format_duration(round(seconds))}."
+            )
             return True
         self._print(f"{len(failed)} of {len(self.claims)} claims did NOT hold:")
         for claim in failed:

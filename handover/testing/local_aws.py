@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from beat_handover.beat_lock.errors import ConfigError
-from beat_handover.handover.processes import free_port, spawn
+from beat_handover.handover.testing.processes import free_port, spawn
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

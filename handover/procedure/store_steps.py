@@ -1,5 +1,5 @@
-"""The store operations of a handover: announce, pin (act), wait for the new leader (confirm),
-re-pin to the previous environment (roll back).
+"""The store steps of a handover: announce, pin (act), wait for the new leader (confirm), re-pin
+to the previous environment (roll back).
 
 The act is one conditional write: the pin to the target, conditional on the token preflight saw,
 which also ends the current holder's tenure (token + 1, no holder). From that write on, the old
@@ -18,13 +18,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from beat_handover.beat_lock.errors import CorruptRecord, StoreError, StoreUnavailable
+from beat_handover.beat_lock.errors import StoreError, StoreUnavailable
 from beat_handover.beat_lock.layout import new_version
 from beat_handover.beat_lock.record import LeaseRecord
 from beat_handover.beat_lock.store import LeaseStore
-from beat_handover.handover.console import Console
-from beat_handover.handover.report import Tenure
-from beat_handover.handover.times import describe_seconds
+from beat_handover.handover.procedure.model import Progress, Tenure
+from beat_handover.scheduler.durations import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ def announce_wait_seconds(poll_seconds: float) -> float:
     return poll_seconds * (1 + ANNOUNCE_MARGIN_FRACTION) + ANNOUNCE_MARGIN_SECONDS
 
 
-def withdraw(store: LeaseStore, name: str, console: Console) -> None:
+def withdraw(store: LeaseStore, name: str, progress: Progress) -> None:
     """Best effort: withdraw an announced handover that is not going ahead. If the store does
     not answer, no harm done: standbys stop hurrying lease_seconds after they first saw it,
     and the next pin clears it."""
@@ -90,12 +89,12 @@ def withdraw(store: LeaseStore, name: str, console: Console) -> None:
         store.announce(name, None, expected_token=None)
     except StoreError as exc:
         log.warning("announcement not withdrawn lock=%s error=%s", name, exc)
-        console.line(
+        progress.line(
             f"  the announcement could not be withdrawn ({exc}); harmless: standbys stop "
             "reading fast after one lease, and the next pin clears it"
         )
     else:
-        console.line("  the announcement was withdrawn")
+        progress.line("  the announcement was withdrawn")
 
 
 def pin(
@@ -164,7 +163,7 @@ def wait_for_leader(
     min_token: int,
     started_at: float,
     timeout_seconds: float,
-    console: Console,
+    progress: Progress,
     label: str,
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
@@ -179,12 +178,10 @@ def wait_for_leader(
     while True:
         try:
             record = store.read(name)
-        except (StoreUnavailable, CorruptRecord) as exc:
-            # Waiting only reads, so a failed read is retried until the timeout decides. (A
-            # store emulator that applies a write field by field, as the moto server does, can
-            # even show a record half-written for an instant.)
+        except StoreUnavailable as exc:
+            # Waiting only reads, so an unanswered read is retried until the timeout decides.
             if not silent_noted:
-                console.line(f"  reading the lease failed ({exc}); still trying")
+                progress.line(f"  reading the lease failed ({exc}); still trying")
                 silent_noted = True
         else:
             seen_after = clock() - started_at
@@ -199,18 +196,18 @@ def wait_for_leader(
             ):
                 if acquired_after is None:
                     acquired_after = seen_after
-                    console.line(
+                    progress.line(
                         f"  {holder} holds the lease (token {record.token}) after "
-                        f"{describe_seconds(seen_after)}"
+                        f"{format_duration(seen_after)}"
                     )
                 if record.renewals >= 1:
-                    console.line(f"  {holder} renewed it after {describe_seconds(seen_after)}")
+                    progress.line(f"  {holder} renewed it after {format_duration(seen_after)}")
                     takeover = Takeover(Tenure(holder, record.token), acquired_after, seen_after)
                     return Wait(WaitEnd.TAKEN, takeover, record)
         elapsed = clock() - started_at
         if elapsed >= timeout_seconds:
             return Wait(WaitEnd.TIMED_OUT, None, last)
-        console.progress(label, elapsed)
+        progress.progress(label, elapsed)
         sleep(min(poll_seconds, timeout_seconds - elapsed))
 
 
@@ -229,7 +226,7 @@ def roll_back(
     *,
     await_leader: bool,
     timeout_seconds: float,
-    console: Console,
+    progress: Progress,
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
 ) -> Rollback:
@@ -259,24 +256,28 @@ def roll_back(
             None,
             f"the lease kept changing: {ROLLBACK_PIN_ATTEMPTS} conditional pins were refused",
         )
-    console.line(
+    progress.line(
         f"  pinned back to {environment or 'any environment'} (token {pinned.record.token})"
     )
     if not await_leader or environment is None:
         return Rollback(True, pinned, None)
-    wait = wait_for_leader(
-        store,
-        name,
-        environment,
-        min_token=pinned.first_new_token,
-        started_at=pinned.started_at,
-        timeout_seconds=timeout_seconds,
-        console=console,
-        label=f"waiting for {environment} to lead again",
-        clock=clock,
-        sleep=sleep,
-    )
-    console.end_wait()
+    try:
+        wait = wait_for_leader(
+            store,
+            name,
+            environment,
+            min_token=pinned.first_new_token,
+            started_at=pinned.started_at,
+            timeout_seconds=timeout_seconds,
+            progress=progress,
+            label=f"waiting for {environment} to lead again",
+            clock=clock,
+            sleep=sleep,
+        )
+    except StoreError as exc:
+        progress.end_wait()
+        return Rollback(False, pinned, None, f"the lease could not be read back: {exc}")
+    progress.end_wait()
     if wait.end is WaitEnd.TAKEN:
         return Rollback(True, pinned, wait)
     return Rollback(False, pinned, wait, f"{environment} did not lead again ({wait.end.value})")

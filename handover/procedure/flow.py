@@ -5,16 +5,26 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
-from beat_handover.beat_lock.errors import StoreUnavailable
+from beat_handover.beat_lock.errors import StoreError, StoreUnavailable
 from beat_handover.beat_lock.lease import ANNOUNCED_POLL_SECONDS
 from beat_handover.beat_lock.record import LeaseRecord
 from beat_handover.beat_lock.store import LeaseStore
-from beat_handover.handover import audit
-from beat_handover.handover.console import Console
-from beat_handover.handover.critical import Outlook
-from beat_handover.handover.move import (
+from beat_handover.handover.procedure import audit
+from beat_handover.handover.procedure.model import (
+    CheckStatus,
+    HandoverReport,
+    HandoverRequest,
+    Outcome,
+    Outlook,
+    Progress,
+    RollbackReport,
+    Tenure,
+    Verdict,
+)
+from beat_handover.handover.procedure.preflight import Preflight, run_preflight
+from beat_handover.handover.procedure.store_steps import (
+    Pinned,
     Rollback,
     Wait,
     WaitEnd,
@@ -24,23 +34,11 @@ from beat_handover.handover.move import (
     wait_for_leader,
     withdraw,
 )
-from beat_handover.handover.preflight import Preflight, run_preflight
-from beat_handover.handover.report import HandoverReport, Outcome, Tenure
-from beat_handover.handover.times import describe_seconds
+from beat_handover.scheduler.durations import format_duration
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class HandoverRequest:
-    """What the operator asked for (the command line holds the defaults)."""
-
-    target: str
-    guard_seconds: float
-    timeout_seconds: float
-    poll_seconds: float  # how often the target's standbys read the lease (beat_lock_poll_seconds)
-    force: bool = False
-    dry_run: bool = False
+STOPPING = (CheckStatus.REFUSED, CheckStatus.FAILED)
 
 
 def hand_over(
@@ -49,7 +47,7 @@ def hand_over(
     request: HandoverRequest,
     *,
     outlook: Outlook,
-    console: Console,
+    progress: Progress,
 ) -> HandoverReport:
     """Move the lease of lock ``name`` to ``request.target``; the report says what happened."""
     target = request.target
@@ -57,8 +55,8 @@ def hand_over(
         lock=name, store=store.location.describe(), target=target, forced=request.force
     )
     mode = " (dry run: nothing will be changed)" if request.dry_run else ""
-    console.line(f"Handover of lock {name!r} to {target} on {report.store}{mode}")
-    console.line("Preflight:")
+    progress.line(f"Handover of lock {name!r} to {target} on {report.store}{mode}")
+    progress.line("Preflight:")
     preflight = run_preflight(
         store,
         name,
@@ -66,30 +64,34 @@ def hand_over(
         guard_seconds=request.guard_seconds,
         force=request.force,
         outlook=outlook,
-        console=console,
+        progress=progress,
     )
     report.checks = preflight.checks
     record = preflight.record
     if record is not None and record.holder is not None:
         report.previous = Tenure(record.holder, record.token)
-    if preflight.verdict != "go":
+    if preflight.verdict is not Verdict.GO:
         return _stopped(report, preflight)
     announces = _worth_announcing(record, target)
     if request.dry_run:
         report.outcome = Outcome.DRY_RUN
         announced = (
             f"the handover would be announced to the {target} standbys and, "
-            f"{describe_seconds(announce_wait_seconds(request.poll_seconds))} later, "
+            f"{format_duration(announce_wait_seconds(request.poll_seconds))} later, "
             if announces
             else ""
         )
+        ending = (
+            f"where {report.previous} holds it already (no tenure would end)"
+            if not announces and report.previous is not None
+            else f"ending the tenure of {report.previous or 'nobody'}"
+        )
         report.message = (
             f"Dry run: preflight passed; nothing was changed. Without --dry-run {announced}the "
-            f"lease would be pinned to {target}, ending the tenure of "
-            f"{report.previous or 'nobody'}."
+            f"lease would be pinned to {target}, {ending}."
         )
         return report
-    if announces and not _announce(store, name, record, request, report, console):
+    if announces and not _announce(store, name, record, request, report, progress):
         return report
 
     expected_token = None if record is None else record.token
@@ -103,43 +105,47 @@ def hand_over(
         )
     except StoreUnavailable as exc:
         if announces:
-            withdraw(store, name, console)
-        report.outcome = Outcome.NEEDS_A_PERSON
-        report.message = (
+            withdraw(store, name, progress)
+        _needs_a_person(
+            report,
             f"The store stopped answering while pinning to {target} ({exc}); the pin may or may "
-            "not have been written. Run `handover status` to see who leads, then decide."
+            "not have been written. Run `handover status` to see who leads, then decide.",
         )
-        _record_end(store, name, report, console)
+        _record_end(store, name, report, progress)
         return report
     if pinned is None:
         if announces:
-            withdraw(store, name, console)
+            withdraw(store, name, progress)
         _changed_after_preflight(
             report, expected_token, "it was not pinned" if announces else "nothing was written"
         )
         return report
     report.pin_token = pinned.record.token
+    kept = _kept_tenure(pinned, target)
     log.info("handover pinned lock=%s to=%s token=%s", name, target, pinned.record.token)
     audit.record(
         store,
         name,
-        audit.new_event(
-            "pin",
-            "written",
-            {
-                "to": target,
-                "from": report.previous.holder.environment if report.previous else None,
-                "token": pinned.record.token,
-                "forced": request.force,
-            },
-        ),
-        console,
+        "pin",
+        "written",
+        {
+            "to": target,
+            "from": report.previous.holder.environment if report.previous else None,
+            "token": pinned.record.token,
+            "forced": request.force,
+        },
+        progress,
     )
-    console.line(
+    if kept is not None:
+        _pinned_in_place(report, kept, outlook, pinned.record)
+        progress.line(f"Pinned to {target} in one conditional write; {kept} keeps the lease.")
+        _record_end(store, name, report, progress)
+        return report
+    progress.line(
         f"Pinned to {target} in one conditional write: the tenure of "
         f"{report.previous or 'nobody'} ended, token now {pinned.record.token}."
     )
-    console.line("Confirm:")
+    progress.line("Confirm:")
     try:
         wait = wait_for_leader(
             store,
@@ -148,29 +154,66 @@ def hand_over(
             min_token=pinned.first_new_token,
             started_at=pinned.started_at,
             timeout_seconds=request.timeout_seconds,
-            console=console,
+            progress=progress,
             label=f"waiting for {target} to take over",
         )
     except KeyboardInterrupt:
-        console.end_wait()
-        console.line(f"Interrupted while waiting for {target}: rolling back.")
+        progress.end_wait()
+        progress.line(f"Interrupted while waiting for {target}: rolling back.")
         wait = None
-    console.end_wait()
+    except StoreError as exc:
+        progress.end_wait()
+        _needs_a_person(
+            report,
+            f"The lease could not be read after the pin to {target} ({exc}); the pin was "
+            "written, so nobody outside it may lead. Run `handover status`, then decide.",
+        )
+        _record_end(store, name, report, progress)
+        return report
+    progress.end_wait()
 
     if wait is not None and wait.end is WaitEnd.TAKEN:
         _done(report, wait, outlook)
     elif wait is not None and wait.end is WaitEnd.PIN_CHANGED:
         seen = wait.last_seen
-        report.outcome = Outcome.NEEDS_A_PERSON
-        report.message = (
+        _needs_a_person(
+            report,
             f"Someone else pinned the lock to {seen.pin if seen else '?'} while this handover "
             "waited; not rolling back over their change. Run `handover status` and "
-            "`handover history`."
+            "`handover history`.",
         )
     else:
-        _roll_back(store, name, report, preflight, request, wait, console)
-    _record_end(store, name, report, console)
+        _roll_back(store, name, report, preflight, request, wait, progress)
+    _record_end(store, name, report, progress)
     return report
+
+
+def _needs_a_person(report: HandoverReport, message: str) -> None:
+    report.outcome = Outcome.NEEDS_A_PERSON
+    report.message = message
+
+
+def _kept_tenure(pinned: Pinned, target: str) -> Tenure | None:
+    """The tenure the pin left in place: the target held the lease already, so the pin ended
+    nobody's tenure and there is no takeover to wait for."""
+    holder = pinned.record.holder
+    if holder is None or holder.environment != target:
+        return None
+    return Tenure(holder, pinned.record.token)
+
+
+def _pinned_in_place(
+    report: HandoverReport, kept: Tenure, outlook: Outlook, record: LeaseRecord
+) -> None:
+    report.outcome = Outcome.PINNED
+    report.new = kept
+    report.message = (
+        f"Pinned: {report.target} already led and keeps the lease; it is now pinned to "
+        f"{report.target}, so no other environment may take it. No tenure ended."
+    )
+    after = outlook(record)
+    report.next_critical_entry = after.next_entry
+    report.next_critical_at = after.next_at
 
 
 def _worth_announcing(record: LeaseRecord | None, target: str) -> bool:
@@ -186,7 +229,7 @@ def _announce(
     record: LeaseRecord,
     request: HandoverRequest,
     report: HandoverReport,
-    console: Console,
+    progress: Progress,
 ) -> bool:
     """Announce the handover on the lease, conditional on the token preflight saw, and wait
     until every standby of the target has seen it; False (and the report says why) if the
@@ -196,7 +239,7 @@ def _announce(
     try:
         announced = store.announce(name, target, expected_token=record.token)
     except StoreUnavailable as exc:
-        withdraw(store, name, console)
+        withdraw(store, name, progress)
         report.outcome = Outcome.REFUSED
         report.message = (
             f"The store did not answer the announcement ({exc}): the lease was not pinned. "
@@ -207,17 +250,17 @@ def _announce(
         _changed_after_preflight(report, record.token, "nothing was written")
         return False
     wait = announce_wait_seconds(request.poll_seconds)
-    console.line(
+    progress.line(
         f"Announced the handover to {target} on the lease (token {record.token}; holder and pin "
-        f"unchanged). Waiting {describe_seconds(wait)} (one standby poll of "
-        f"{describe_seconds(request.poll_seconds)} and a margin), until every {target} standby "
-        f"reads the lease every {ANNOUNCED_POLL_SECONDS * 1000:.0f} ms."
+        f"unchanged). Waiting {format_duration(wait)} (one standby poll of "
+        f"{format_duration(request.poll_seconds)} and a margin), until every {target} standby "
+        f"reads the lease every {format_duration(ANNOUNCED_POLL_SECONDS)}."
     )
     try:
         time.sleep(wait)
     except KeyboardInterrupt:
-        console.line("Interrupted before the pin: withdrawing the announcement.")
-        withdraw(store, name, console)
+        progress.line("Interrupted before the pin: withdrawing the announcement.")
+        withdraw(store, name, progress)
         raise
     report.announced_seconds = time.monotonic() - started
     return True
@@ -232,14 +275,14 @@ def _changed_after_preflight(report: HandoverReport, token: int | None, what: st
 
 
 def _stopped(report: HandoverReport, preflight: Preflight) -> HandoverReport:
-    if preflight.verdict == "nothing-to-do":
+    if preflight.verdict is Verdict.NOTHING_TO_DO:
         report.outcome = Outcome.NOTHING_TO_DO
         report.message = f"Nothing to do: {report.target} already leads."
-    elif preflight.verdict == "store-missing":
+    elif preflight.verdict is Verdict.STORE_MISSING:
         report.outcome = Outcome.CONFIG_ERROR
         report.message = "The lock table does not exist: run `handover init` first."
     else:
-        refused = [c.name for c in preflight.checks if c.status in ("refused", "failed")]
+        refused = [c.name for c in preflight.checks if c.status in STOPPING]
         report.outcome = Outcome.REFUSED
         report.message = f"Refused by preflight ({', '.join(refused)}): nothing was changed."
     return report
@@ -253,7 +296,7 @@ def _done(report: HandoverReport, wait: Wait, outlook: Outlook) -> None:
     report.acquired_after_seconds = takeover.acquired_after_seconds
     report.gap_seconds = takeover.renewed_after_seconds
     report.message = (
-        f"Done: {report.target} leads (gap {describe_seconds(takeover.renewed_after_seconds)})."
+        f"Done: {report.target} leads (gap {format_duration(takeover.renewed_after_seconds)})."
     )
     after = outlook(wait.last_seen)
     report.next_critical_entry = after.next_entry
@@ -267,7 +310,7 @@ def _roll_back(
     preflight: Preflight,
     request: HandoverRequest,
     wait: Wait | None,
-    console: Console,
+    progress: Progress,
 ) -> None:
     record = preflight.record
     previous = report.previous
@@ -278,10 +321,9 @@ def _roll_back(
     why = (
         "the operator interrupted the wait"
         if wait is None
-        else f"{request.target} did not take over within "
-        f"{describe_seconds(request.timeout_seconds)}"
+        else f"{request.target} did not take over within {format_duration(request.timeout_seconds)}"
     )
-    console.line(f"Rolling back: {why}.")
+    progress.line(f"Rolling back: {why}.")
     try:
         result = roll_back(
             store,
@@ -289,41 +331,40 @@ def _roll_back(
             back_to,
             await_leader=previous is not None and back_to is not None,
             timeout_seconds=request.timeout_seconds,
-            console=console,
+            progress=progress,
         )
     except KeyboardInterrupt:
-        console.end_wait()
+        progress.end_wait()
         result = Rollback(False, None, None, "the roll-back itself was interrupted (Ctrl-C)")
-    report.rollback = {
-        "reason": why,
-        "to": back_to,
-        "ok": result.ok,
-        "token": result.pinned.record.token if result.pinned else None,
-        "leader": (
-            result.wait.takeover.tenure.as_json()
-            if result.wait is not None and result.wait.takeover is not None
-            else None
-        ),
-        "error": result.error or None,
-    }
+    leader = (
+        result.wait.takeover.tenure
+        if result.wait is not None and result.wait.takeover is not None
+        else None
+    )
+    report.rollback = RollbackReport(
+        reason=why,
+        to=back_to,
+        ok=result.ok,
+        token=result.pinned.record.token if result.pinned else None,
+        leader=leader,
+        error=result.error or None,
+    )
     audit.record(
         store,
         name,
-        audit.new_event(
-            "rollback",
-            "done" if result.ok else "failed",
-            {"to": back_to, "reason": why, "error": result.error or None},
-        ),
-        console,
+        "rollback",
+        "done" if result.ok else "failed",
+        {"to": back_to, "reason": why, "error": result.error or None},
+        progress,
     )
     if result.ok:
         report.outcome = Outcome.ROLLED_BACK
-        leader = (
-            f"{result.wait.takeover.tenure} leads again"
-            if result.wait is not None and result.wait.takeover is not None
+        now = (
+            f"{leader} leads again"
+            if leader is not None
             else f"the pin is back to {back_to or 'any environment'}"
         )
-        report.message = f"Rolled back: {why}; {leader}."
+        report.message = f"Rolled back: {why}; {now}."
     else:
         report.outcome = Outcome.ROLLBACK_FAILED
         report.message = (
@@ -332,7 +373,7 @@ def _roll_back(
         )
 
 
-def _record_end(store: LeaseStore, name: str, report: HandoverReport, console: Console) -> None:
+def _record_end(store: LeaseStore, name: str, report: HandoverReport, progress: Progress) -> None:
     detail: dict[str, object] = {
         "from": report.previous.holder.environment if report.previous else None,
         "to": report.target,
@@ -343,4 +384,4 @@ def _record_end(store: LeaseStore, name: str, report: HandoverReport, console: C
     if report.new is not None:
         detail["token"] = report.new.token
     log.info("handover ended lock=%s to=%s result=%s", name, report.target, report.outcome.value)
-    audit.record(store, name, audit.new_event("handover", report.outcome.value, detail), console)
+    audit.record(store, name, "handover", report.outcome.value, detail, progress)

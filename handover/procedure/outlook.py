@@ -1,37 +1,22 @@
 """When the app's critical entries fire next, as the handover's guard needs it.
 
 A thin adapter over the quiet-window computation (:mod:`beat_handover.scheduler.quiet`, through the
-app reader of :mod:`beat_handover.handover.quiet_commands`), so the guard refuses exactly the runs
+app reader of :mod:`beat_handover.handover.app_schedule`), so the guard refuses exactly the runs
 beat would send: same schedules, same time zone, same fire-time rules, and the last claimed slots of
 the lease record preflight read as the phase of interval entries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from beat_handover.beat_lock.record import LeaseRecord
+from beat_handover.handover.app_schedule import AppSchedule, load_app_schedule
 from beat_handover.handover.connection import Connection
-from beat_handover.handover.quiet_commands import AppSchedule, load_app_schedule
+from beat_handover.handover.procedure.model import CriticalOutlook, Outlook
 from beat_handover.scheduler.errors import PhaseUnknown, UnsupportedSchedule
 from beat_handover.scheduler.quiet import select_critical
-
-Outlook = Callable[[LeaseRecord | None], "CriticalOutlook"]
-
-
-@dataclass(frozen=True)
-class CriticalOutlook:
-    """The next critical run after now, and when a quiet window long enough for a handover
-    begins. ``unknown`` says why nothing could be computed (no app given, an interval entry
-    that never ran); the guard then refuses unless forced: "cannot tell" is not "quiet"."""
-
-    entries: tuple[str, ...]
-    next_entry: str | None = None
-    next_at: datetime | None = None
-    quiet_from: datetime | None = None
-    unknown: str | None = None
 
 
 def outlook_for(connection: Connection, *, guard_seconds: float, window_seconds: float) -> Outlook:

@@ -3,10 +3,10 @@ and its worker).
 
 Everything it writes lives in the directory named by ``BEAT_HANDOVER_DEMO_DIR``: the broker is
 kombu's ``filesystem://`` transport (one file per message, no server to install; with the atomic
-writes of :mod:`beat_handover.handover.file_broker`) and the worker appends every run it receives,
-with the scheduler's headers, to ``received.jsonl`` in the format of
-:mod:`beat_handover.handover.received_runs`. The lease store comes from ``BEAT_LOCK_URL``, as in any
-app that uses the leased scheduler.
+writes of :mod:`beat_handover.handover.demo.file_broker`) and the worker appends every run it
+receives, with the scheduler's headers, to ``received.jsonl`` in the format of
+:mod:`beat_handover.handover.testing.received_runs`. The lease store comes from ``BEAT_LOCK_URL``,
+as in any app that uses the leased scheduler.
 
 The schedule, in Europe/London time: three fast interval entries, an every-minute crontab and a
 critical daily ``letters`` run at ``BEAT_HANDOVER_DEMO_LETTERS`` (HH:MM, 17:30 unless the demo
@@ -22,13 +22,13 @@ from pathlib import Path
 from celery import Celery, Task
 from celery.schedules import crontab
 
-from beat_handover.handover.demo_stage import (
+from beat_handover.handover.demo.stage import (
     DIRECTORY_VARIABLE,
     LETTERS_VARIABLE,
     RECORD_FILE,
     TIMEZONE,
 )
-from beat_handover.handover.received_runs import append_record
+from beat_handover.handover.testing.received_runs import append_record
 
 FAST_ENTRIES = {"heartbeat": 1, "sync-inbox": 2, "refresh-cache": 5}  # name: seconds
 
@@ -38,7 +38,7 @@ def _directory() -> Path:
     if not value or not Path(value).is_dir():
         # ImportError, because that is what `celery -A` and `handover -A` report in one line.
         raise ImportError(
-            "beat_handover.handover.demo_app is the app of the demo and needs "
+            "beat_handover.handover.demo.app is the app of the demo and needs "
             f"{DIRECTORY_VARIABLE} set to an "
             f"existing directory, got {value!r}; run it through `make demo` "
             "(python -m beat_handover.handover.demo)"
@@ -59,11 +59,11 @@ BROKER_DIRECTORY = DIRECTORY / "broker"
 for folder in ("messages", "processed", "control"):
     (BROKER_DIRECTORY / folder).mkdir(parents=True, exist_ok=True)
 LETTERS_HOUR, LETTERS_MINUTE = _letters_at()
-TASK = "beat_handover.handover.demo_app.record"
+TASK = "beat_handover.handover.demo.app.record"
 
 app = Celery("beat_handover_demo", broker="filesystem://")
 app.conf.update(
-    broker_transport="beat_handover.handover.file_broker:Transport",
+    broker_transport="beat_handover.handover.demo.file_broker:Transport",
     broker_transport_options={
         # One folder both ways: beat writes a message file there and the worker takes it.
         "data_folder_in": str(BROKER_DIRECTORY / "messages"),

@@ -8,7 +8,8 @@ written to a hidden name that no queue matches and renamed into place, which is 
 file system, so a consumer sees either nothing or the whole message.
 
 Use it as ``Celery(broker="filesystem://")`` with
-``broker_transport="beat_handover.handover.file_broker:Transport"`` and the usual folder options.
+``broker_transport="beat_handover.handover.demo.file_broker:Transport"`` and the usual folder
+options.
 """
 
 from __future__ import annotations

@@ -15,36 +15,42 @@ from datetime import UTC, datetime
 from beat_handover.beat_lock.errors import StoreMissing, StoreUnavailable
 from beat_handover.beat_lock.record import LeaseRecord, Participant
 from beat_handover.beat_lock.store import LeaseStore
-from beat_handover.handover.console import Console
-from beat_handover.handover.critical import CriticalOutlook, Outlook
-from beat_handover.handover.status import describe_announcement, describe_participant
-from beat_handover.handover.times import age_seconds, clock_time, describe_seconds
+from beat_handover.handover.instants import age_seconds, clock_time
+from beat_handover.handover.lock_status import describe_announcement, describe_participant
+from beat_handover.handover.procedure.model import (
+    Check,
+    CheckStatus,
+    CriticalOutlook,
+    Outlook,
+    Progress,
+    Verdict,
+)
+from beat_handover.scheduler.durations import format_duration
 from beat_handover.scheduler.quiet import DEFAULT_HORIZON
 
-OK, REFUSED, FAILED, FORCED, STOP = "ok", "refused", "failed", "forced", "stop"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: str  # ok | refused | failed | forced | stop
-    summary: str
+OK, REFUSED, FAILED, FORCED, STOP = (
+    CheckStatus.OK,
+    CheckStatus.REFUSED,
+    CheckStatus.FAILED,
+    CheckStatus.FORCED,
+    CheckStatus.STOP,
+)
 
 
 @dataclass
 class Preflight:
-    """What preflight saw. ``verdict``: go, nothing-to-do, refused or store-missing."""
+    """What preflight saw and concluded."""
 
     target: str
     checks: list[Check] = field(default_factory=list)
     record: LeaseRecord | None = None
     participants: list[Participant] = field(default_factory=list)
     outlook: CriticalOutlook | None = None
-    verdict: str = "go"
+    verdict: Verdict = Verdict.GO
 
-    def add(self, console: Console, check: Check) -> None:
+    def add(self, progress: Progress, check: Check) -> None:
         self.checks.append(check)
-        console.check(check.status, check.name, check.summary)
+        progress.check(check)
 
 
 def run_preflight(
@@ -55,7 +61,7 @@ def run_preflight(
     guard_seconds: float,
     force: bool,
     outlook: Outlook,
-    console: Console,
+    progress: Progress,
 ) -> Preflight:
     """Run every check against ``store`` for a handover of lock ``name`` to ``target``."""
     result = Preflight(target)
@@ -63,47 +69,47 @@ def run_preflight(
     try:
         store.ping()
     except StoreMissing as exc:
-        result.add(console, Check("store reachable", FAILED, str(exc)))
-        result.verdict = "store-missing"
+        result.add(progress, Check("store reachable", FAILED, str(exc)))
+        result.verdict = Verdict.STORE_MISSING
         return result
     except StoreUnavailable as exc:
-        result.add(console, Check("store reachable", FAILED, f"{exc}; nothing was changed"))
-        result.verdict = "refused"
+        result.add(progress, Check("store reachable", FAILED, f"{exc}; nothing was changed"))
+        result.verdict = Verdict.REFUSED
         return result
-    answered_ms = (time.monotonic() - started) * 1000
+    answered = format_duration(time.monotonic() - started)
     result.add(
-        console,
-        Check(
-            "store reachable", OK, f"{store.location.describe()} answered in {answered_ms:.0f} ms"
-        ),
+        progress,
+        Check("store reachable", OK, f"{store.location.describe()} answered in {answered}"),
     )
 
     result.record = store.read(name)
-    result.add(console, Check("current leader", OK, describe_leader(result.record, name)))
+    result.add(progress, Check("current leader", OK, describe_leader(result.record, name)))
     if _already_leads(result.record, target):
         result.add(
-            console,
+            progress,
             Check(
                 f"{target} not leading yet",
                 STOP,
                 f"{target} already leads and the lease is pinned to {target}: nothing to do",
             ),
         )
-        result.verdict = "nothing-to-do"
+        result.verdict = Verdict.NOTHING_TO_DO
         return result
-    result.add(console, Check(f"{target} not leading yet", OK, _not_leading(result.record, target)))
+    result.add(
+        progress, Check(f"{target} not leading yet", OK, _not_leading(result.record, target))
+    )
 
     result.participants = store.participants(name)
-    result.add(console, _participants_check(result.participants, result.record, target))
+    result.add(progress, _participants_check(result.participants, result.record, target))
 
     if guard_seconds == 0:
-        result.add(console, Check("critical entries", OK, "not checked: the guard is 0"))
+        result.add(progress, Check("critical entries", OK, "not checked: the guard is 0"))
     else:
         result.outlook = outlook(result.record)
-        result.add(console, _critical_check(result.outlook, guard_seconds, force))
+        result.add(progress, _critical_check(result.outlook, guard_seconds, force))
 
     if any(check.status == REFUSED for check in result.checks):
-        result.verdict = "refused"
+        result.verdict = Verdict.REFUSED
     return result
 
 
@@ -118,7 +124,7 @@ def describe_leader(record: LeaseRecord | None, name: str) -> str:
     if record.renewed_at is not None:
         renewed = (
             f"last renewed {clock_time(record.renewed_at)} "
-            f"({describe_seconds(age_seconds(record.renewed_at))} ago by this host's clock)"
+            f"({format_duration(age_seconds(record.renewed_at))} ago by this host's clock)"
         )
     return (
         f"{record.holder.environment} (instance {record.holder.instance_id}, token "
@@ -161,7 +167,7 @@ def _participants_check(
 
 def _critical_check(outlook: CriticalOutlook, guard_seconds: float, force: bool) -> Check:
     name = "critical entries"
-    guard = describe_seconds(guard_seconds)
+    guard = format_duration(guard_seconds)
     blocked = REFUSED if not force else FORCED
     advice = "" if force else "; wait for it, or use --force"
     if outlook.unknown is not None:
@@ -177,7 +183,7 @@ def _critical_check(outlook: CriticalOutlook, guard_seconds: float, force: bool)
             name,
             OK,
             f"none fires within the {guard} guard (next: {when}, in "
-            f"{describe_seconds(max(in_seconds, 0.0))})",
+            f"{format_duration(max(in_seconds, 0.0))})",
         )
     quiet = f"no quiet window in the next {DEFAULT_HORIZON.days} days"
     if outlook.quiet_from is not None:
@@ -185,6 +191,6 @@ def _critical_check(outlook: CriticalOutlook, guard_seconds: float, force: bool)
     return Check(
         name,
         blocked,
-        f"{when} (in {describe_seconds(max(in_seconds, 0.0))}) is inside the {guard} guard; "
+        f"{when} (in {format_duration(max(in_seconds, 0.0))}) is inside the {guard} guard; "
         f"{quiet}{advice}",
     )

@@ -27,8 +27,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from beat_handover.beat_lock.errors import ConfigError
-from beat_handover.handover.demo_narrator import ClaimFailed, Narrator
-from beat_handover.handover.demo_stage import (
+from beat_handover.handover.demo.narrator import ClaimFailed, Narrator
+from beat_handover.handover.demo.stage import (
     APP,
     REGION,
     TABLE,
@@ -37,8 +37,9 @@ from beat_handover.handover.demo_stage import (
     Stage,
     signals_interrupt,
 )
-from beat_handover.handover.processes import WaitTimedOut, wait_for
-from beat_handover.handover.received_runs import (
+from beat_handover.handover.exit_codes import ExitCode
+from beat_handover.handover.testing.processes import WaitTimedOut, wait_for
+from beat_handover.handover.testing.received_runs import (
     Record,
     doubled_slots,
     interval_slots,
@@ -47,13 +48,12 @@ from beat_handover.handover.received_runs import (
 )
 from beat_handover.routers.cloudfront import make_handler
 from beat_handover.routers.route_format import DEFAULT_CACHE_TTL_SECONDS
+from beat_handover.scheduler.durations import format_duration
 from beat_handover.scheduler.settings import BeatLockSettings
 
 STARTUP_SECONDS = 60.0  # a celery process on a loaded two-core machine
 HEARTBEAT = timedelta(seconds=1)  # the demo app's heartbeat entry, caught up with policy all
 VISITORS = 1000
-EXIT_CLAIM_FAILED = 1
-EXIT_INTERRUPTED = 130
 
 
 def letters_time(now: datetime) -> str:
@@ -71,7 +71,7 @@ def start(stage: Stage, say: Narrator) -> Any:
     # The app reads its directory from the environment, here as in its processes: import it
     # only now, to describe its schedule and read its settings.
     os.environ.update(stage.env())
-    app = importlib.import_module("beat_handover.handover.demo_app").app
+    app = importlib.import_module("beat_handover.handover.demo.app").app
     say.say(f"moto server (DynamoDB, SQS) at {moto.url} with fake credentials: no AWS account")
     say.say(f"broker: kombu's filesystem:// transport in {stage.broker_directory}")
     init = stage.handover("init")
@@ -107,9 +107,10 @@ def start(stage: Stage, say: Narrator) -> Any:
     settings = BeatLockSettings.from_app(app)
     timings = settings.timings
     say.say(
-        f"lease {timings.lease_seconds:g} s, renew {timings.renew_seconds:g} s, safe "
-        f"{timings.safe_seconds:g} s, poll {timings.poll_seconds:g} s (the defaults: 30 s, "
-        "5 s, 20 s, 1 s); the schedule, in " + TIMEZONE + ":"
+        f"lease {format_duration(timings.lease_seconds)}, renew "
+        f"{format_duration(timings.renew_seconds)}, safe {format_duration(timings.safe_seconds)}, "
+        f"poll {format_duration(timings.poll_seconds)} (the defaults: 30s, 5s, 20s, 1s); the "
+        "schedule, in " + TIMEZONE + ":"
     )
     for name, entry in app.conf.beat_schedule.items():
         critical = ", critical" if name in settings.critical else ""
@@ -117,7 +118,8 @@ def start(stage: Stage, say: Narrator) -> Any:
             f"  {name:<14} {describe(entry['schedule'])} (catch-up "
             f"{settings.policy_for(name)}{critical})"
         )
-    say.say(f"paas leads and ecs stands by, {time.monotonic() - began:.1f} s after starting them")
+    took = format_duration(time.monotonic() - began)
+    say.say(f"paas leads and ecs stands by, {took} after starting them")
     say.claim(
         "paas leads, ecs stands by, the worker receives paas's runs",
         stage.leader() == "paas" and stage.live("ecs") == 1,
@@ -128,7 +130,7 @@ def start(stage: Stage, say: Narrator) -> Any:
 def describe(schedule: Any) -> str:
     """The demo schedule's entries in words: intervals, every minute, or daily at a time."""
     if isinstance(schedule, timedelta):
-        return f"every {schedule.total_seconds():g} s"
+        return f"every {format_duration(schedule.total_seconds())}"
     if len(schedule.minute) == 60 and len(schedule.hour) == 24:
         return "every minute"
     (hour,), (minute,) = schedule.hour, schedule.minute
@@ -204,7 +206,7 @@ def crash(stage: Stage, say: Narrator, app: Any) -> None:
     fallback = settings.timings.fallback_seconds
     say.say(
         f"Beat is pinned to ecs, and ecs has no other beat. paas leaves the pin alone "
-        f"while anyone in ecs renews the lease; after {fallback:g} s of silence "
+        f"while anyone in ecs renews the lease; after {format_duration(fallback)} of silence "
         "(beat_lock_fallback_seconds) it takes the lease and moves the pin to paas."
     )
     first = wait_for(
@@ -216,14 +218,15 @@ def crash(stage: Stage, say: Narrator, app: Any) -> None:
         "paas to fall back and dispatch",
     )
     taken_at = first.received_at
-    say.say(f"paas's first run arrived {taken_at - killed_at:.1f} s after the kill")
+    say.say(f"paas's first run arrived {format_duration(taken_at - killed_at)} after the kill")
     # The fallback counts from the last version paas saw: ecs's last renewal, at most one renew
     # interval before the kill.
     earliest = fallback - settings.timings.renew_seconds
     say.claim(
         "paas waited out the fallback time before sending",
         taken_at - killed_at >= earliest,
-        f"{taken_at - killed_at:.2f} s after the kill, earlier than {earliest:g} s",
+        f"{format_duration(taken_at - killed_at)} after the kill, earlier than "
+        f"{format_duration(earliest)}",
     )
     status = stage.handover("status")
     say.command(status)
@@ -251,7 +254,8 @@ def crash(stage: Stage, say: Narrator, app: Any) -> None:
     say.say(
         f"catch-up: paas sent the {len(late)} heartbeat runs that fell due while nobody "
         f"led, late (policy all); the entries with policy latest sent their runs still "
-        f"within the {settings.grace_seconds:g} s on-time grace, or else only the newest"
+        f"within the {format_duration(settings.grace_seconds)} on-time grace, or else only the "
+        "newest"
     )
     say.claim(
         "every slot still arrived exactly once",
@@ -318,13 +322,14 @@ def route(stage: Stage, say: Narrator) -> None:
     cached = visit(handler)
     say.show(
         f"  at 10 %, the same container   {split(cached)}   (it re-reads the route at most "
-        f"every {DEFAULT_CACHE_TTL_SECONDS:g} s)"
+        f"every {format_duration(DEFAULT_CACHE_TTL_SECONDS)})"
     )
     now[0] += DEFAULT_CACHE_TTL_SECONDS + 1
     after = visit(handler)
     share = sum(side == "ecs" for side in after.values()) / VISITORS
     say.show(
-        f"  at 10 %, {DEFAULT_CACHE_TTL_SECONDS + 1:g} s later           {split(after)}   "
+        f"  at 10 %, {format_duration(DEFAULT_CACHE_TTL_SECONDS + 1)} later            "
+        f"{split(after)}   "
         f"({share:.1%}; the handler's clock moved on)"
     )
     # Three standard deviations of the share of n independent draws at 10 %.
@@ -449,7 +454,7 @@ def run() -> int:
         with signals_interrupt():
             story(stage, say)
     except KeyboardInterrupt:
-        status = EXIT_INTERRUPTED
+        status = ExitCode.INTERRUPTED
         say.interrupted("Ctrl-C")
     except Interrupted as exc:
         status = 128 + exc.signum
@@ -461,12 +466,8 @@ def run() -> int:
     say.cleaned_up(stage.stopped, stage.directory)
     if status is not None:
         return status
-    return 0 if say.summary(time.monotonic() - began) else EXIT_CLAIM_FAILED
+    return ExitCode.OK if say.summary(time.monotonic() - began) else ExitCode.DEMO_FAILED
 
 
 def main() -> None:
     sys.exit(run())
-
-
-if __name__ == "__main__":
-    main()

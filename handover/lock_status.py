@@ -1,23 +1,17 @@
-"""``handover status``: who leads, since when, the pin, who is alive in each environment, and the
-recent handovers; once, as JSON, or refreshed until Ctrl-C."""
+"""A lock as ``handover status`` shows it: who leads, since when, the pin, who is alive in each
+environment, and the recent handovers, as lines for people or one JSON object for tools."""
 
 from __future__ import annotations
 
-import json
-import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import click
-
-from beat_handover.beat_lock.errors import StoreUnavailable
 from beat_handover.beat_lock.record import AuditEvent, LeaseRecord, Participant
 from beat_handover.beat_lock.store import LeaseStore
-from beat_handover.handover.audit import event_json, event_line
-from beat_handover.handover.times import age_seconds, clock_time, describe_seconds
+from beat_handover.handover.history import event_json, lock_history_lines
+from beat_handover.handover.instants import age_seconds, clock_time
+from beat_handover.scheduler.durations import format_duration
 
 RECENT_EVENTS = 5
 
@@ -61,7 +55,7 @@ def describe_participant(participant: Participant, record: LeaseRecord | None) -
     """``host:123:ab12 (leader, seen 0.40 s ago)``."""
     return (
         f"{participant.identity.instance_id} ({role_of(participant, record)}, seen "
-        f"{describe_seconds(age_seconds(participant.seen_at))} ago)"
+        f"{format_duration(age_seconds(participant.seen_at))} ago)"
     )
 
 
@@ -71,7 +65,7 @@ def describe_announcement(record: LeaseRecord, lead: str) -> str:
         return ""
     when = ""
     if record.handover_announced_at is not None:
-        when = f" {describe_seconds(age_seconds(record.handover_announced_at))} ago"
+        when = f" {format_duration(age_seconds(record.handover_announced_at))} ago"
     return (
         f"{lead}handover to {record.handover_to} announced{when}, not pinned yet (a handover "
         "under way, or one interrupted: the next pin clears it)"
@@ -148,17 +142,18 @@ def snapshot_lines(snapshot: Snapshot) -> list[str]:
     lines.append("  recent handovers:")
     if not snapshot.events:
         lines.append("    none recorded")
-    lines.extend(f"    {event_line(event)}" for event in snapshot.events)
+    else:
+        lines.extend(f"    {line}" for line in lock_history_lines(snapshot.events))
     return lines
 
 
 def _lease_age(record: LeaseRecord) -> str:
     parts = []
     if record.renewed_at is not None:
-        parts.append(f"renewed {describe_seconds(age_seconds(record.renewed_at))} ago")
+        parts.append(f"renewed {format_duration(age_seconds(record.renewed_at))} ago")
     if record.holder is not None and record.tenure_started_at is not None:
         parts.append(
-            f"held for {describe_seconds(age_seconds(record.tenure_started_at))} "
+            f"held for {format_duration(age_seconds(record.tenure_started_at))} "
             f"({record.renewals} renewal{'' if record.renewals == 1 else 's'})"
         )
     if record.holder is None and record.tenure_ended_at is not None:
@@ -173,46 +168,3 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _ago(moment: datetime | None) -> float | None:
     return None if moment is None else round(age_seconds(moment), 3)
-
-
-def show(store: LeaseStore, name: str, *, as_json: bool) -> None:
-    snapshot = take_snapshot(store, name)
-    if as_json:
-        click.echo(json.dumps(snapshot_json(snapshot), indent=2))
-    else:
-        click.echo("\n".join(snapshot_lines(snapshot)))
-
-
-def watch(
-    store: LeaseStore,
-    name: str,
-    *,
-    as_json: bool,
-    interval_seconds: float,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    """Refresh until Ctrl-C: a redrawn screen on a terminal, else one block (or JSON line) per
-    refresh. A silent store is shown, not fatal: watching is how one sees it come back."""
-    tty = sys.stdout.isatty()
-    try:
-        while True:
-            try:
-                snapshot = take_snapshot(store, name)
-            except StoreUnavailable as exc:
-                text = f"{clock_time(datetime.now(UTC))}: the store did not answer ({exc})"
-                click.echo(json.dumps({"error": str(exc)}) if as_json else text)
-            else:
-                if as_json:
-                    click.echo(json.dumps(snapshot_json(snapshot)))
-                else:
-                    if tty:
-                        click.clear()
-                    click.echo("\n".join(snapshot_lines(snapshot)))
-                    click.echo(
-                        f"(refreshing every {describe_seconds(interval_seconds)}; Ctrl-C to stop)"
-                        if tty
-                        else ""
-                    )
-            sleep(interval_seconds)
-    except KeyboardInterrupt:
-        click.echo("")
