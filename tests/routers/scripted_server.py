@@ -36,6 +36,8 @@ class ScriptedServer:
         self.answers: deque[Answer] = deque()
         self.received: list[Received] = []
         self.connections = 0
+        self.closed = 0  # connections this server has closed
+        self._closing = threading.Condition()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -64,11 +66,24 @@ class ScriptedServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def shutdown_request(self, request: object) -> None:
+                super().shutdown_request(request)
+                with outer._closing:
+                    outer.closed += 1
+                    outer._closing.notify_all()
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+
+    def wait_closed(self, count: int, timeout_seconds: float = 10.0) -> None:
+        """Wait until this server has closed ``count`` connections."""
+        with self._closing:
+            if not self._closing.wait_for(lambda: self.closed >= count, timeout_seconds):
+                raise AssertionError(f"the server closed {self.closed} connection(s), not {count}")
 
     def script(self, *answers: Answer) -> None:
         self.answers.extend(answers)

@@ -464,6 +464,7 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_before_sending(se
     sleeps: list[float] = []
     client = client_for(server.url, sleeps=sleeps)
     client.call("GetItem", {})
+    server.wait_closed(1)
     client.call("GetItem", {})
     assert [received.connection for received in server.received] == [1, 2]
     assert sleeps == [], "the closed connection cost a failed attempt"
