@@ -8,6 +8,12 @@
     ├── RouteConflict             the route exists already, or changed while we wrote it
     ├── RouteStoreMissing         terminal: the DynamoDB table does not exist
     ├── RouteStoreUnavailable     retryable: network, timeout, throttling
+    ├── AwsCallFailed             a handler's own AWS call (DynamoDB GetItem, SQS SendMessage)
+    │   │                         failed; carries the AWS error code and HTTP status
+    │   ├── AwsUnavailable        retryable: network, timeout, throttling, HTTP 5xx, a corrupt
+    │   │                         answer, still failing after the client's attempts
+    │   └── AwsRequestRefused     terminal: AWS said no (credentials, permission, a table or
+    │                             queue that does not exist), or there are no credentials
     └── UnprocessableEvent        a Lambda event (or some of its records) could not be handled
 
 ``routers`` ships alone in a Lambda zip, so it cannot use ``beat_handover.beat_lock.errors``;
@@ -47,6 +53,27 @@ class RouteStoreUnavailable(RouterError):
     """DynamoDB could not be asked in time. Retrying later can help."""
 
     retryable = True
+
+
+class AwsCallFailed(RouterError):
+    """An AWS call of a handler failed. ``code`` is AWS's error code (``ThrottlingException``,
+    ``AccessDeniedException``) or the Python exception's name for a network failure; ``status``
+    the HTTP status, or None if no answer came."""
+
+    def __init__(self, message: str, *, code: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class AwsUnavailable(AwsCallFailed):
+    """The call kept failing in a way a later retry can mend."""
+
+    retryable = True
+
+
+class AwsRequestRefused(AwsCallFailed):
+    """AWS refused the call, or it could not be signed; repeating it unchanged will not help."""
 
 
 class UnprocessableEvent(RouterError):

@@ -28,8 +28,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
+from beat_handover.routers.attribute_values import deserialize, serialize
 from beat_handover.routers.errors import MalformedRoute, RouterConfigError, RouterError
 from beat_handover.routers.fields import REQUIRED, Field, parse_fields
 
@@ -51,9 +50,6 @@ QUEUE_URL_PATTERN = re.compile(
 )
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 SIDES = ("old", "new")
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 @dataclass(frozen=True)
@@ -355,17 +351,17 @@ def route_to_item(route: Route) -> dict[str, Any]:
         "updated_by": route.updated_by,
         "reason": route.reason,
     }
-    return {key: _serializer.serialize(value) for key, value in data.items()}
+    return {key: serialize(value) for key, value in data.items()}
 
 
 def _plain(item: Mapping[str, Any], error: type[RouterError]) -> dict[str, Any]:
     if not isinstance(item, Mapping):
         raise error(f"a stored item must be a map of attributes, got {item!r}")
     try:
-        return {key: _deserializer.deserialize(value) for key, value in item.items()}
-    except (TypeError, ValueError, AttributeError, IndexError) as exc:
+        return {key: deserialize(value) for key, value in item.items()}
+    except ValueError as exc:
         raise error(
-            f"a stored item has an attribute DynamoDB never returns ({exc}): {item!r}"
+            f"a stored item has an attribute value route items never hold ({exc}): {item!r}"
         ) from None
 
 
@@ -395,7 +391,7 @@ def audit_item(change: RouteChange, now: datetime) -> dict[str, Any]:
     }
     if change.old_percent is not None:
         data["old_percent"] = change.old_percent
-    return {key: _serializer.serialize(value) for key, value in data.items()}
+    return {key: serialize(value) for key, value in data.items()}
 
 
 def change_from_item(item: Mapping[str, Any]) -> RouteChange:

@@ -1,4 +1,6 @@
-"""Reading and writing route items and their audit entries in DynamoDB (format: route_format).
+"""Operators' reads and writes of route items and their audit entries in DynamoDB, through boto3,
+for ``handover route`` (format: route_format). The handlers read their route item without boto3
+(``config.open_switch``), so this module is never imported on their way to the first request.
 
 Every write is one ``TransactWriteItems``: the route item, conditional on the version it was read
 at (or on not existing yet), together with its audit entry, so no change goes unrecorded and two
@@ -7,7 +9,7 @@ operators changing one route at once cannot overwrite each other unseen.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -37,8 +39,6 @@ from beat_handover.routers.route_format import (
     route_key,
     route_to_item,
 )
-
-ItemReader = Callable[[], dict[str, Any] | None]
 
 
 def dynamodb_client(
@@ -79,16 +79,6 @@ def store_errors(table: str, action: str) -> Iterator[None]:
         raise RouteStoreUnavailable(
             f"DynamoDB could not {action} in table {table!r}: {exc}"
         ) from None
-
-
-def item_reader(client: Any, table: str, name: str) -> ItemReader:
-    """A function returning the raw route item (or None); what the switch polls."""
-    key = route_key(name)
-
-    def read() -> dict[str, Any] | None:
-        return client.get_item(TableName=table, Key=key).get("Item")
-
-    return read
 
 
 def get_route(client: Any, table: str, name: str) -> Route:

@@ -8,14 +8,16 @@ Message text, unchanged>}``) to that side's queue, in the envelope kombu's SQS t
 The task id is derived from the SNS MessageId (uuid5), so a retried event sends the same task
 id again and a task that must not run twice can recognise the repeat.
 
-A record it cannot parse, or cannot send, is never dropped: the other records are sent first,
-then the handler raises UnprocessableEvent naming each failed record, so Lambda retries the
-event (and after its retries hands it to the function's on-failure destination or DLQ). SNS
-delivers one record per invocation, so a retry repeats no other record.
+A record it cannot parse, or cannot send (or whose stored copy SQS reports with another MD5), is
+never dropped: the other records are sent first, then the handler raises UnprocessableEvent
+naming each failed record, so Lambda retries the event (and after its retries hands it to the
+function's on-failure destination or DLQ). SNS delivers one record per invocation, so a retry
+repeats no other record.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -26,10 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
+from beat_handover.routers.aws_client import AwsClient
 from beat_handover.routers.celery_message import task_message_body
 from beat_handover.routers.config import (
     SesReceiptsConfig,
@@ -38,16 +37,16 @@ from beat_handover.routers.config import (
     parse_config,
 )
 from beat_handover.routers.emf import Emit, print_line
-from beat_handover.routers.errors import UnprocessableEvent
+from beat_handover.routers.errors import AwsCallFailed, UnprocessableEvent
 from beat_handover.routers.route_format import QueueSide
 from beat_handover.routers.switch import Switch
 
 logger = logging.getLogger(__name__)
 
 TASK_ID_NAMESPACE = uuid.UUID("5b0d7a4e-5d1c-4c59-9b8e-3f3c1f0e2a61")
-SQS_CLIENT_CONFIG = Config(
-    connect_timeout=5, read_timeout=10, retries={"total_max_attempts": 3, "mode": "standard"}
-)
+SQS_CONNECT_TIMEOUT_SECONDS = 5
+SQS_READ_TIMEOUT_SECONDS = 10
+SQS_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def parse_record(record: Any) -> SesRecord:
 class SesReceiptsRouter:
     """The SNS-triggered handler: ``router(event, context)`` queues one task per record."""
 
-    def __init__(self, config: SesReceiptsConfig, switch: Switch, sqs: Any) -> None:
+    def __init__(self, config: SesReceiptsConfig, switch: Switch, sqs: AwsClient) -> None:
         self.config = config
         self.switch = switch
         self.sqs = sqs
@@ -135,9 +134,17 @@ class SesReceiptsRouter:
             origin=self.origin,
         )
         try:
-            self.sqs.send_message(QueueUrl=queue.queue_url, MessageBody=body)
-        except (BotoCoreError, ClientError) as exc:
+            answer = self.sqs.call(
+                "SendMessage", {"QueueUrl": queue.queue_url, "MessageBody": body}
+            )
+        except AwsCallFailed as exc:
             raise ValueError(f"sending to {queue.queue_url} failed: {exc}") from None
+        stored_md5 = answer.get("MD5OfMessageBody")
+        if stored_md5 != hashlib.md5(body.encode(), usedforsecurity=False).hexdigest():
+            raise ValueError(
+                f"sending to {queue.queue_url}: SQS stored a body whose MD5 is {stored_md5!r}, "
+                "not that of the message sent, so the queued copy may be damaged"
+            )
         logger.info(
             "route=%s ses_message_id=%s side=%s queue=%s task_id=%s queued",
             self.config.route,
@@ -171,11 +178,13 @@ def make_handler(
     """An SNS-triggered handler from a config dict (keys:
     beat_handover.routers.config.SES_RECEIPTS_KEYS). Queues are reached in the config's region."""
     parsed = parse_config(SesReceiptsConfig, config)
-    sqs = boto3.session.Session().client(
+    sqs = AwsClient(
         "sqs",
-        region_name=parsed.region,
+        parsed.region,
         endpoint_url=parsed.endpoint_url,
-        config=SQS_CLIENT_CONFIG,
+        connect_timeout_seconds=SQS_CONNECT_TIMEOUT_SECONDS,
+        read_timeout_seconds=SQS_READ_TIMEOUT_SECONDS,
+        attempts=SQS_ATTEMPTS,
     )
     return SesReceiptsRouter(parsed, open_switch(parsed, clock=clock, rng=rng, emit=emit), sqs)
 

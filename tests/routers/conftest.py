@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
+from beat_handover.beat_lock.dynamodb import create_table
 from beat_handover.routers.route_format import Route, side_from_url
 from beat_handover.routers.route_store import create_route, dynamodb_client
 
@@ -48,22 +49,11 @@ def sqs(moto_server) -> Any:
 
 
 @pytest.fixture(scope="session")
-def route_table(moto_server, dynamodb) -> str:
+def route_table(moto_server) -> str:
     """One table with the toolkit's key schema (pk, sk) on the moto server, shared by the router
     tests (each test uses a route name of its own: see ``name``)."""
     table = f"routes{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(table, REGION)
     return table
 
 

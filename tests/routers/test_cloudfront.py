@@ -248,3 +248,16 @@ def test_the_module_handler_says_how_to_package_its_config():
         beat_handover.routers.cloudfront.handler(event(), None)
     assert "config.json is missing" in str(caught.value)
     assert "handover route package ROUTE --out DIR" in str(caught.value)
+
+
+def test_without_credentials_everything_goes_old_and_the_log_says_what_to_set(
+    name, put_route, handler_for, monkeypatch, caplog
+):
+    put_route(origin_route(name, "100"))
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    request = handler_for()(event(), None)
+    assert request["headers"]["x-route-side"][0]["value"] == "old"
+    assert request["origin"]["custom"]["domainName"] == "paas.example.com"
+    assert "NO ROUTE CONFIG HAS EVER BEEN READ" in caplog.text
+    assert "AwsRequestRefused: no AWS credentials: none of AWS_ACCESS_KEY_ID" in caplog.text

@@ -161,5 +161,5 @@ def test_malformed_items_are_reported_not_guessed(changes, message):
 
 
 def test_an_item_with_an_unknown_attribute_type_is_malformed():
-    with pytest.raises(MalformedRoute, match="an attribute DynamoDB never returns"):
+    with pytest.raises(MalformedRoute, match="an attribute value route items never hold"):
         route_from_item(_item(percent={"Q": "1"}))

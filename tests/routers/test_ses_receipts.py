@@ -192,6 +192,19 @@ def test_without_a_route_item_everything_goes_to_the_fallback_queue(
     assert "NO ROUTE CONFIG HAS EVER BEEN READ" in caplog.text
 
 
+def test_without_credentials_the_event_fails_saying_what_to_set(
+    handler_for, sqs, queues, monkeypatch
+):
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    with pytest.raises(UnprocessableEvent) as caught:
+        handler_for()({"Records": [sns_record("m1")]}, None)
+    assert (
+        f"record 0 (SNS MessageId sns-m1): sending to {queues['paas'].queue_url} failed: no AWS "
+        "credentials: none of AWS_ACCESS_KEY_ID" in str(caught.value)
+    )
+
+
 @pytest.mark.parametrize("event", [{}, {"Records": []}, {"Records": "x"}, ["x"]])
 def test_an_event_without_records_is_refused(name, ses_route, handler_for, event):
     ses_route("0")
