@@ -21,6 +21,7 @@ class Gates:
     open: bool = True  # False: disabled, or a one-off that has run
     start: datetime | None = None  # aware; no slot before it
     expires: datetime | None = None  # aware; no slot at or after it
+    once: bool = False  # one-off: of the slots due together, only the newest is sent
 
     def admit(self, slot: datetime) -> bool:
         """Whether the slot may be claimed."""

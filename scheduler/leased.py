@@ -288,9 +288,11 @@ class LeasedScheduler(Scheduler):
             self._due[name] = now + timedelta(seconds=self.max_interval)
             return True
         self._log_left_out(name, decision)
-        if decision.skipped:
+        settled = max(filter(None, (decision.missed_before, *decision.skipped[-1:])), default=None)
+        if settled is not None:
+            # Missed and skipped slots are gone for good: decide from after them from now on.
             position = self._positions[name]
-            self._positions[name] = Position(decision.skipped[-1], position.anchor, position.runs)
+            self._positions[name] = Position(settled, position.anchor, position.runs)
         for slot in decision.send:
             step = self._send(entry, slot)
             if step is _Step.LOST:
@@ -301,10 +303,9 @@ class LeasedScheduler(Scheduler):
                 self._due[name] = now + timedelta(seconds=wait)
                 return True
         due = next_due(entry.schedule, self._positions[name], now, tz=tz)
-        if due is None:
-            del self._due[name]  # never fires again (a clocked time that has passed)
-        else:
-            self._due[name] = due
+        # Never firing again (a clocked time that has passed): look again later all the same,
+        # so the entry's gates see it ran (django-celery-beat then disables a one-off).
+        self._due[name] = due or now + timedelta(seconds=self.max_interval)
         return True
 
     def _decide(self, entry: ScheduleEntry, now: datetime, gates: Gates) -> Decision:

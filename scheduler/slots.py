@@ -103,6 +103,8 @@ def decide(
             for slot in fire_times(schedule, start, now, tz=tz, anchor=position.anchor)
             if gates.admit(slot)
         ]
+        if gates.once:
+            due = due[-1:]
     except PhaseUnknown:
         return Decision(first_seen=now.replace(microsecond=0))
     missed_before = None
