@@ -6,7 +6,7 @@ The composition pattern for any schedule source: a class deriving from
 The source keeps what it owns (its entries, read live from its database, with their own time
 zones; its run bookkeeping through ``reserve`` and ``sync``); the leased scheduler decides which
 slots are due, claims them and publishes through Celery's ``apply_entry``. Two methods are the
-seam: :meth:`read_entries` (what the schedule holds, read without starting beat, for the banner,
+seam: :meth:`entries_of` (what the schedule holds, read without starting beat, for the banner,
 preflight, quiet windows and status) and :meth:`entry_gates` (the source's own gates on its
 entries).
 
@@ -35,19 +35,18 @@ CLOSED = Gates(open=False)
 class LeasedDatabaseScheduler(LeasedScheduler, DatabaseScheduler):
     """django-celery-beat's ``DatabaseScheduler`` whose runs are fenced slot claims."""
 
-    def read_entries(self) -> dict[str, ScheduleEntry]:
+    @classmethod
+    def entries_of(cls, app: Any) -> dict[str, ScheduleEntry]:
         """Every enabled periodic task in the database (all of them: the running scheduler
         loads crontabs only near their hour), and the ``beat_schedule`` entries the database
         does not hold yet (beat writes them there when it starts). Nothing is written."""
-        if self.lease is not None:
-            return dict(self.schedule)
         entries: dict[str, Any] = {
-            name: ScheduleEntry(**dict(fields, name=name, app=self.app))
-            for name, fields in (self.app.conf.beat_schedule or {}).items()
+            name: ScheduleEntry(**dict(fields, name=name, app=app))
+            for name, fields in (app.conf.beat_schedule or {}).items()
         }
-        for model in self.Model.objects.enabled():
+        for model in cls.Model.objects.enabled():
             try:
-                entries[model.name] = self.Entry(model, app=self.app)
+                entries[model.name] = cls.Entry(model, app=app)
             except ValueError:
                 continue  # django-celery-beat skips a row it cannot load, as all_as_schedule does
         return entries

@@ -100,12 +100,20 @@ class LeasedScheduler(Scheduler):
             self.names = self._checked(self.read_entries())
 
     def read_entries(self) -> dict[str, ScheduleEntry]:
-        """The entries this scheduler runs, read without starting it, taking the lease or
-        writing anything: ``beat_schedule`` (and Celery's default entries) in memory. A scheduler
+        """The entries this scheduler runs: the live schedule once set up, else
+        :meth:`entries_of` its app."""
+        if self.lease is not None:
+            return dict(self.schedule)
+        return self.entries_of(self.app)
+
+    @classmethod
+    def entries_of(cls, app: Any) -> dict[str, ScheduleEntry]:
+        """The entries this scheduler class runs for `app`, read without a lease, a store or
+        writing anything: ``beat_schedule`` and Celery's default entries, in memory. A scheduler
         composed with another schedule source overrides this to read that source."""
-        if self.lease is None and not self.schedule:
-            Scheduler.setup_schedule(self)
-        return dict(self.schedule)
+        stock = Scheduler(app, lazy=True)
+        Scheduler.setup_schedule(stock)
+        return dict(stock.schedule)
 
     def _checked(self, entries: dict[str, ScheduleEntry]) -> EntryNames:
         """Every entry can be fenced, and the critical and catch-up names resolve against them."""

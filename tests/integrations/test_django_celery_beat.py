@@ -104,3 +104,32 @@ def test_the_database_schedule_runs_fenced_with_its_gates_zones_and_bookkeeping(
     assert rows["once"].enabled is False
     assert rows["clocked"].enabled is False
     assert rows["brief"].enabled is False
+
+
+def test_the_schedule_source_reads_the_database_as_beat_would(django_db, unique_name):
+    """What preflight, quiet windows and status read: the database's entries, each with its
+    own zone, and the critical globs resolved against them; nothing written."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    from beat_handover.scheduler.schedule_source import read_schedule
+    from tests.integrations.django_app import app
+
+    london = ZoneInfo("Europe/London")
+    daily, _ = CrontabSchedule.objects.get_or_create(minute="30", hour="17", timezone=london)
+    name = f"letters-{unique_name}"
+    PeriodicTask.objects.create(name=name, task=TASK, crontab=daily)
+    before = PeriodicTask.objects.count()
+    app.conf.update(
+        beat_scheduler=SCHEDULER,
+        beat_lock_critical=[f"letters-{unique_name[:4]}*"],
+        beat_lock_catch_up={},
+    )
+    try:
+        schedule = read_schedule(app)
+    finally:
+        app.conf.update(beat_scheduler=None, beat_lock_critical=[])
+    assert PeriodicTask.objects.count() == before
+    assert schedule.scheduler == SCHEDULER
+    assert schedule.schedules[name].tz == london
+    assert name in schedule.names.critical
+    assert schedule.names.policy(name) == "none"
