@@ -55,6 +55,7 @@ from beat_handover.beat_lock.location import LockLocation, parse_lock_url
 from beat_handover.beat_lock.record import AuditEvent, ClaimResult, LeaseRecord, Participant
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.timings import LeaseTimings
+from beat_handover.beat_lock.unreachable import unreachable
 
 AUDIT_TTL = timedelta(days=400)
 PIN_ATTEMPTS = 5
@@ -233,10 +234,9 @@ class _Caller:
                 "role, or set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
             ) from None
         except (BotoConnectionError, HTTPClientError) as exc:
-            raise StoreUnavailable(
-                f"DynamoDB at {self.client.meta.endpoint_url} did not answer in time ({exc}); "
-                "retrying later can help"
-            ) from None
+            where = f"DynamoDB at {self.client.meta.endpoint_url}"
+            names = "the region in beat_lock_url or AWS_REGION, and AWS_ENDPOINT_URL if set"
+            raise StoreUnavailable(unreachable(where, exc, names=names)) from None
         except BotoCoreError as exc:
             raise StoreError(f"DynamoDB request {operation} failed: {exc}") from None
 

@@ -48,6 +48,7 @@ from beat_handover.beat_lock.location import LockLocation, redact
 from beat_handover.beat_lock.record import AuditEvent, ClaimResult, LeaseRecord, Participant
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.timings import LeaseTimings
+from beat_handover.beat_lock.unreachable import unreachable
 
 AUDIT_MAX_EVENTS = 1000
 RETRIES = 1  # one more attempt after a dropped connection (a restarted server, a stale socket)
@@ -231,6 +232,7 @@ class RedisStore(LeaseStore):
         per_attempt = timings.request_timeout_seconds / (RETRIES + 1)
         self._client = redis.Redis.from_url(
             location.url,
+            password=location.password,
             socket_timeout=per_attempt,
             socket_connect_timeout=per_attempt,
             retry=Retry(NoBackoff(), RETRIES),
@@ -262,8 +264,7 @@ class RedisStore(LeaseStore):
             ) from None
         except (redis.ConnectionError, redis.TimeoutError, ReadOnlyError) as exc:
             raise StoreUnavailable(
-                f"Redis at {where} did not answer in time ({exc.__class__.__name__}: {exc}); "
-                "retrying later can help"
+                unreachable(f"Redis at {where}", exc, names="the host and port in beat_lock_url")
             ) from None
         except RedisError as exc:
             if str(exc).startswith("WRONGTYPE"):

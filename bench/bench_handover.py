@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))  # the test harness and servers live in tests/, no
 from beat_handover.beat_lock.dynamodb import create_table  # noqa: E402
 from beat_handover.beat_lock.location import parse_lock_url  # noqa: E402
 from beat_handover.beat_lock.stores import open_store  # noqa: E402
-from beat_handover.handover.lock_watch import leading_environment, live_participants  # noqa: E402
+from beat_handover.handover.testing.lock_watch import leading_environment, live_participants  # noqa: E402
 from tests.harness import Processes, Record, read_records, settled, wait_for  # noqa: E402
 from tests.servers import free_port, start_moto_server  # noqa: E402
 

@@ -123,6 +123,8 @@ def run() -> None:
             side_from_url("cloudfront", "ecs", "https://ecs.example.com", where="new"),
         ),
         reason="bench",
+        actor="bench",
+        host="localhost",
     )
     config = {"route": "web", "table": table, "region": REGION, "sticky_cookie": "visitor"}
 

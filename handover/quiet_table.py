@@ -1,5 +1,6 @@
 """The quiet-window report as a table for people: each window in local time and UTC with its
-length and the runs inside, and the critical runs that separate the windows."""
+length and the runs inside, and the critical runs that separate the windows. (The JSON for tools
+is the report's own, :meth:`beat_handover.scheduler.quiet.QuietReport.to_dict`.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
-from beat_handover.handover.durations import format_duration
+from beat_handover.scheduler.durations import format_duration
 from beat_handover.scheduler.quiet import CriticalRun, QuietReport, zone_name
 
 WIDTH = 100
@@ -18,13 +19,14 @@ def render_table(report: QuietReport, *, phase_unknown_reason: str) -> str:
     """The report as lines of text. `phase_unknown_reason` says why interval entries had no
     anchor (e.g. the lease store could not be read)."""
     tz = report.tz
+    guard = format_duration(report.guard.total_seconds())
+    min_length = format_duration(report.min_length.total_seconds())
     lines = [
         f"Quiet windows in {zone_name(tz)} from {_local(report.start, tz, year=True)} "
         f"to {_local(report.end, tz, year=True)}",
         *_wrap(
             f"Critical: {', '.join(report.critical) if report.critical else '(none)'}; guard "
-            f"{format_duration(report.guard)} either side of each critical run; windows of "
-            f"at least {format_duration(report.min_length)}."
+            f"{guard} either side of each critical run; windows of at least {min_length}."
         ),
         "",
     ]
@@ -37,7 +39,7 @@ def render_table(report: QuietReport, *, phase_unknown_reason: str) -> str:
                 _local(window.start, tz),
                 _local(window.end, tz),
                 f"{_utc(window.start)} - {_utc(window.end)}",
-                format_duration(window.length),
+                format_duration(window.length.total_seconds()),
                 str(window.noncritical_runs),
             )
         )
@@ -59,9 +61,7 @@ def render_table(report: QuietReport, *, phase_unknown_reason: str) -> str:
         lines.append(table[row])
     lines.extend(_critical_lines(runs[shown:], tz))
     if not report.windows:
-        lines.append(
-            f"  No quiet window of at least {format_duration(report.min_length)} in this period."
-        )
+        lines.append(f"  No quiet window of at least {min_length} in this period.")
     if report.phase_unknown:
         lines += [
             "",

@@ -7,8 +7,6 @@ operators changing one route at once cannot overwrite each other unseen.
 
 from __future__ import annotations
 
-import getpass
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -120,26 +118,24 @@ def list_routes(client: Any, table: str) -> list[Route]:
     return sorted(routes, key=lambda route: route.name)
 
 
-def who() -> tuple[str, str]:
-    """(user, host) of this process, for audit entries."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return user, socket.gethostname().split(".")[0] or "unknown"
-
-
 def create_route(
-    client: Any, table: str, route: Route, *, reason: str, now: datetime | None = None
+    client: Any,
+    table: str,
+    route: Route,
+    *,
+    reason: str,
+    actor: str,
+    host: str,
+    now: datetime | None = None,
 ) -> Route:
-    """Store a new route (version 1), else RouteConflict if one of that name exists."""
+    """Store a new route (version 1), created by ``actor`` on ``host``, else RouteConflict if
+    one of that name exists."""
     now = now or datetime.now(UTC)
-    user, host = who()
     stored = replace(
-        route, version=1, updated_at=iso_utc(now), updated_by=f"{user}@{host}", reason=reason
+        route, version=1, updated_at=iso_utc(now), updated_by=f"{actor}@{host}", reason=reason
     )
     change = RouteChange(
-        route.name, iso_utc(now), "create", user, host, None, route.percent, 1, reason
+        route.name, iso_utc(now), "create", actor, host, None, route.percent, 1, reason
     )
     _write(
         client,
@@ -162,22 +158,24 @@ def change_percent(
     *,
     action: str,
     reason: str,
+    actor: str,
+    host: str,
     now: datetime | None = None,
 ) -> tuple[Route, Route]:
-    """Set a route's percentage; returns (before, after). RouteNotFound, RouteConflict."""
+    """Set a route's percentage, as ``actor`` on ``host``; returns (before, after).
+    RouteNotFound, RouteConflict."""
     now = now or datetime.now(UTC)
     before = get_route(client, table, name)
-    user, host = who()
     after = replace(
         before,
         percent=percent,
         version=before.version + 1,
         updated_at=iso_utc(now),
-        updated_by=f"{user}@{host}",
+        updated_by=f"{actor}@{host}",
         reason=reason,
     )
     change = RouteChange(
-        name, iso_utc(now), action, user, host, before.percent, percent, after.version, reason
+        name, iso_utc(now), action, actor, host, before.percent, percent, after.version, reason
     )
     _write(
         client,

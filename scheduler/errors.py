@@ -1,8 +1,6 @@
 """Errors of the fire-time maths: a schedule whose runs cannot be computed from what we know.
 
-beat_handover.beat_lock.errors.BeatLockError
-├── PhaseUnknown          an interval entry has no anchor (no claimed slot) to count from
-└── UnsupportedSchedule   a schedule type whose fire times we cannot compute exactly
+Two branches of the toolkit's one error tree, drawn in :mod:`beat_handover.beat_lock.errors`.
 """
 
 from __future__ import annotations

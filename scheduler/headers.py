@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from beat_handover.beat_lock.errors import ConfigError
+
 TOKEN = "beat_lock_token"
 ENVIRONMENT = "beat_lock_environment"
 ENTRY = "beat_entry"
@@ -24,13 +26,20 @@ def run_headers(entry: str, slot: datetime, *, token: int, environment: str) -> 
 
 def slot_of(headers: Mapping[str, Any] | None) -> tuple[str, datetime] | None:
     """``(entry, slot)`` named by a message's headers, or None if it was not sent by the leased
-    scheduler. Raises ValueError if the headers are there but malformed."""
+    scheduler. ConfigError if the headers are there but do not name a run (the guard then fails
+    the task rather than run it unguarded)."""
     if not headers or ENTRY not in headers or SLOT not in headers:
         return None
     entry, slot = headers[ENTRY], headers[SLOT]
-    if not isinstance(entry, str) or not entry or not isinstance(slot, str):
-        raise ValueError(f"headers {ENTRY}={entry!r} {SLOT}={slot!r} do not name a run")
-    parsed = datetime.fromisoformat(slot)
+    try:
+        parsed = datetime.fromisoformat(slot) if isinstance(slot, str) else None
+    except ValueError:
+        parsed = None
+    if not isinstance(entry, str) or not entry or parsed is None:
+        raise ConfigError(
+            f"message headers {ENTRY}={entry!r} {SLOT}={slot!r} do not name a run (an entry name "
+            "and an ISO 8601 time); they were not written by the leased scheduler"
+        )
     if parsed.tzinfo is None:
-        raise ValueError(f"header {SLOT}={slot!r} has no UTC offset")
+        raise ConfigError(f"message header {SLOT}={slot!r} has no UTC offset")
     return entry, parsed.astimezone(UTC)

@@ -1,9 +1,11 @@
-"""Holding SIGTERM and SIGINT while a claimed run is being published.
+"""Holding signals while a step must not be cut short: the one helper for it.
 
 ``celery beat`` handles SIGTERM/SIGINT by closing the scheduler and raising SystemExit from
 wherever the main thread is. Between a successful claim and the publish, that would lose the run:
 the claim cannot be undone, so nobody would ever send it. While :meth:`HeldSignals.held` is
 active the signals are recorded instead, and delivered to the original handler when it ends.
+The demo holds SIGINT, SIGTERM and SIGHUP the same way while it starts a command, so that a
+Ctrl-C never leaves an untracked child behind.
 """
 
 from __future__ import annotations
@@ -25,8 +27,14 @@ HELD = (signal.SIGTERM, signal.SIGINT)
 class HeldSignals:
     """Wraps the installed handlers of SIGTERM and SIGINT; inert outside the main thread."""
 
-    def __init__(self, signums: tuple[signal.Signals, ...] = HELD) -> None:
+    def __init__(
+        self,
+        signums: tuple[signal.Signals, ...] = HELD,
+        *,
+        until: str = "the run being published is sent",
+    ) -> None:
         self._signums = signums
+        self._until = until
         self._originals: dict[int, Any] = {}
         self._depth = 0
         self._pending: tuple[int, FrameType | None] | None = None
@@ -62,9 +70,7 @@ class HeldSignals:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self._depth:
-            logger.info(
-                "signal=%s held until the run being published is sent", signal.Signals(signum).name
-            )
+            logger.info("signal=%s held until %s", signal.Signals(signum).name, self._until)
             if self._pending is None:
                 self._pending = (signum, frame)
             return

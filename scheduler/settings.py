@@ -1,19 +1,33 @@
 """The ``beat_lock_*`` settings, read the Celery way: ``app.conf`` first, then the upper-case
-environment variable of the same name, which wins. Validated in one place; no value is ever
-replaced by a default because it was falsy (a zero is an error, not "use the default")."""
+environment variable of the same name, which wins.
+
+One table, :data:`SETTINGS`, declares every key: how its value is read, its default and what it
+means (the configuration reference is generated from it). Validated in one place; no value is
+ever replaced by a default because it was falsy (a zero is an error, not "use the default"), and
+an unknown key is an error with the nearest known name: ``beat_lock_critcal`` in ``app.conf`` or
+``BEAT_LOCK_LEASE_SECOND`` in the environment must not leave a protection silently off.
+
+Durations follow :mod:`beat_handover.scheduler.durations`: a number of seconds (``30``,
+``"1.5"``) or text with units (``"30s"``, ``"10m"``), within each key's bounds.
+
+Secrets: Celery masks a setting in ``celery inspect conf``, flower and the worker banner only if
+its name matches API, TOKEN, KEY, SECRET, PASS, SIGNATURE or DATABASE, which
+``beat_lock_url`` does not. So a lock store's password goes in ``beat_lock_password`` (masked), or
+in the environment; a password inside ``app.conf.beat_lock_url`` is refused.
+"""
 
 from __future__ import annotations
 
 import json
-import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from difflib import get_close_matches
+from typing import Any, NamedTuple
 
 from beat_handover.beat_lock.errors import ConfigError
 from beat_handover.beat_lock.identity import validate_environment
-from beat_handover.beat_lock.location import LockLocation, parse_lock_url
+from beat_handover.beat_lock.location import LockLocation, parse_lock_url, url_password
 from beat_handover.beat_lock.timings import (
     DEFAULT_FALLBACK_SECONDS,
     DEFAULT_LEASE_SECONDS,
@@ -22,181 +36,65 @@ from beat_handover.beat_lock.timings import (
     DEFAULT_SAFE_SECONDS,
     LeaseTimings,
 )
+from beat_handover.scheduler.durations import DurationRange, format_duration, parse_duration
 
+PREFIX = "beat_lock_"
 CATCH_UP_POLICIES = ("latest", "all", "none")
-DEFAULT_LOCK_NAME = "beat"
-DEFAULT_MAX_LATENESS_SECONDS = 3600.0
-DEFAULT_CATCH_UP_LIMIT = 100
-DEFAULT_GUARD_TTL_SECONDS = 7 * 24 * 3600.0
 MIN_GRACE_SECONDS = 5.0
-
-# key: (default, meaning) -- the README's configuration reference is generated from this table.
-SETTINGS: dict[str, tuple[Any, str]] = {
-    "beat_lock_url": (
-        None,
-        "where the lease lives: dynamodb://TABLE?region=REGION or redis://HOST:PORT/DB (required)",
-    ),
-    "beat_lock_name": (DEFAULT_LOCK_NAME, "name of the lock; both environments must use the same"),
-    "beat_lock_environment": (
-        None,
-        "this beat's environment label, e.g. paas or ecs (required to run beat)",
-    ),
-    "beat_lock_lease_seconds": (
-        DEFAULT_LEASE_SECONDS,
-        "a standby takes over after seeing the lease unchanged this long",
-    ),
-    "beat_lock_renew_seconds": (DEFAULT_RENEW_SECONDS, "how often the leader renews"),
-    "beat_lock_safe_seconds": (
-        DEFAULT_SAFE_SECONDS,
-        "the leader stops dispatching this long after the start of its last successful renewal",
-    ),
-    "beat_lock_poll_seconds": (DEFAULT_POLL_SECONDS, "how often a standby looks at the lease"),
-    "beat_lock_fallback_seconds": (
-        DEFAULT_FALLBACK_SECONDS,
-        "a standby of another environment "
-        "takes a lease pinned elsewhere (and moves the pin) after "
-        "seeing nobody there renew it this long",
-    ),
-    "beat_lock_critical": (
-        (),
-        "entry names that must never be sent late by surprise "
-        "(catch-up policy none; quiet-window report)",
-    ),
-    "beat_lock_catch_up": (
-        {},
-        "entry name -> latest | all | none: what to do with runs missed "
-        "while no beat was leading (default latest; critical entries none)",
-    ),
-    "beat_lock_max_lateness_seconds": (
-        DEFAULT_MAX_LATENESS_SECONDS,
-        "a run later than this is counted as missed and never sent",
-    ),
-    "beat_lock_catch_up_limit": (
-        DEFAULT_CATCH_UP_LIMIT,
-        "most missed runs of one entry that policy all sends at once",
-    ),
-    "beat_lock_guard_ttl_seconds": (
-        DEFAULT_GUARD_TTL_SECONDS,
-        "how long the worker-side guard remembers that a run was executed",
-    ),
-}
+HOUR, DAY = 3600.0, 86400.0
 
 
-@dataclass(frozen=True)
-class BeatLockSettings:
-    """Validated ``beat_lock_*`` settings of one app (and process environment)."""
+class Setting(NamedTuple):
+    """One key: ``read(value, source)`` returns the value or raises ConfigError naming
+    ``source`` (``app.conf.beat_lock_x`` or ``environment variable BEAT_LOCK_X``)."""
 
-    location: LockLocation | None
-    name: str
-    environment: str | None
-    timings: LeaseTimings
-    critical: tuple[str, ...] = ()
-    catch_up: Mapping[str, str] = field(default_factory=dict)
-    max_lateness_seconds: float = DEFAULT_MAX_LATENESS_SECONDS
-    catch_up_limit: int = DEFAULT_CATCH_UP_LIMIT
-    guard_ttl_seconds: float = DEFAULT_GUARD_TTL_SECONDS
+    read: Callable[[Any, str], Any]
+    default: Any
+    meaning: str
 
-    @property
-    def grace_seconds(self) -> float:
-        """How old a slot may be and still count as on time (sent whatever the policy): two
-        polls, so a standby that just took over still sends what fell due while it looked, and
-        at least 5 s, so a loaded host's stalls do not turn runs into catch-up decisions."""
-        return max(2 * self.timings.poll_seconds, MIN_GRACE_SECONDS)
 
-    def require_location(self) -> LockLocation:
-        if self.location is None:
-            raise ConfigError(
-                "beat_lock_url is not set: set app.conf.beat_lock_url or the BEAT_LOCK_URL "
-                "environment variable to dynamodb://TABLE?region=REGION or redis://HOST:PORT/DB"
-            )
-        return self.location
+def _duration(high: float) -> Callable[[Any, str], float]:
+    allowed = DurationRange(low=0, high=high)
 
-    def require_environment(self) -> str:
-        if self.environment is None:
-            raise ConfigError(
-                "beat_lock_environment is not set: every beat must say which environment it runs "
-                "in (e.g. paas or ecs); set app.conf.beat_lock_environment or the "
-                "BEAT_LOCK_ENVIRONMENT environment variable"
-            )
-        return self.environment
+    def read(value: Any, source: str) -> float:
+        return parse_duration(value, allowed, source=source)
 
-    def policy_for(self, entry: str) -> str:
-        """The catch-up policy of ``entry``: configured, else none if critical, else latest."""
-        if entry in self.catch_up:
-            return self.catch_up[entry]
-        return "none" if entry in self.critical else "latest"
+    return read
 
-    @classmethod
-    def from_app(cls, app: Any, environ: Mapping[str, str] | None = None) -> BeatLockSettings:
-        """Read and validate the settings of a Celery app (``None``: environment only)."""
-        environ = os.environ if environ is None else environ
-        conf = getattr(app, "conf", None) or {}
 
-        def raw(key: str) -> tuple[Any, str]:
-            env_key = key.upper()
-            if env_key in environ:
-                return environ[env_key], f"environment variable {env_key}"
-            value = conf.get(key) if hasattr(conf, "get") else None
-            if value is None:
-                return SETTINGS[key][0], f"default of {key}"
-            return value, f"app.conf.{key}"
-
-        url, url_source = raw("beat_lock_url")
-        location = None if url in (None, "") else parse_lock_url(url, setting=url_source)
-        name, name_source = raw("beat_lock_name")
-        if not isinstance(name, str) or not name or len(name) > 200 or not name.isprintable():
-            raise ConfigError(
-                f"{name_source} must be a non-empty printable name of at most 200 characters, "
-                f"got {name!r}"
-            )
-        environment, env_source = raw("beat_lock_environment")
-        if environment is not None:
-            environment = validate_environment(environment, setting=env_source)
-        seconds = {
-            key: _seconds(*raw(f"beat_lock_{key}"))
-            for key in (
-                "lease_seconds",
-                "renew_seconds",
-                "safe_seconds",
-                "poll_seconds",
-                "fallback_seconds",
-            )
-        }
-        try:
-            timings = LeaseTimings(**seconds)
-        except ConfigError as exc:
-            raise ConfigError(f"beat_lock_* durations: {exc}") from None
-        critical = _names(*raw("beat_lock_critical"))
-        catch_up = _policies(*raw("beat_lock_catch_up"))
-        lateness = _seconds(*raw("beat_lock_max_lateness_seconds"))
-        limit_value, limit_source = raw("beat_lock_catch_up_limit")
-        limit = _positive_int(limit_value, limit_source)
-        guard_ttl = _seconds(*raw("beat_lock_guard_ttl_seconds"))
-        settings = cls(
-            location, name, environment, timings, critical, catch_up, lateness, limit, guard_ttl
+def _text(value: Any, source: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 200 or not value.isprintable():
+        raise ConfigError(
+            f"{source} must be a non-empty printable name of at most 200 characters, got {value!r}"
         )
-        if lateness < settings.grace_seconds:
-            raise ConfigError(
-                f"{raw('beat_lock_max_lateness_seconds')[1]} ({lateness:g}) must be at least the "
-                f"on-time grace ({settings.grace_seconds:g} s = max(2 x beat_lock_poll_seconds, "
-                f"{MIN_GRACE_SECONDS:g} s)): a run that is on time is always sent"
-            )
-        return settings
+    return value
 
 
-def _seconds(value: Any, source: str) -> float:
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise ConfigError(
-                f"{source} must be a number of seconds such as 30 or 1.5, got {value!r}"
-            ) from None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{source} must be a number of seconds, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{source} must be greater than 0 seconds, got {value!r}")
-    return float(value)
+def _url(value: Any, source: str) -> LockLocation | None:
+    return None if value == "" else parse_lock_url(value, setting=source)
+
+
+def _refuse_password_in_conf(conf: Any) -> None:
+    """A password in ``app.conf.beat_lock_url`` is shown in clear wherever Celery shows the
+    configuration, even when the environment variable overrides the key: refuse it."""
+    url = conf.get("beat_lock_url") if hasattr(conf, "get") else None
+    if isinstance(url, str) and url_password(url) is not None:
+        raise ConfigError(
+            "app.conf.beat_lock_url carries a password, which `celery inspect conf`, flower and "
+            "the worker banner show in clear (Celery masks only keys with PASS, SECRET, KEY, "
+            "TOKEN... in their name); leave it out of the URL and set beat_lock_password, or "
+            "set the BEAT_LOCK_URL or BEAT_LOCK_PASSWORD environment variable"
+        )
+
+
+def _password(value: Any, source: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{source} must be a non-empty string (the lock store's password)")
+    return value
+
+
+def _environment(value: Any, source: str) -> str:
+    return validate_environment(value, setting=source)
 
 
 def _positive_int(value: Any, source: str) -> int:
@@ -247,3 +145,219 @@ def _policies(value: Any, source: str) -> dict[str, str]:
                 f"got {policy!r}"
             )
     return dict(value)
+
+
+# Every beat_lock_* key; the configuration reference is generated from this table.
+SETTINGS: dict[str, Setting] = {
+    "beat_lock_url": Setting(
+        _url,
+        None,
+        "where the lease lives: dynamodb://TABLE?region=REGION or redis://HOST:PORT/DB "
+        "(required); no password in app.conf, see beat_lock_password",
+    ),
+    "beat_lock_password": Setting(
+        _password,
+        None,
+        "password of a Redis lock store (redis://USER@HOST:PORT/DB), kept out of the URL so "
+        "that Celery masks it in `celery inspect conf` and flower",
+    ),
+    "beat_lock_name": Setting(
+        _text, "beat", "name of the lock; both environments must use the same"
+    ),
+    "beat_lock_environment": Setting(
+        _environment, None, "this beat's environment label, e.g. paas or ecs (required to run beat)"
+    ),
+    "beat_lock_lease_seconds": Setting(
+        _duration(HOUR),
+        DEFAULT_LEASE_SECONDS,
+        "a standby takes over after seeing the lease unchanged this long",
+    ),
+    "beat_lock_renew_seconds": Setting(
+        _duration(HOUR), DEFAULT_RENEW_SECONDS, "how often the leader renews"
+    ),
+    "beat_lock_safe_seconds": Setting(
+        _duration(HOUR),
+        DEFAULT_SAFE_SECONDS,
+        "the leader stops dispatching this long after the start of its last successful renewal",
+    ),
+    "beat_lock_poll_seconds": Setting(
+        _duration(HOUR), DEFAULT_POLL_SECONDS, "how often a standby looks at the lease"
+    ),
+    "beat_lock_fallback_seconds": Setting(
+        _duration(DAY),
+        DEFAULT_FALLBACK_SECONDS,
+        "a standby of another environment takes a lease pinned elsewhere (and moves the pin) "
+        "after seeing nobody there renew it this long",
+    ),
+    "beat_lock_critical": Setting(
+        _names,
+        (),
+        "entry names that must never be sent late by surprise "
+        "(catch-up policy none; quiet-window report)",
+    ),
+    "beat_lock_catch_up": Setting(
+        _policies,
+        {},
+        "entry name -> latest | all | none: what to do with runs missed "
+        "while no beat was leading (default latest; critical entries none)",
+    ),
+    "beat_lock_max_lateness_seconds": Setting(
+        _duration(7 * DAY), HOUR, "a run later than this is counted as missed and never sent"
+    ),
+    "beat_lock_catch_up_limit": Setting(
+        _positive_int, 100, "most missed runs of one entry that policy all sends at once"
+    ),
+    "beat_lock_guard_ttl_seconds": Setting(
+        _duration(366 * DAY),
+        7 * DAY,
+        "how long the worker-side guard remembers that a run was executed",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class BeatLockSettings:
+    """Validated ``beat_lock_*`` settings of one app (and process environment). Build it with
+    :meth:`from_app`; the defaults are :data:`SETTINGS`'."""
+
+    location: LockLocation | None
+    name: str
+    environment: str | None
+    timings: LeaseTimings
+    critical: tuple[str, ...]
+    catch_up: Mapping[str, str]
+    max_lateness_seconds: float
+    catch_up_limit: int
+    guard_ttl_seconds: float
+
+    @property
+    def grace_seconds(self) -> float:
+        """How old a slot may be and still count as on time (sent whatever the policy): two
+        polls, so a standby that just took over still sends what fell due while it looked, and
+        at least 5 s, so a loaded host's stalls do not turn runs into catch-up decisions."""
+        return max(2 * self.timings.poll_seconds, MIN_GRACE_SECONDS)
+
+    def require_location(self) -> LockLocation:
+        if self.location is None:
+            raise ConfigError(
+                "beat_lock_url is not set: set app.conf.beat_lock_url or the BEAT_LOCK_URL "
+                "environment variable to dynamodb://TABLE?region=REGION or redis://HOST:PORT/DB"
+            )
+        return self.location
+
+    def require_environment(self) -> str:
+        if self.environment is None:
+            raise ConfigError(
+                "beat_lock_environment is not set: every beat must say which environment it runs "
+                "in (e.g. paas or ecs); set app.conf.beat_lock_environment or the "
+                "BEAT_LOCK_ENVIRONMENT environment variable"
+            )
+        return self.environment
+
+    def policy_for(self, entry: str) -> str:
+        """The catch-up policy of ``entry``: configured, else none if critical, else latest."""
+        if entry in self.catch_up:
+            return self.catch_up[entry]
+        return "none" if entry in self.critical else "latest"
+
+    def with_location(self, url: str, *, setting: str) -> BeatLockSettings:
+        """These settings with the lock URL ``url`` (a command-line override) in place of
+        ``beat_lock_url``; the password setting still applies."""
+        location = parse_lock_url(url, setting=setting)
+        password = None if self.location is None else self.location.password
+        return replace(self, location=_with_password(location, password, setting))
+
+    @classmethod
+    def from_app(cls, app: Any, environ: Mapping[str, str] | None = None) -> BeatLockSettings:
+        """Read and validate the settings of a Celery app (``None``: environment only)."""
+        environ = os.environ if environ is None else environ
+        conf = getattr(app, "conf", None) or {}
+        _refuse_unknown(conf, environ)
+        _refuse_password_in_conf(conf)
+        sources: dict[str, str] = {}
+
+        def value(key: str) -> Any:
+            setting = SETTINGS[key]
+            env_key = key.upper()
+            if env_key in environ:
+                sources[key] = f"environment variable {env_key}"
+                raw = environ[env_key]
+            else:
+                sources[key] = f"app.conf.{key}"
+                raw = conf.get(key) if hasattr(conf, "get") else None
+            return setting.default if raw is None else setting.read(raw, sources[key])
+
+        location = value("beat_lock_url")
+        password = value("beat_lock_password")
+        if location is not None:
+            location = _with_password(location, password, sources["beat_lock_url"])
+        durations = {
+            key: value(f"beat_lock_{key}")
+            for key in ("lease_seconds", "renew_seconds", "safe_seconds", "poll_seconds")
+        }
+        try:
+            timings = LeaseTimings(
+                **durations, fallback_seconds=value("beat_lock_fallback_seconds")
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"beat_lock_* durations: {exc}") from None
+        settings = cls(
+            location=location,
+            name=value("beat_lock_name"),
+            environment=value("beat_lock_environment"),
+            timings=timings,
+            critical=value("beat_lock_critical"),
+            catch_up=value("beat_lock_catch_up"),
+            max_lateness_seconds=value("beat_lock_max_lateness_seconds"),
+            catch_up_limit=value("beat_lock_catch_up_limit"),
+            guard_ttl_seconds=value("beat_lock_guard_ttl_seconds"),
+        )
+        if settings.max_lateness_seconds < settings.grace_seconds:
+            raise ConfigError(
+                f"{sources['beat_lock_max_lateness_seconds']} "
+                f"({format_duration(settings.max_lateness_seconds)}) must be at least the "
+                f"on-time grace ({format_duration(settings.grace_seconds)} = max(2 x "
+                f"beat_lock_poll_seconds, {format_duration(MIN_GRACE_SECONDS)})): a run that is "
+                "on time is always sent"
+            )
+        return settings
+
+
+def _with_password(location: LockLocation, password: str | None, url_source: str) -> LockLocation:
+    if password is None:
+        return location
+    if location.backend != "redis":
+        raise ConfigError(
+            f"beat_lock_password is set, but {url_source} names {location.describe()}, which "
+            "takes no password (DynamoDB uses the process's AWS credentials); unset it"
+        )
+    if url_password(location.url) is not None:
+        raise ConfigError(
+            f"{url_source} carries a password and beat_lock_password is set too; keep only one "
+            "(beat_lock_password, so that Celery masks it)"
+        )
+    return replace(location, password=password)
+
+
+def _refuse_unknown(conf: Any, environ: Mapping[str, str]) -> None:
+    """ConfigError for a ``beat_lock_*`` key in ``conf`` or ``BEAT_LOCK_*`` variable in
+    ``environ`` that is not in :data:`SETTINGS`, naming the nearest known one."""
+    keys = list(conf.keys()) if hasattr(conf, "keys") else []
+    for key in keys:
+        if isinstance(key, str) and key.lower().startswith(PREFIX) and key not in SETTINGS:
+            raise ConfigError(_unknown(f"app.conf.{key}", key, list(SETTINGS)))
+    variables = [key.upper() for key in SETTINGS]
+    for key in environ:
+        if key.upper().startswith(PREFIX.upper()) and key not in variables:
+            raise ConfigError(_unknown(f"environment variable {key}", key, variables))
+
+
+def _unknown(where: str, key: str, known: list[str]) -> str:
+    """The refusal of ``key``; the guess compares the names after the shared prefix."""
+    by_suffix = {name.lower().removeprefix(PREFIX): name for name in known}
+    close = get_close_matches(key.lower().removeprefix(PREFIX), list(by_suffix), n=1, cutoff=0.6)
+    hint = f"did you mean {by_suffix[close[0]]}? " if close else ""
+    return (
+        f"{where} is not a beat_lock setting, so it would be ignored; {hint}the settings are "
+        f"{', '.join(known)}"
+    )

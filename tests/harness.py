@@ -18,9 +18,9 @@ process is killed at teardown whatever the test did (paused ones are resumed fir
 Processes run from the repository root (so ``-A tests.scheduler.app`` imports), with the test
 process's environment (the moto server's AWS_* variables included) plus what the test adds, and
 write their output to a log file under the test's tmp_path. The process plumbing and the record
-format live in the package (``beat_handover.handover.processes``,
-``beat_handover.handover.received_runs``), shared with the demo; the test app's worker appends one
-JSON line per received run to ``record_path``.
+format live in the package (``beat_handover.handover.testing.processes``,
+``beat_handover.handover.testing.received_runs``), shared with the demo; the test app's worker
+appends one JSON line per received run to ``record_path``.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from beat_handover.handover import processes
-from beat_handover.handover.processes import Proc, wait_for
-from beat_handover.handover.received_runs import (
+from beat_handover.handover.testing import processes
+from beat_handover.handover.testing.processes import Proc, wait_for
+from beat_handover.handover.testing.received_runs import (
     Record,
     doubled_slots,
     interval_slots,

@@ -1,9 +1,9 @@
 """Real servers for tests and benchmarks: a moto server (DynamoDB + SQS) and dynalite, each in its
 own process.
 
-The moto server lives in the package (``beat_handover.handover.local_aws``, the demo starts it too);
-it is re-exported here with the port helper so tests and benchmarks import their servers from one
-place. dynalite is a test-only server.
+The moto server lives in the package (``beat_handover.handover.testing.local_aws``, the demo
+starts it too); it is re-exported here with the port helper so tests and benchmarks import their
+servers from one place. dynalite is a test-only server.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import shutil
 import socket
 from pathlib import Path
 
-from beat_handover.handover.local_aws import (
+from beat_handover.handover.testing.local_aws import (
     FAKE_AWS_ENV,
     MotoServer,
     ServerProcess,
     await_server,
     start_moto_server,
 )
-from beat_handover.handover.processes import free_port, spawn
+from beat_handover.handover.testing.processes import free_port, spawn
 
 __all__ = [
     "FAKE_AWS_ENV",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import kombu
 
-TRANSPORT = "beat_handover.handover.file_broker:Transport"
+TRANSPORT = "beat_handover.handover.demo.file_broker:Transport"
 PRODUCE = """
 import sys, kombu
 options = {{"data_folder_in": {q!r}, "data_folder_out": {q!r}, "control_folder": {c!r}}}

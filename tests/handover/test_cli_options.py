@@ -5,6 +5,10 @@ Nothing here needs a store: every case fails (or prints help) before one would b
 
 from __future__ import annotations
 
+import sys
+from importlib.metadata import version
+
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -14,7 +18,8 @@ from beat_handover.beat_lock.errors import (
     StoreMissing,
     StoreUnavailable,
 )
-from beat_handover.handover.cli import exit_code_for
+from beat_handover.handover.cli import cli
+from beat_handover.handover.exit_codes import exit_code_for
 from tests.handover.running import run
 
 SUBCOMMANDS = ["status", "history", "init", "quiet-windows", "route show"]
@@ -34,6 +39,30 @@ def test_help_documents_every_exit_code():
     commands = [command.split()[0] for command in SUBCOMMANDS]
     for command in [*commands, "--to ENV", "--force", "--dry-run", "--guard", "--timeout"]:
         assert command in result.output
+
+
+def every_command(command: click.Command, name: str, parent: click.Context | None = None):
+    ctx = click.Context(command, info_name=name, parent=parent, **command.context_settings)
+    yield ctx
+    if isinstance(command, click.Group):
+        for child in command.list_commands(ctx):
+            yield from every_command(command.get_command(ctx, child), child, ctx)
+
+
+def test_every_help_fits_80_columns_on_a_wide_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    contexts = list(every_command(cli, "handover"))
+    assert len(contexts) >= 12
+    for ctx in contexts:
+        lines = ctx.command.get_help(ctx).splitlines()
+        too_wide = [line for line in lines if len(line) > 80]
+        assert not too_wide, f"{ctx.command_path}: {too_wide}"
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"handover {version('beat-handover')}\n"
 
 
 def test_no_target_and_no_command_is_a_usage_error():
@@ -56,12 +85,21 @@ def test_no_target_and_no_command_is_a_usage_error():
         ),
         (
             ["--to", "ecs", "--timeout", "0"],
-            "Error: Invalid value for '--timeout': must be longer than 0, got '0'",
+            "Error: Invalid value for '--timeout': must be from 1s to 1h, got '0'",
+        ),
+        (
+            ["--to", "ecs", "--timeout", "99999h"],
+            "Error: Invalid value for '--timeout': must be from 1s to 1h, got '99999h'",
         ),
         (
             ["--to", "ecs", "--timeout", "-5s"],
             "Error: Invalid value for '--timeout': '-5s' is not a duration; write it as a number "
-            "with units d, h, m or s in that order, e.g. 90s, 10m, 1h30m or 2h",
+            "with units d, h, m or s in that order, e.g. 90s, 10m, 1h30m or 2h, or a bare number "
+            "of seconds",
+        ),
+        (
+            ["--to", "ecs", "--guard", "10"],
+            "Error: Invalid value for '--guard': '10' needs a unit: write 10m or 10s, for example",
         ),
         (
             ["--to", "ecs", "--guard", "soon"],
@@ -82,7 +120,7 @@ def test_no_target_and_no_command_is_a_usage_error():
         ),
         (
             ["status", "--interval", "0"],
-            "Error: Invalid value for '--interval': must be longer than 0, got '0'",
+            "Error: Invalid value for '--interval': must be from 0.1s to 1h, got '0'",
         ),
         (
             ["history", "--limit", "0"],
@@ -129,6 +167,34 @@ def test_lock_url_works_before_and_after_every_command(command, position, monkey
         "Error: --lock-url 'nonsense://x' has unknown scheme 'nonsense'; use "
         "dynamodb://TABLE?region=REGION, redis://HOST:PORT/DB or rediss://HOST:PORT/DB"
     ) in result.output
+
+
+@pytest.mark.parametrize("command", ["--to ecs", *SUBCOMMANDS])
+def test_every_command_refuses_a_misspelt_setting(command, monkeypatch):
+    monkeypatch.setenv("BEAT_LOCK_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("BEAT_LOCK_LEASE_SECOND", "10")
+    result = run(*command.split())
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        "Error: environment variable BEAT_LOCK_LEASE_SECOND is not a beat_lock setting, so it "
+        "would be ignored; did you mean BEAT_LOCK_LEASE_SECONDS? the settings are "
+    )
+
+
+def test_a_misspelt_key_in_the_apps_conf_is_refused_by_the_cli(tmp_path, monkeypatch):
+    (tmp_path / "typo_app.py").write_text(
+        "from celery import Celery\n"
+        "app = Celery('typo', set_as_current=False)\n"
+        "app.conf.beat_lock_critcal = ['letters']\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "typo_app", raising=False)
+    result = run("-A", "typo_app", "quiet-windows")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        "Error: app.conf.beat_lock_critcal is not a beat_lock setting, so it would be ignored; "
+        "did you mean beat_lock_critical?"
+    )
 
 
 def test_missing_lock_url_says_how_to_set_it(monkeypatch):

@@ -12,9 +12,9 @@ import pytest
 from celery import Celery
 from celery.schedules import crontab
 
-from beat_handover.handover import status as status_view
+from beat_handover.handover.cli.lock_commands import watch_lock
 from beat_handover.handover.connection import Connection
-from beat_handover.handover.critical import outlook_for
+from beat_handover.handover.procedure.outlook import outlook_for
 from tests.handover.running import run
 
 pytestmark = pytest.mark.integration
@@ -64,7 +64,7 @@ def test_status_and_preflight_show_a_pending_announcement(lock, paas_leads):
     )
 
     def aged(output: str) -> str:
-        return re.sub(r"announced [0-9.]+ s ago", "announced AGE ago", output)
+        return re.sub(r"announced [0-9.]+s ago", "announced AGE ago", output)
 
     status = aged(run("status", *options).output)
     document = json.loads(run("status", "--json", *options).output)
@@ -87,7 +87,7 @@ def test_status_watch_refreshes_until_interrupted(lock, paas_leads, capsys):
         if len(naps) == 3:
             raise KeyboardInterrupt
 
-    status_view.watch(lock.store, lock.name, as_json=True, interval_seconds=0.5, sleep=sleep)
+    watch_lock(lock.store, lock.name, as_json=True, interval_seconds=0.5, sleep=sleep)
 
     lines = [line for line in capsys.readouterr().out.splitlines() if line]
     assert naps == [0.5, 0.5, 0.5]
@@ -135,10 +135,12 @@ def test_later_connection_options_win(lock, paas_leads):
     assert json.loads(result.output)["lock"] == lock.name
 
 
-def test_a_store_that_does_not_answer_exits_3(unique_name):
+def test_a_store_nobody_listens_on_exits_3_and_says_the_connection_was_refused(unique_name):
     result = run("status", "--lock-url", "redis://127.0.0.1:1/0", "--lock-name", unique_name)
     assert result.exit_code == 3
-    assert result.output.startswith("Error: ")
+    assert result.output.startswith(
+        "Error: Redis at redis://127.0.0.1:1/0 could not be reached: the connection was refused"
+    )
 
 
 def test_init_creates_the_table_once_and_prints_the_policies(moto_server, unique_name):

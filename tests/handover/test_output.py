@@ -1,4 +1,4 @@
-"""Fast tests of what the operator reads: durations, progress on a terminal and in a log, the
+"""Fast tests of what the operator reads: progress on a terminal and in a log, colour, the
 report's JSON fields and text, and the IAM policies."""
 
 from __future__ import annotations
@@ -8,32 +8,25 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from click import unstyle as click_unstyle
 
 from beat_handover.beat_lock.identity import Identity
-from beat_handover.handover.console import Console
+from beat_handover.handover.cli.console import Console
+from beat_handover.handover.exit_codes import ExitCode
 from beat_handover.handover.iam import policies
-from beat_handover.handover.preflight import Check
-from beat_handover.handover.report import HandoverReport, Outcome, Tenure
-from beat_handover.handover.times import describe_seconds
+from beat_handover.handover.procedure.model import (
+    Check,
+    CheckStatus,
+    HandoverReport,
+    Outcome,
+    RollbackReport,
+    Tenure,
+)
 
 
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        (0.4213, "0.42 s"),
-        (12.34, "12.3 s"),
-        (245, "4m 05s"),
-        (7380, "2h 03m"),
-        (3_108_000, "35d 23h"),
-    ],
-)
-def test_describe_seconds(seconds, text):
-    assert describe_seconds(seconds) == text
 
 
 def test_progress_in_a_log_is_a_plain_line_every_five_seconds():
@@ -43,18 +36,46 @@ def test_progress_in_a_log_is_a_plain_line_every_five_seconds():
         console.progress("waiting for ecs to take over", tenth / 10)
     console.line("ecs renewed")
     assert stream.getvalue() == (
-        "  waiting for ecs to take over: 5 s\n  waiting for ecs to take over: 10 s\necs renewed\n"
+        "  waiting for ecs to take over: 5s\n  waiting for ecs to take over: 10s\necs renewed\n"
     )
 
 
-def test_progress_on_a_terminal_rewrites_one_line_and_ends_it_before_other_output():
+def test_progress_on_a_terminal_rewrites_one_line_and_erases_it_before_other_output():
     stream = Terminal()
     console = Console(stream=stream)
     console.progress("waiting", 0.0)
     console.progress("waiting", 0.05)  # too soon after the last refresh: not drawn
     console.progress("waiting", 0.25)
+    console.progress("waiting", 12.25)
     console.line("done")
-    assert stream.getvalue() == "\r  waiting:   0.0 s \r  waiting:   0.2 s \ndone\n"
+    assert stream.getvalue() == (
+        "\r  waiting: 0s"
+        "\r  waiting: 0.2s"  # as long as the line before: nothing of it is left
+        "\r  waiting: 12.2s"
+        "\r                \r"  # erased: no stale count stays on screen
+        "done\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("no_color_flag", "environ", "coloured"),
+    [(False, {}, True), (True, {}, False), (False, {"NO_COLOR": "1"}, False)],
+)
+def test_colour_only_on_a_terminal_and_never_when_asked_not_to(
+    no_color_flag, environ, coloured, monkeypatch
+):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    terminal = Terminal()
+    console = Console(stream=terminal, no_color=no_color_flag)
+    console.check(Check("store reachable", CheckStatus.REFUSED, "no"))
+    console.loud("look")
+    assert ("\x1b[" in terminal.getvalue()) is coloured
+    assert "[REFUSED] store reachable: no" in click_unstyle(terminal.getvalue())
+    piped = io.StringIO()
+    Console(stream=piped).loud("look")
+    assert piped.getvalue() == "look\n"
 
 
 def test_json_mode_sends_human_text_to_stderr(capsys):
@@ -72,7 +93,7 @@ def test_report_json_has_every_field_of_the_report():
         target="ecs",
         outcome=Outcome.DONE,
         message="Done",
-        checks=[Check("store reachable", "ok", "answered")],
+        checks=[Check("store reachable", CheckStatus.OK, "answered")],
         previous=paas,
         announced_seconds=1.45678,
         pin_token=8,
@@ -109,16 +130,39 @@ def test_report_json_has_every_field_of_the_report():
         "Done",
         "  from:  paas (instance web-1:10:aa, token 7)",
         "  to:    ecs (instance task-1:20:bb, token 9)",
-        "  gap:   0.36 s from the end of the old tenure (token 8) to the new holder's first "
+        "  gap:   0.357s from the end of the old tenure (token 8) to the new holder's first "
         "renewal",
         "  next critical run: letters at 2026-03-01 13:00:00.000Z, sent by ecs/task-1:20:bb",
     ]
+
+
+def test_a_pin_in_place_reports_the_kept_leader_and_a_rollback_its_json():
+    ecs = Tenure(Identity("ecs", "task-1:20:bb"), 9)
+    pinned = HandoverReport(
+        lock="beat", store="s", target="ecs", outcome=Outcome.PINNED, message="Pinned", new=ecs
+    )
+    assert pinned.lines() == [
+        "Pinned",
+        "  leader: ecs (instance task-1:20:bb, token 9) (unchanged)",
+        "  next critical run: none scheduled (or not known without the app's schedule)",
+    ]
+    assert pinned.as_json()["result"] == "pinned" and pinned.exit_code is ExitCode.OK
+    rollback = RollbackReport("ecs did not take over", "paas", True, 11, ecs, None)
+    assert rollback.as_json() == {
+        "reason": "ecs did not take over",
+        "to": "paas",
+        "ok": True,
+        "token": 11,
+        "leader": {"environment": "ecs", "instance": "task-1:20:bb", "token": 9},
+        "error": None,
+    }
 
 
 @pytest.mark.parametrize(
     ("outcome", "code"),
     [
         (Outcome.DONE, 0),
+        (Outcome.PINNED, 0),
         (Outcome.NOTHING_TO_DO, 0),
         (Outcome.DRY_RUN, 0),
         (Outcome.REFUSED, 3),

@@ -16,11 +16,15 @@ from beat_handover.beat_lock.layout import new_version
 from beat_handover.beat_lock.location import parse_lock_url
 from beat_handover.beat_lock.stores import open_store
 from beat_handover.beat_lock.timings import LeaseTimings
-from beat_handover.handover.console import Console
-from beat_handover.handover.critical import CriticalOutlook
-from beat_handover.handover.move import announce_wait_seconds
-from beat_handover.handover.procedure import HandoverRequest, hand_over
-from beat_handover.handover.report import Outcome
+from beat_handover.handover.cli.console import Console
+from beat_handover.handover.procedure.flow import hand_over
+from beat_handover.handover.procedure.model import (
+    CheckStatus,
+    CriticalOutlook,
+    HandoverRequest,
+    Outcome,
+)
+from beat_handover.handover.procedure.store_steps import announce_wait_seconds
 from tests.handover.conftest import TIMINGS, CountingReads
 
 pytestmark = pytest.mark.integration
@@ -39,7 +43,7 @@ def handover(lock, target, *, outlook=QUIET, console=None, **options):
         lock.name,
         HandoverRequest(target=target, **options),
         outlook=outlook if callable(outlook) else (lambda _record: outlook),
-        console=console,
+        progress=console,
     )
     return report, console.stream.getvalue() + "\n".join(report.lines())
 
@@ -96,8 +100,8 @@ def test_handover_moves_the_lease_with_one_pin_and_reports_the_gap(lock, paas_le
     assert after.handover_to is None  # the pin cleared the announcement
     assert (
         f"Announced the handover to ecs on the lease (token {before.token}; holder and pin "
-        "unchanged). Waiting 0.45 s (one standby poll of 0.20 s and a margin), until every ecs "
-        "standby reads the lease every 50 ms."
+        "unchanged). Waiting 0.45s (one standby poll of 0.2s and a margin), until every ecs "
+        "standby reads the lease every 0.05s."
     ) in text
     assert "Done: ecs leads (gap" in text
     events = lock.store.events(lock.name)
@@ -120,7 +124,7 @@ def test_handover_back_and_the_old_leader_cannot_renew_meanwhile(lock, paas_lead
 
 
 def test_nothing_to_do_when_the_target_already_leads_and_is_pinned(lock, paas_leads):
-    assert handover(lock, "paas")[0].outcome is Outcome.DONE
+    assert handover(lock, "paas")[0].outcome is Outcome.PINNED
     before = lock.read()
 
     report, text = handover(lock, "paas")
@@ -129,6 +133,31 @@ def test_nothing_to_do_when_the_target_already_leads_and_is_pinned(lock, paas_le
     assert "paas already leads and the lease is pinned to paas: nothing to do" in text
     assert lock.read().token == before.token
     assert len(lock.store.events(lock.name)) == 2  # only the first handover's
+
+
+@both_stores
+def test_to_the_environment_that_already_leads_unpinned_reports_the_pin_it_set(lock, paas_leads):
+    lock.join("ecs")
+    lock.wait_for(lambda _r: len(lock.store.participants(lock.name)) == 2)
+    before = lock.read()
+    assert before.pin is None
+
+    report, text = handover(lock, "paas")
+
+    assert report.outcome is Outcome.PINNED and report.exit_code == 0, text
+    after = lock.read()
+    assert (after.holder, after.token, after.pin) == (paas_leads.identity, before.token, "paas")
+    assert report.new.holder == paas_leads.identity and report.new.token == before.token
+    tenure = f"paas (instance {paas_leads.identity.instance_id}, token {before.token})"
+    assert f"Pinned to paas in one conditional write; {tenure} keeps the lease." in text
+    assert (
+        "Pinned: paas already led and keeps the lease; it is now pinned to paas, so no other "
+        "environment may take it. No tenure ended."
+    ) in text
+    assert f"  leader: {tenure} (unchanged)" in text
+    assert "ended" not in text.replace("No tenure ended", "") and "to:" not in text
+    events = lock.store.events(lock.name)
+    assert [(e.kind, e.result) for e in events] == [("handover", "pinned"), ("pin", "written")]
 
 
 def test_no_live_participant_of_the_target_is_refused_and_nothing_changes(lock, paas_leads):
@@ -154,10 +183,10 @@ def test_dry_run_checks_everything_and_changes_nothing(lock, paas_leads):
     report, text = handover(lock, "ecs", dry_run=True)
 
     assert report.outcome is Outcome.DRY_RUN and report.exit_code == 0
-    assert [c.status for c in report.checks] == ["ok"] * 5
+    assert [c.status for c in report.checks] == [CheckStatus.OK] * 5
     assert (
         "Dry run: preflight passed; nothing was changed. Without --dry-run the handover would "
-        "be announced to the ecs standbys and, 0.45 s later, the lease would be pinned to ecs, "
+        "be announced to the ecs standbys and, 0.45s later, the lease would be pinned to ecs, "
         f"ending the tenure of {report.previous}."
     ) in text
     assert unchanged(before, lock.read())
@@ -174,10 +203,10 @@ def test_target_that_never_takes_over_is_rolled_back_and_the_old_side_leads(lock
     record = lock.read()
     assert record.holder == paas_leads.identity and record.pin == "paas"
     assert record.renewals >= 1 and record.handover_to is None
-    assert report.rollback["ok"] and report.rollback["to"] == "paas"
-    assert "Rolling back: ecs did not take over within 1.50 s." in text
+    assert report.rollback.ok and report.rollback.to == "paas"
+    assert "Rolling back: ecs did not take over within 1.5s." in text
     assert (
-        f"Rolled back: ecs did not take over within 1.50 s; paas (instance "
+        f"Rolled back: ecs did not take over within 1.5s; paas (instance "
         f"{paas_leads.identity.instance_id}, token {record.token}) leads again." in text
     )
     assert [(e.kind, e.result) for e in lock.store.events(lock.name)] == [
@@ -198,7 +227,7 @@ def test_roll_back_that_fails_is_loud_and_exits_5(lock):
 
     assert report.outcome is Outcome.ROLLBACK_FAILED and report.exit_code == 5, text
     assert report.message.startswith(
-        "ROLL-BACK FAILED: ecs did not take over within 1.00 s, and paas did not lead again "
+        "ROLL-BACK FAILED: ecs did not take over within 1s, and paas did not lead again "
         "(timed-out). A person must look now"
     )
     assert lock.read().pin == "paas"
@@ -273,7 +302,7 @@ def test_critical_run_inside_the_guard_is_refused_unless_forced(lock, paas_leads
 
     assert refused.outcome is Outcome.REFUSED
     assert "[REFUSED] critical entries: letters at " in text
-    assert "is inside the 10m 00s guard; the next quiet window of 10m 00s starts at " in text
+    assert "is inside the 10m guard; the next quiet window of 10m starts at " in text
     assert text.count("; wait for it, or use --force") == 1
     assert unchanged(before, lock.read())
 
@@ -293,7 +322,7 @@ def test_a_lock_nobody_ever_held_rolls_back_to_no_pin(lock):
     assert report.outcome is Outcome.ROLLED_BACK, text
     assert "current leader: nobody has ever held lock" in text
     assert report.message == (
-        "Rolled back: ecs did not take over within 1.00 s; the pin is back to any environment."
+        "Rolled back: ecs did not take over within 1s; the pin is back to any environment."
     )
     record = lock.read()
     assert (record.holder, record.pin) == (None, None)

@@ -3,6 +3,7 @@ stores that are not there."""
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime
 
 import pytest
@@ -16,6 +17,7 @@ from beat_handover.beat_lock.stores import open_store
 from beat_handover.beat_lock.timings import LeaseTimings
 from tests.servers import free_port
 
+FAST = LeaseTimings(lease_seconds=2.0, renew_seconds=0.4, safe_seconds=1.5, poll_seconds=0.2)
 FORMS = "dynamodb://TABLE?region=REGION, redis://HOST:PORT/DB or rediss://HOST:PORT/DB"
 
 
@@ -132,10 +134,66 @@ def test_no_region_anywhere_is_a_config_error(monkeypatch):
     )
 
 
-def test_a_redis_nobody_listens_on_is_unavailable_not_a_traceback():
+def test_a_redis_nobody_listens_on_is_refused_not_a_traceback():
     url = f"redis://127.0.0.1:{free_port()}/0"
     store = open_store(parse_lock_url(url))
     with pytest.raises(StoreUnavailable) as caught:
         store.ping()
-    assert str(caught.value).startswith(f"Redis at {url} did not answer in time (ConnectionError")
-    assert str(caught.value).endswith("retrying later can help")
+    assert str(caught.value) == (
+        f"Redis at {url} could not be reached: the connection was refused, so nothing listens "
+        "there; check the host and port in beat_lock_url and that the server is running; "
+        "retrying later can help"
+    )
+
+
+def test_a_redis_that_accepts_but_never_answers_timed_out():
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        store = open_store(parse_lock_url(url), FAST)
+        with pytest.raises(StoreUnavailable) as caught:
+            store.ping()
+    assert str(caught.value).startswith(
+        f"Redis at {url} could not be reached: it did not answer in time (TimeoutError"
+    )
+
+
+def test_a_redis_host_that_does_not_resolve_says_so():
+    url = "redis://no-such-host.invalid:6379/0"
+    with pytest.raises(StoreUnavailable) as caught:
+        open_store(parse_lock_url(url), FAST).ping()
+    assert str(caught.value) == (
+        f"Redis at {url} could not be reached: the host name does not resolve; check the host "
+        "and port in beat_lock_url (or this machine's DNS); retrying later can help"
+    )
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "region", "what"),
+    [
+        ("http://127.0.0.1:{port}", "eu-west-2", "the connection was refused"),
+        ("http://no-such-host.invalid:4566", "eu-west-2", "the host name does not resolve"),
+        (None, "eu-west-9", "the host name does not resolve"),
+    ],
+)
+def test_dynamodb_that_cannot_be_reached_says_why_and_what_to_check(
+    endpoint, region, what, monkeypatch
+):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    if endpoint is None:
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+        shown = f"https://dynamodb.{region}.amazonaws.com"
+    else:
+        shown = endpoint.format(port=free_port())
+        monkeypatch.setenv("AWS_ENDPOINT_URL", shown)
+    store = DynamoDBStore(parse_lock_url(f"dynamodb://locks?region={region}"), FAST)
+    with pytest.raises(StoreUnavailable) as caught:
+        store.ping()
+    assert str(caught.value).startswith(f"DynamoDB at {shown} could not be reached: {what}")
+    assert str(caught.value).endswith(
+        "check the region in beat_lock_url or AWS_REGION, and AWS_ENDPOINT_URL if set"
+        + (" and that the server is running" if "refused" in what else " (or this machine's DNS)")
+        + "; retrying later can help"
+    )

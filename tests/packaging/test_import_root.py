@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from beat_handover.handover.processes import Processes, wait_for
+from beat_handover.handover.testing.processes import Processes, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = ("beat_lock", "scheduler", "handover", "routers")

@@ -14,6 +14,7 @@ from beat_handover.routers.route_format import Route, side_from_url
 from beat_handover.routers.route_store import create_route, dynamodb_client
 
 REGION = "eu-west-2"
+BY = {"actor": "tester", "host": "tests"}  # who the route changes made here are recorded as
 OLD_ORIGIN = "https://paas.example.com"
 NEW_ORIGIN = "https://ecs.example.com:8443/app"
 
@@ -88,6 +89,6 @@ def put_route(dynamodb, route_table) -> Callable[[Route], Route]:
     """Store a new route in the test table."""
 
     def put(route: Route) -> Route:
-        return create_route(dynamodb, route_table, route, reason="test")
+        return create_route(dynamodb, route_table, route, reason="test", **BY)
 
     return put

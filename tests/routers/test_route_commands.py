@@ -3,7 +3,10 @@ the refusals (bad percentages, unknown routes, a Redis lock URL), with their exi
 
 from __future__ import annotations
 
+import getpass
 import json
+import re
+import socket
 import zipfile
 from decimal import Decimal
 
@@ -13,7 +16,7 @@ from beat_handover.handover.cli import main
 from beat_handover.routers.errors import RouteConflict
 from beat_handover.routers.route_format import route_to_item
 from beat_handover.routers.route_store import change_percent, get_route, history
-from tests.routers.conftest import REGION, origin_route
+from tests.routers.conftest import BY, REGION, origin_route
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +50,7 @@ def test_set_abort_and_history(handover, created, dynamodb, route_table):
     assert code == 0
     assert out.splitlines() == [
         f"route {created}: 0% -> 0.1% to ecs (version 2)",
-        "Every handler container follows within 30 s (the route's cache TTL). CloudFront runs "
+        "Every handler container follows within 30s (the route's cache TTL). CloudFront runs "
         "the router only on cache misses: responses it has cached keep coming from where they "
         "came from until they expire.",
     ]
@@ -58,12 +61,23 @@ def test_set_abort_and_history(handover, created, dynamodb, route_table):
     assert get_route(dynamodb, route_table, created).percent == 0
     code, out, _ = handover("route", "history", created)
     assert code == 0
-    lines = out.splitlines()
-    assert [line.split("  ", 2)[2] for line in lines] == [
-        "abort   12.5% -> 0%  (version 4)  5xx on ecs",
-        "set     0.1% -> 12.5%  (version 3)",
-        "set     0% -> 0.1%  (version 2)  first visitors",
-        "create  0%  (version 1)  ecs is ready",
+    header, *rows = out.splitlines()
+    assert header.split() == ["WHEN", "(UTC)", "ACTION", "PERCENT", "VERSION", "BY", "REASON"]
+    who = f"{getpass.getuser()}@{socket.gethostname().split('.')[0]}"
+    assert [re.split(r"\s{2,}", row)[1:] for row in rows] == [
+        ["abort", "12.5% -> 0%", "4", who, "5xx on ecs"],
+        ["set", "0.1% -> 12.5%", "3", who],
+        ["set", "0% -> 0.1%", "2", who, "first visitors"],
+        ["create", "0%", "1", who, "ecs is ready"],
+    ]
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ  ", row) for row in rows)
+    code, out, _ = handover("route", "history", created, "--json")
+    assert code == 0
+    assert [(c["action"], c["old_percent"], c["new_percent"]) for c in json.loads(out)] == [
+        ("abort", "12.5", "0"),
+        ("set", "0.1", "12.5"),
+        ("set", "0", "0.1"),
+        ("create", None, "0"),
     ]
 
 
@@ -77,6 +91,17 @@ def test_show_describes_the_route(handover, created):
     ]
     code, out, _ = handover("route", "show")
     assert code == 0 and f"route {created} (cloudfront)" in out
+    code, out, _ = handover("route", "show", created, "--json")
+    assert code == 0
+    (shown,) = json.loads(out)
+    assert (shown["name"], shown["percent"], shown["cache_ttl_seconds"]) == (created, "0", 30)
+    assert shown["new"] == {
+        "label": "ecs",
+        "domain_name": "ecs.example.com",
+        "protocol": "https",
+        "port": 8443,
+        "path": "/app",
+    }
 
 
 @pytest.mark.parametrize("percent", ["150", "-5", "abc", "0.00001", "nan", ""])
@@ -106,10 +131,10 @@ def test_setting_the_same_percentage_writes_nothing(handover, created, dynamodb,
     assert len(history(dynamodb, route_table, created)) == 1
 
 
-def test_creating_a_route_twice_is_refused(handover, created):
+def test_creating_a_route_twice_is_refused_as_wrong_input(handover, created):
     again = f"route create {created} --kind cloudfront --old https://a.example.com --new "
     code, _, err = handover(*(again + "https://b.example.com").split())
-    assert code == 3
+    assert code == 2
     assert err == (
         f"Error: route {created!r} exists already; change it with `handover route set`\n"
     )
@@ -141,16 +166,28 @@ def test_creating_a_route_twice_is_refused(handover, created):
                 "https://a.example.com",
                 "--new",
                 "https://b.example.com",
-                "--cache-ttl-seconds",
+                "--cache-ttl",
                 "0",
             ],
-            "Error: route 'r1': cache_ttl_seconds must be whole seconds from 1 to 3600, got 0\n",
+            "Error: Invalid value for '--cache-ttl': must be from 1s to 1h, got '0'\n",
+        ),
+        (
+            [
+                "--old",
+                "https://a.example.com",
+                "--new",
+                "https://b.example.com",
+                "--read-timeout",
+                "5m",
+            ],
+            "Error: --old (a cloudfront side): field 'read_timeout_seconds' must be whole seconds "
+            "from 1 to 180 (CloudFront's limits), got 300\n",
         ),
     ],
 )
 def test_bad_route_definitions_are_refused(handover, args, message):
     code, _, err = handover("route", "create", "r1", "--kind", "cloudfront", *args)
-    assert (code, err) == (2, message)
+    assert code == 2 and err.endswith(message), err
 
 
 def test_routes_need_a_dynamodb_lock_url(capsys):
@@ -171,7 +208,7 @@ def test_a_write_racing_another_is_refused_not_lost(dynamodb, route_table, put_r
 
     dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", sneak_in)
     with pytest.raises(RouteConflict, match="was changed by someone else while we wrote it"):
-        change_percent(dynamodb, route_table, name, Decimal(10), action="set", reason="")
+        change_percent(dynamodb, route_table, name, Decimal(10), action="set", reason="", **BY)
     assert get_route(dynamodb, route_table, name).percent == 50
 
 

@@ -16,7 +16,7 @@ from beat_handover.routers.config import CloudFrontConfig, open_switch, parse_co
 from beat_handover.routers.route_format import RESOLUTION, route_to_item
 from beat_handover.routers.route_store import change_percent
 from beat_handover.routers.switch import NEW, OLD, bucket
-from tests.routers.conftest import REGION, origin_route
+from tests.routers.conftest import BY, REGION, origin_route
 from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ def test_zero_sends_nothing_and_hundred_sends_everything(
     half = DRAWS // 2
     assert new_share(switch, [None] * half) == 0
     assert new_share(switch, (f"visitor-{i}" for i in range(half))) == 0
-    change_percent(dynamodb, route_table, name, Decimal(100), action="set", reason="all in")
+    change_percent(dynamodb, route_table, name, Decimal(100), action="set", reason="all in", **BY)
     clock.advance(30)
     assert new_share(switch, [None] * half) == half
     assert new_share(switch, (f"visitor-{i}" for i in range(half))) == half
@@ -94,7 +94,7 @@ def test_keys_stay_put_and_only_ever_move_old_to_new(
     keys = [f"visitor-{i}" for i in range(5000)]
     previous: set[str] = set()
     for percent in ["0.1", "1", "5", "25", "50", "99.9", "100"]:
-        change_percent(dynamodb, route_table, name, Decimal(percent), action="set", reason="")
+        change_percent(dynamodb, route_table, name, Decimal(percent), action="set", reason="", **BY)
         clock.advance(30)
         on_new = {key for key in keys if switch.decide(key).side == NEW}
         assert on_new == {key for key in keys if switch.decide(key).side == NEW}, "not sticky"
@@ -119,7 +119,7 @@ def test_the_item_is_read_once_per_ttl(name, make_switch, put_route, dynamodb, r
     reads = counting(switch)
     assert new_share(switch, [None] * 1000) == 0
     assert len(reads) == 1
-    change_percent(dynamodb, route_table, name, Decimal(100), action="set", reason="")
+    change_percent(dynamodb, route_table, name, Decimal(100), action="set", reason="", **BY)
     clock.advance(29.9)
     assert new_share(switch, [None] * 1000) == 0, "the change was seen before the TTL ran out"
     assert len(reads) == 1

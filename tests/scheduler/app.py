@@ -14,7 +14,7 @@ from datetime import timedelta
 from celery import Celery, Task
 from celery.schedules import crontab
 
-from beat_handover.handover.received_runs import append_record
+from beat_handover.handover.testing.received_runs import append_record
 from beat_handover.scheduler.guard import OncePerSlotTask
 
 app = Celery("leased_beat_test", broker=os.environ.get("TEST_BROKER_URL", "memory://"))

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from beat_handover.beat_lock.errors import ConfigError
 from beat_handover.scheduler.headers import run_headers, slot_of
 
 
@@ -24,7 +25,7 @@ def test_messages_without_run_headers_are_not_runs():
     assert slot_of({"beat_entry": "letters"}) is None
 
 
-@pytest.mark.parametrize("slot", ["2025-03-30T01:00:00", 5])
-def test_malformed_slots_are_refused(slot):
-    with pytest.raises(ValueError, match="beat_slot"):
+@pytest.mark.parametrize("slot", ["2025-03-30T01:00:00", 5, "yesterday"])
+def test_malformed_slots_are_the_toolkits_config_error(slot):
+    with pytest.raises(ConfigError, match="beat_slot"):
         slot_of({"beat_entry": "letters", "beat_slot": slot})

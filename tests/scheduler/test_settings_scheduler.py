@@ -21,8 +21,8 @@ def test_max_lateness_below_the_grace_is_refused_with_both_values():
     with pytest.raises(ConfigError) as caught:
         settings(BEAT_LOCK_MAX_LATENESS_SECONDS="3")
     assert str(caught.value) == (
-        "environment variable BEAT_LOCK_MAX_LATENESS_SECONDS (3) must be at least the on-time "
-        "grace (5 s = max(2 x beat_lock_poll_seconds, 5 s)): a run that is on time is always sent"
+        "environment variable BEAT_LOCK_MAX_LATENESS_SECONDS (3s) must be at least the on-time "
+        "grace (5s = max(2 x beat_lock_poll_seconds, 5s)): a run that is on time is always sent"
     )
 
 

@@ -1,0 +1,120 @@
+"""What the quiet-window report and the handover's guard read from an app: its beat schedule,
+time zone and critical entries, and the interval anchors (last claimed slots) from the lease
+store (:func:`load_app_schedule`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from beat_handover.beat_lock.errors import ConfigError, StoreMissing, StoreUnavailable
+from beat_handover.handover.connection import Connection
+from beat_handover.scheduler import quiet
+from beat_handover.scheduler.quiet import DEFAULT_HORIZON, CriticalRun, QuietWindow
+
+
+@dataclass(frozen=True)
+class AppSchedule:
+    """What the quiet-window maths needs from an app: its entries, time zone, critical entries
+    (``beat_lock_critical``) and the interval anchors read from the lease store."""
+
+    schedules: Mapping[str, Any]  # entry name -> schedule
+    tz: tzinfo
+    critical: tuple[str, ...]
+    anchors: Mapping[str, datetime]  # entry name -> last claimed slot
+    anchors_unknown: str | None  # why no claims could be read; None when the store answered
+
+    @property
+    def phase_unknown_reason(self) -> str:
+        """Why an interval entry without an anchor has one: no store, or no claim yet."""
+        if self.anchors_unknown is not None:
+            return self.anchors_unknown
+        return "the lease store has no claimed slot for them yet"
+
+    def next_critical_run(
+        self, now: datetime, critical: Sequence[str] | None = None
+    ) -> CriticalRun | None:
+        """The first critical run after `now` (`critical` defaults to beat_lock_critical)."""
+        chosen = self.critical if critical is None else critical
+        return quiet.next_critical_run(
+            self.schedules, chosen, now, tz=self.tz, anchors=self.anchors
+        )
+
+    def next_quiet_window(
+        self,
+        now: datetime,
+        *,
+        guard: timedelta,
+        min_length: timedelta,
+        critical: Sequence[str] | None = None,
+        horizon: timedelta = DEFAULT_HORIZON,
+    ) -> QuietWindow | None:
+        """The first quiet window from `now` on, within `horizon` (see
+        beat_handover.scheduler.quiet)."""
+        chosen = self.critical if critical is None else critical
+        return quiet.next_quiet_window(
+            self.schedules,
+            chosen,
+            now,
+            tz=self.tz,
+            guard=guard,
+            min_length=min_length,
+            anchors=self.anchors,
+            horizon=horizon,
+        )
+
+
+def load_app_schedule(connection: Connection) -> AppSchedule:
+    """Read the beat schedule, time zone and critical entries of the connection's app, and the
+    claimed slots from the lease store when ``beat_lock_url`` is set and the store answers."""
+    settings = connection.settings()
+    app = connection.load_app()
+    if app is None:
+        raise ConfigError(
+            "no Celery app given: name it with -A, e.g. handover -A proj quiet-windows"
+        )
+    beat_schedule = app.conf.beat_schedule
+    if beat_schedule is None:
+        beat_schedule = {}
+    if not isinstance(beat_schedule, Mapping):
+        raise ConfigError(
+            f"app.conf.beat_schedule must map entry names to entries, got {beat_schedule!r}"
+        )
+    schedules = quiet.entry_schedules(beat_schedule)
+    if settings.location is None:
+        anchors: dict[str, datetime] = {}
+        unknown: str | None = "beat_lock_url is not set, so no claimed slots could be read"
+    else:
+        try:
+            record = connection.store().read(settings.name)
+        except (StoreUnavailable, StoreMissing) as exc:
+            anchors, unknown = {}, f"the lease store could not be read: {exc}"
+        else:
+            claims = record.claims if record is not None else {}
+            anchors = {entry: claim.slot for entry, claim in claims.items()}
+            unknown = None
+    return AppSchedule(schedules, app_timezone(app), settings.critical, anchors, unknown)
+
+
+def app_timezone(app: Any) -> tzinfo:
+    """The zone beat computes crontabs in: ``app.conf.timezone``, UTC when it is not set."""
+    name = app.conf.timezone
+    if name is None:
+        if app.conf.enable_utc is False:
+            raise ConfigError(
+                "app.conf.timezone is not set and enable_utc is off, so beat uses this "
+                "machine's local time; set app.conf.timezone (e.g. Europe/London) so the report "
+                "computes in the zone beat uses"
+            )
+        return UTC
+    if isinstance(name, tzinfo):
+        return name
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"app.conf.timezone {name!r} is not a time zone name such as Europe/London or UTC"
+        ) from None

@@ -1,0 +1,235 @@
+"""``handover route``: create, steer, inspect and package the percentage routers; a thin layer
+over :mod:`beat_handover.handover.routes`."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from beat_handover.handover.cli.params import (
+    CACHE_TTL,
+    ORIGIN_TIMEOUT,
+    Duration,
+    connection_options,
+    get_connection,
+    json_option,
+)
+from beat_handover.handover.history import change_json, route_history_lines
+from beat_handover.handover.routes import Routes, describe, follow_note, route_errors, route_json
+from beat_handover.routers.config import json_object
+from beat_handover.routers.packaging import HANDLERS, sha256_of
+from beat_handover.routers.route_format import (
+    DEFAULT_CACHE_TTL_SECONDS,
+    KINDS,
+    format_percent,
+    parse_percent,
+)
+
+
+@click.group(name="route")
+@connection_options
+def route() -> None:
+    """Steer the percentage routers (CloudFront, SES receipts)."""
+
+
+@route.command()
+@click.argument("name", required=False)
+@json_option("A JSON list of the routes, as stored.")
+@connection_options
+def show(name: str | None, as_json: bool) -> None:
+    """Show one route, or every route in the table."""
+    routes = Routes(get_connection())
+    found_routes = [routes.get(name)] if name else routes.all()
+    if as_json:
+        click.echo(json.dumps([route_json(found) for found in found_routes], indent=2))
+        return
+    if not found_routes:
+        click.echo(f"no routes in table {routes.table}; create one with `handover route create`")
+    for found in found_routes:
+        click.echo("\n".join(describe(found)))
+
+
+@route.command()
+@click.argument("name")
+@click.option("--kind", type=click.Choice(KINDS), required=True, help="Which handler serves it.")
+@click.option(
+    "--old",
+    "old_url",
+    required=True,
+    metavar="URL",
+    help="Old side: origin URL (cloudfront) or SQS queue URL (ses_receipts).",
+)
+@click.option("--new", "new_url", required=True, metavar="URL", help="New side, as --old.")
+@click.option("--old-label", default="paas", show_default=True, help="Name of the old side.")
+@click.option("--new-label", default="ecs", show_default=True, help="Name of the new side.")
+@click.option(
+    "--cache-ttl",
+    type=Duration(CACHE_TTL),
+    default=f"{DEFAULT_CACHE_TTL_SECONDS}s",
+    show_default=True,
+    metavar="DURATION",
+    help="How long handler containers cache the route.",
+)
+@click.option(
+    "--read-timeout",
+    type=Duration(ORIGIN_TIMEOUT),
+    metavar="DURATION",
+    help="Origin read timeout (cloudfront).",
+)
+@click.option(
+    "--keepalive-timeout",
+    type=Duration(ORIGIN_TIMEOUT),
+    metavar="DURATION",
+    help="Origin keep-alive timeout (cloudfront).",
+)
+@click.option("--reason", default="", help="Why, for the audit trail.")
+@connection_options
+def create(
+    name: str,
+    kind: str,
+    old_url: str,
+    new_url: str,
+    old_label: str,
+    new_label: str,
+    cache_ttl: float,
+    read_timeout: float | None,
+    keepalive_timeout: float | None,
+    reason: str,
+) -> None:
+    """Create a route at 0 % (everything to the old side)."""
+    timeouts = {
+        key: int(value)
+        for key, value in (
+            ("read_timeout_seconds", read_timeout),
+            ("keepalive_timeout_seconds", keepalive_timeout),
+        )
+        if value is not None
+    }
+    routes = Routes(get_connection())
+    created = routes.create(
+        name,
+        kind,
+        (old_url, new_url),
+        (old_label, new_label),
+        cache_ttl_seconds=int(cache_ttl),
+        timeouts=timeouts,
+        reason=reason,
+    )
+    click.echo(
+        f"created route {name} in table {routes.table}, at 0%: everything goes to "
+        f"{created.old.label}"
+    )
+    click.echo("\n".join(describe(created)[1:]))
+    click.echo(
+        f"Next: `handover route package {name} --out DIR`, deploy the zip, then "
+        f"`handover route set {name} PERCENT`."
+    )
+
+
+def _change(name: str, percent: Decimal, *, action: str, reason: str) -> None:
+    before, after = Routes(get_connection()).change(name, percent, action=action, reason=reason)
+    if after is None:
+        click.echo(
+            f"route {name} already sends {format_percent(percent)}% to {before.new.label}; "
+            "nothing written"
+        )
+        return
+    click.echo(
+        f"route {name}: {format_percent(before.percent)}% -> {format_percent(after.percent)}% "
+        f"to {after.new.label} (version {after.version})"
+    )
+    click.echo(follow_note(after))
+
+
+@route.command(name="set", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("percent")
+@click.option("--reason", default="", help="Why, for the audit trail.")
+@connection_options
+def set_percent(name: str, percent: str, reason: str) -> None:
+    """Send PERCENT of traffic to the new side.
+
+    PERCENT is from 0 to 100, with up to 4 decimals (0.1, 12.5)."""
+    with route_errors():
+        value = parse_percent(percent, source="PERCENT")
+    _change(name, value, action="set", reason=reason)
+
+
+@route.command()
+@click.argument("name")
+@click.option("--reason", default="", help="Why, for the audit trail.")
+@connection_options
+def abort(name: str, reason: str) -> None:
+    """Send everything back to the old side at once (0 %)."""
+    _change(name, Decimal(0), action="abort", reason=reason)
+
+
+@route.command(name="history")
+@click.argument("name")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=20,
+    show_default=True,
+    help="How many changes, newest first.",
+)
+@json_option("A JSON list of the changes.")
+@connection_options
+def show_history(name: str, limit: int, as_json: bool) -> None:
+    """Who changed a route, when, and why.
+
+    Newest first: when (UTC), the action, the percentage before and after, the version, who
+    (user@host) and the reason."""
+    changes = Routes(get_connection()).history(name, limit)
+    if as_json:
+        click.echo(json.dumps([change_json(change) for change in changes], indent=2))
+    else:
+        click.echo("\n".join(route_history_lines(changes)))
+
+
+@route.command()
+@click.argument("name")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write NAME-KIND.zip into.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.File("r"),
+    help="JSON object of handler options (sticky_cookie, override_secret, task_name...).",
+)
+@connection_options
+def package(name: str, out_dir: Path, config_file: Any) -> None:
+    """Build the Lambda zip of a route's handler.
+
+    The route's config (table, region, cache TTL, fallback side) is baked in, with the handler
+    options of --config."""
+    options: dict[str, Any] = {}
+    options_from = "--config"
+    if config_file is not None:
+        options_from = f"--config {config_file.name}"
+        with route_errors():
+            options = json_object(config_file.read(), source=options_from)
+    routes = Routes(get_connection())
+    path, found, config = routes.package(name, out_dir, options, options_from=options_from)
+    click.echo(f"wrote {path} ({path.stat().st_size // 1024} KiB, sha256 {sha256_of(path)})")
+    click.echo(f"handler: {HANDLERS[found.kind]}   runtime: python3.11 or newer")
+    click.echo(
+        f"its role needs dynamodb:GetItem on table {routes.table} in {routes.region}"
+        + (" and sqs:SendMessage on both queues" if found.kind == "ses_receipts" else "")
+    )
+    if found.kind == "cloudfront":
+        click.echo(
+            "Lambda@Edge: create the function in us-east-1, publish a version and attach "
+            "it to the distribution's origin-request event."
+        )
+    if "override_secret" in config:
+        click.echo("The zip holds the override secret: store and share it as a secret.")

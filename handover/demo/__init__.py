@@ -1,0 +1,1 @@
+"""``make demo``: beat-handover end to end on this machine."""

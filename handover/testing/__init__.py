@@ -1,0 +1,1 @@
+"""The process and server harness the tests, the benchmarks and the demo share."""
