@@ -113,7 +113,9 @@ class LeasedScheduler(Scheduler):
         composed with another schedule source overrides this to read that source."""
         stock = Scheduler(app, lazy=True)
         Scheduler.setup_schedule(stock)
-        return dict(stock.schedule)
+        written = [name for name in app.conf.beat_schedule or {} if name in stock.schedule]
+        defaults = sorted(set(stock.schedule) - set(written))
+        return {name: stock.schedule[name] for name in [*written, *defaults]}  # as written
 
     def _checked(self, entries: dict[str, ScheduleEntry]) -> EntryNames:
         """Every entry can be fenced, and the critical and catch-up names resolve against them."""

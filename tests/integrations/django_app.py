@@ -12,7 +12,7 @@ from celery import Celery, Task
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.integrations.django_settings")
 django.setup()
 
-from beat_handover.handover.received_runs import append_record  # noqa: E402
+from beat_handover.handover.testing.received_runs import append_record  # noqa: E402
 
 app = Celery("django_beat_test", broker=os.environ.get("TEST_BROKER_URL", "memory://"))
 app.conf.update(
