@@ -121,3 +121,19 @@ def test_local_times_are_instants_not_wall_clocks() -> None:
     assert next_fire_time(
         timedelta(hours=1), next_midnight - timedelta(hours=1), tz=LONDON, anchor=midnight
     ) == datetime(2026, 3, 29, 23, 0, tzinfo=UTC)
+
+
+def test_a_custom_schedule_with_next_fire_time_is_stepped_by_it() -> None:
+    """The documented way to dispatch a schedule of one's own (docs/schedules.md)."""
+
+    class EveryOtherMinute(schedule):
+        def is_due(self, last_run_at):
+            return super().is_due(last_run_at)
+
+        def next_fire_time(self, after: datetime) -> datetime | None:
+            at = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            return at if at.minute % 2 == 0 else at + timedelta(minutes=1)
+
+    runs = fire_times(EveryOtherMinute(60), ANCHOR, ANCHOR + timedelta(minutes=7), tz=UTC)
+    assert [run.minute for run in runs] == [0, 2, 4, 6]
+    assert next_fire_time(EveryOtherMinute(60), ANCHOR, tz=UTC) == runs[0]
