@@ -1,6 +1,7 @@
-"""What the quiet-window report and the handover's guard read from an app: its beat schedule,
-time zone and critical entries, and the interval anchors (last claimed slots) from the lease
-store (:func:`load_app_schedule`)."""
+"""What the quiet-window report and the handover's guard read from an app: the schedule of the
+scheduler in use (:func:`beat_handover.scheduler.schedule_source.read_schedule`, which may read a
+database), its time zone and critical entries, and the interval anchors (last claimed slots)
+from the lease store (:func:`load_app_schedule`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from beat_handover.beat_lock.errors import ConfigError, StoreMissing, StoreUnava
 from beat_handover.handover.connection import Connection
 from beat_handover.scheduler import quiet
 from beat_handover.scheduler.quiet import DEFAULT_HORIZON, CriticalRun, QuietWindow
+from beat_handover.scheduler.schedule_source import read_schedule
 
 
 @dataclass(frozen=True)
@@ -76,14 +78,10 @@ def load_app_schedule(connection: Connection) -> AppSchedule:
         raise ConfigError(
             "no Celery app given: name it with -A, e.g. handover -A proj quiet-windows"
         )
-    beat_schedule = app.conf.beat_schedule
-    if beat_schedule is None:
-        beat_schedule = {}
-    if not isinstance(beat_schedule, Mapping):
-        raise ConfigError(
-            f"app.conf.beat_schedule must map entry names to entries, got {beat_schedule!r}"
-        )
-    schedules = quiet.entry_schedules(beat_schedule)
+    # The scheduler in use's entries (a schedule database included) and critical names resolved
+    # against them, exactly as beat resolves them.
+    schedule = read_schedule(app)
+    schedules = schedule.schedules
     if settings.location is None:
         anchors: dict[str, datetime] = {}
         unknown: str | None = "beat_lock_url is not set, so no claimed slots could be read"
@@ -95,7 +93,8 @@ def load_app_schedule(connection: Connection) -> AppSchedule:
         else:
             anchors = {entry: claim.slot for entry, claim in claims.items()}
             unknown = None
-    return AppSchedule(schedules, app_timezone(app), settings.critical, anchors, unknown)
+    critical = tuple(sorted(schedule.names.critical))
+    return AppSchedule(schedules, app_timezone(app), critical, anchors, unknown)
 
 
 def app_timezone(app: Any) -> tzinfo:

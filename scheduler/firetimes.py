@@ -18,10 +18,14 @@ at the first 01:30 on the autumn one, while ``crontab(minute=0)`` fires 23 and 2
 days. Several wall times that map to one instant (two fixed times inside one gap) fire once.
 
 Interval entries (``timedelta``, a number of seconds, ``celery.schedules.schedule``) fire at
-``anchor + k * run_every`` for every integer k, where the anchor is the entry's last claimed slot;
-without one the phase is unknown (:class:`~beat_handover.scheduler.errors.PhaseUnknown`). Solar
-entries are computed by the ephem astronomy library, which this toolkit does not depend on, so they
-raise :class:`~beat_handover.scheduler.errors.UnsupportedSchedule`.
+``anchor + k * run_every`` for every integer k, where the anchor is the entry's last claimed slot
+(or, before its first claim, the moment the leader first saw it, as stock beat counts from its
+start); without one the phase is unknown (:class:`~beat_handover.scheduler.errors.PhaseUnknown`).
+Relative intervals, solar events, django-celery-beat's ``clocked`` and custom schedules that name
+their own fire times are stepped (:mod:`beat_handover.scheduler.stepped`): Celery's own
+computation at a stopped clock. django-celery-beat's ``TzAwareCrontab`` is a crontab computed in
+its own time zone instead of the app's. Any other schedule class raises
+:class:`~beat_handover.scheduler.errors.UnsupportedSchedule` naming why and what to do.
 
 Every time returned is an aware UTC datetime. Offsets are assumed to change at most once within
 any local hour (true of every zone in the tz database).
@@ -36,19 +40,21 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from celery.schedules import crontab, solar
-from celery.schedules import schedule as interval_schedule
+from celery.schedules import crontab
 from croniter import croniter
 from croniter.croniter import CroniterBadDateError
 
 from beat_handover.beat_lock.errors import ConfigError
 from beat_handover.scheduler.errors import PhaseUnknown, UnsupportedSchedule
+from beat_handover.scheduler.stepped import TZ_AWARE_CRONTAB, Stepper, known_base, stepper_of
 
 ONE_DAY = timedelta(days=1)
 ONE_SECOND = timedelta(seconds=1)
 WALL_STEPS = tuple(timedelta(minutes=minute) for minute in range(24 * 60))  # from midnight
 # An interval listed over a long period can describe more runs than memory holds.
 MAX_INTERVAL_RUNS = 5_000_000
+# A relative interval is stepped from a little before the period, counted from its anchor.
+RELATIVE_LEAD_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -82,40 +88,51 @@ class CronFields:
 def fire_times(
     schedule: Any, start: datetime, end: datetime, *, tz: tzinfo, anchor: datetime | None = None
 ) -> list[datetime]:
-    """Every instant t with start < t <= end (half-open, both aware) at which `schedule` (a celery
-    crontab, schedule/timedelta interval, or solar) fires, as aware UTC datetimes, ascending.
-    crontab: croniter semantics with Celery's day-of-month AND day-of-week (day_or=False), computed
-    in `tz` (the app's timezone) with the DST rules of DESIGN.md. Interval: anchor + k*run_every for
-    every integer k (anchor = the entry's last claimed slot); anchor None -> raises
-    beat_handover.scheduler.errors.PhaseUnknown. Solar: Celery's own computation or
-    UnsupportedSchedule."""
+    """Every instant t with start < t <= end (half-open, both aware) at which `schedule` fires, as
+    aware UTC datetimes, ascending. crontab: croniter semantics with Celery's day-of-month AND
+    day-of-week (day_or=False), computed in `tz` (the app's timezone; a TzAwareCrontab's own zone)
+    with the DST rules of DESIGN.md. Interval: anchor + k*run_every for every integer k (anchor =
+    the entry's last claimed slot); anchor None -> raises PhaseUnknown. Relative interval, solar,
+    clocked, custom: stepped (beat_handover.scheduler.stepped). Others: UnsupportedSchedule."""
     start, end = utc_instant(start, "start"), utc_instant(end, "end")
     _require_tz(tz)
-    kind = _kind(schedule)
+    kind = _kind(schedule, tz)
     if isinstance(kind, timedelta):
         return _interval_times(kind, start, end, anchor)
     if end <= start:
         return []
-    first = start.astimezone(tz).date() - ONE_DAY
-    last = end.astimezone(tz).date() + ONE_DAY
-    runs: list[datetime] = []
-    for day in _firing_days(kind.days, first, last):
-        runs.extend(_day_times(kind, day, tz))
+    if isinstance(kind, Stepper):
+        runs = []
+        for at in _stepped_after(kind, start, anchor):
+            if at > end:
+                break
+            runs.append(at)
+        return runs
+    fields, zone = kind
+    first = start.astimezone(zone).date() - ONE_DAY
+    last = end.astimezone(zone).date() + ONE_DAY
+    runs = []
+    for day in _firing_days(fields.days, first, last):
+        runs.extend(_day_times(fields, day, zone))
     return runs[bisect_right(runs, start) : bisect_right(runs, end)]
 
 
 def next_fire_time(
     schedule: Any, after: datetime, *, tz: tzinfo, anchor: datetime | None = None
-) -> datetime:
-    """The first fire time strictly after `after` (same rules), aware UTC."""
+) -> datetime | None:
+    """The first fire time strictly after `after` (same rules), aware UTC; None if the schedule
+    never fires again (a clocked time that has passed)."""
     after = utc_instant(after, "after")
     _require_tz(tz)
-    kind = _kind(schedule)
+    kind = _kind(schedule, tz)
     if isinstance(kind, timedelta):
         anchor = _require_anchor(kind, anchor)
         return anchor + ((after - anchor) // kind + 1) * kind
-    for day in _days_from(kind.days, after.astimezone(tz).date() - ONE_DAY):
-        for run in _day_times(kind, day, tz):
+    if isinstance(kind, Stepper):
+        return next(_stepped_after(kind, after, anchor), None)
+    fields, zone = kind
+    for day in _days_from(fields.days, after.astimezone(zone).date() - ONE_DAY):
+        for run in _day_times(fields, day, zone):
             if run > after:
                 return run
     raise UnsupportedSchedule(
@@ -124,33 +141,49 @@ def next_fire_time(
     )
 
 
-def _kind(schedule: Any) -> CronFields | timedelta:
-    """The crontab fields or the interval of `schedule`; UnsupportedSchedule for anything else."""
-    if isinstance(schedule, crontab):
-        return CronFields.of(schedule)
-    if isinstance(schedule, interval_schedule):
-        run_every = schedule.run_every
-    elif isinstance(schedule, timedelta):
+def _kind(schedule: Any, tz: tzinfo) -> tuple[CronFields, tzinfo] | timedelta | Stepper:
+    """The crontab fields and zone, the interval, or the stepper of `schedule`;
+    UnsupportedSchedule for anything else."""
+    if isinstance(schedule, timedelta):
         run_every = schedule
     elif isinstance(schedule, int | float) and not isinstance(schedule, bool):
         run_every = timedelta(seconds=schedule)
-    elif isinstance(schedule, solar):
-        raise UnsupportedSchedule(
-            f"solar schedule ({getattr(schedule, 'event', '?')} at latitude "
-            f"{getattr(schedule, 'lat', '?')}, longitude {getattr(schedule, 'lon', '?')}) is not "
-            "supported: its times come from the ephem astronomy library, which beat-handover "
-            "does not use, so they cannot be computed exactly; use a crontab for this entry"
-        )
     else:
-        raise UnsupportedSchedule(
-            f"cannot compute fire times of {type(schedule).__name__} schedule {schedule!r}: "
-            "only crontab, celery.schedules.schedule, timedelta and seconds are supported"
-        )
+        stepper = stepper_of(schedule, tz)
+        if stepper is not None:
+            return stepper
+        if isinstance(schedule, crontab):
+            own = known_base(schedule) == TZ_AWARE_CRONTAB and isinstance(schedule.tz, tzinfo)
+            return CronFields.of(schedule), schedule.tz if own else tz
+        run_every = schedule.run_every  # a celery.schedules.schedule: stepper_of let it through
     if run_every <= timedelta(0):
         raise ConfigError(
             f"interval schedule of {run_every} never advances: give it a positive run_every"
         )
     return run_every
+
+
+def _stepped_after(
+    stepper: Stepper, start: datetime, anchor: datetime | None
+) -> Iterator[datetime]:
+    """The fire times of a stepped schedule strictly after `start`, ascending. A relative
+    interval steps from its anchor's phase, jumping whole intervals to just before `start`."""
+    at = start
+    if stepper.run_every is not None:
+        anchor = _require_anchor(stepper.run_every, anchor)
+        jumps = max((start - anchor) // stepper.run_every - RELATIVE_LEAD_STEPS, 0)
+        at = min(anchor + jumps * stepper.run_every, start)
+    for _ in range(MAX_INTERVAL_RUNS):
+        following = stepper.step(at)
+        if following is None:
+            return
+        at = following
+        if at > start:
+            yield at
+    raise UnsupportedSchedule(
+        f"stepping the schedule from {start.isoformat()} took more than {MAX_INTERVAL_RUNS} "
+        "steps; ask about a shorter period"
+    )
 
 
 def _interval_times(

@@ -28,18 +28,30 @@ from typing import Any
 from celery.beat import ScheduleEntry, Scheduler
 from celery.exceptions import CeleryCommandException
 
-from beat_handover.beat_lock.errors import ConfigError, StoreMissing, StoreUnavailable
+from beat_handover.beat_lock.errors import (
+    ConfigError,
+    CorruptRecord,
+    StoreMissing,
+    StoreUnavailable,
+)
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.lease import Lease, LeaseKeeper
 from beat_handover.beat_lock.location import LockLocation
 from beat_handover.beat_lock.record import ClaimOutcome, EntryClaim
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.stores import open_store
+from beat_handover.scheduler.entry_names import EntryNames, resolve_entry_names
 from beat_handover.scheduler.errors import UnsupportedSchedule
+from beat_handover.scheduler.gates import OPEN, Gates
 from beat_handover.scheduler.headers import format_slot, run_headers
 from beat_handover.scheduler.held_signals import HeldSignals
 from beat_handover.scheduler.settings import BeatLockSettings
 from beat_handover.scheduler.slots import CatchUpRules, Decision, Position, decide, next_due
+from beat_handover.scheduler.startup_checks import (
+    app_timezone,
+    check_beat_schedule,
+    check_entries,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +83,11 @@ class LeasedScheduler(Scheduler):
             self.settings = BeatLockSettings.from_app(app)
             self.location: LockLocation = self.settings.require_location()
             self.environment: str = self.settings.require_environment()
+            app_timezone(app)
+            check_beat_schedule(app.conf.beat_schedule)
         except ConfigError as exc:
             raise BeatStartupError(exc) from None
+        self.names = EntryNames()
         self.lease: Lease | None = None
         self._store: LeaseStore | None = None
         self._keeper: LeaseKeeper | None = None
@@ -82,15 +97,49 @@ class LeasedScheduler(Scheduler):
         self._positions: dict[str, Position] = {}
         self._due: dict[str, datetime] = {}
         self._unanswered: dict[str, datetime] = {}  # entry -> slot whose claim got no answer
+        self._publishing: tuple[str, datetime] | None = None  # the run apply_entry is sending
         self._started = False
         self._closed = False
         super().__init__(app, *args, lazy=lazy, **kwargs)
+        if lazy:
+            # celery beat prints its banner from a lazy instance before starting the real one:
+            # refusing here is the one place a mistake stops beat in one line, not a traceback.
+            self.names = self._checked(self.read_entries())
+
+    def read_entries(self) -> dict[str, ScheduleEntry]:
+        """The entries this scheduler runs: the live schedule once set up, else
+        :meth:`entries_of` its app."""
+        if self.lease is not None:
+            return dict(self.schedule)
+        return self.entries_of(self.app)
+
+    @classmethod
+    def entries_of(cls, app: Any) -> dict[str, ScheduleEntry]:
+        """The entries this scheduler class runs for `app`, read without a lease, a store or
+        writing anything: ``beat_schedule`` and Celery's default entries, in memory. A scheduler
+        composed with another schedule source overrides this to read that source."""
+        stock = Scheduler(app, lazy=True)
+        Scheduler.setup_schedule(stock)
+        written = [name for name in app.conf.beat_schedule or {} if name in stock.schedule]
+        defaults = sorted(set(stock.schedule) - set(written))
+        return {name: stock.schedule[name] for name in [*written, *defaults]}  # as written
+
+    def _checked(self, entries: dict[str, ScheduleEntry]) -> EntryNames:
+        """Every entry can be fenced, and the critical and catch-up names resolve against them."""
+        try:
+            check_entries(entries)
+            return resolve_entry_names(entries, self.settings.critical, self.settings.catch_up)
+        except ConfigError as exc:
+            raise BeatStartupError(exc) from None
 
     # -- set-up and shutdown -------------------------------------------------------------------
 
     def setup_schedule(self) -> None:
-        """The schedule from ``beat_schedule`` (in memory only), and the lease, not yet started."""
+        """The schedule (``beat_schedule`` in memory, or the composed scheduler's source), checked
+        (every entry can be fenced; critical and catch-up names match entries), and the lease,
+        not yet started."""
         super().setup_schedule()
+        self.names = self._checked(dict(self.schedule))
         self._store = self._open_store()
         identity = Identity.new(self.environment)
         self.lease = Lease(
@@ -153,6 +202,7 @@ class LeasedScheduler(Scheduler):
         if not self.schedules_equal(self.old_schedulers, self.schedule):
             self.old_schedulers = dict(self.schedule)
             self._tenure = None
+            self._names_changed()
         self._ask_unanswered()
         if not self.lease.valid():
             if self._tenure is not None:
@@ -225,9 +275,19 @@ class LeasedScheduler(Scheduler):
 
     # -- one entry -----------------------------------------------------------------------------
 
+    def _names_changed(self) -> None:
+        """Resolve the critical and catch-up names again after the schedule changed (a schedule
+        database edited live); a name that no longer matches keeps the last resolution, loudly."""
+        try:
+            self.names = resolve_entry_names(
+                self.schedule, self.settings.critical, self.settings.catch_up
+            )
+        except ConfigError as exc:
+            logger.error("the schedule changed: %s; keeping the previous resolution", exc)
+
     def _rules(self, name: str) -> CatchUpRules:
         return CatchUpRules(
-            policy=self.settings.policy_for(name),
+            policy=self.names.policy(name),
             grace_seconds=self.settings.grace_seconds,
             max_lateness_seconds=self.settings.max_lateness_seconds,
             limit=self.settings.catch_up_limit,
@@ -241,9 +301,8 @@ class LeasedScheduler(Scheduler):
             return True
         tz = self.app.timezone
         try:
-            decision = decide(
-                entry.schedule, self._positions[name], now, tz=tz, rules=self._rules(name)
-            )
+            gates = self.entry_gates(entry, now)
+            decision = self._decide(entry, now, gates)
         except UnsupportedSchedule as exc:
             logger.error("entry=%s is not dispatched by the leased scheduler: %s", name, exc)
             del self._due[name]
@@ -256,9 +315,11 @@ class LeasedScheduler(Scheduler):
             self._due[name] = now + timedelta(seconds=self.max_interval)
             return True
         self._log_left_out(name, decision)
-        if decision.skipped:
+        settled = max(filter(None, (decision.missed_before, *decision.skipped[-1:])), default=None)
+        if settled is not None:
+            # Missed and skipped slots are gone for good: decide from after them from now on.
             position = self._positions[name]
-            self._positions[name] = Position(decision.skipped[-1], position.anchor, position.runs)
+            self._positions[name] = Position(settled, position.anchor, position.runs)
         for slot in decision.send:
             step = self._send(entry, slot)
             if step is _Step.LOST:
@@ -268,8 +329,35 @@ class LeasedScheduler(Scheduler):
                 wait = self.settings.timings.poll_seconds if step is _Step.UNANSWERED else 0
                 self._due[name] = now + timedelta(seconds=wait)
                 return True
-        self._due[name] = next_due(entry.schedule, self._positions[name], now, tz=tz)
+        due = next_due(entry.schedule, self._positions[name], now, tz=tz)
+        # Never firing again (a clocked time that has passed): look again later all the same,
+        # so the entry's gates see it ran (django-celery-beat then disables a one-off).
+        self._due[name] = due or now + timedelta(seconds=self.max_interval)
         return True
+
+    def _decide(self, entry: ScheduleEntry, now: datetime, gates: Gates) -> Decision:
+        """The entry's decision; an entry with no phase yet is given one first: the entry's own
+        ``last_run_at`` (the moment stock beat counts from: when the entry was made, or the
+        time a schedule database holds), else now, and the slots from there are decided."""
+        position = self._positions[entry.name]
+        tz, rules = self.app.timezone, self._rules(entry.name)
+        decision = decide(entry.schedule, position, now, tz=tz, rules=rules, gates=gates)
+        if decision.first_seen is None:
+            return decision
+        anchor = decision.first_seen
+        seen = entry.last_run_at
+        if isinstance(seen, datetime) and seen.utcoffset() is not None and seen <= now:
+            anchor = seen.astimezone(UTC).replace(microsecond=0)
+        self._positions[entry.name] = Position(anchor, anchor, position.runs)
+        return decide(
+            entry.schedule, self._positions[entry.name], now, tz=tz, rules=rules, gates=gates
+        )
+
+    def entry_gates(self, entry: ScheduleEntry, now: datetime) -> Gates:
+        """The gates of `entry` besides its schedule (:mod:`beat_handover.scheduler.gates`).
+        Stock entries have none; a scheduler composed with a schedule source whose entries are
+        gated (django-celery-beat: enabled, start_time, expires, one_off) overrides this."""
+        return OPEN
 
     def _log_left_out(self, name: str, decision: Decision) -> None:
         if decision.missed_before is not None:
@@ -283,7 +371,7 @@ class LeasedScheduler(Scheduler):
             logger.warning(
                 "entry=%s policy=%s skipped %d late run(s) from slot=%s to slot=%s",
                 name,
-                self.settings.policy_for(name),
+                self.names.policy(name),
                 len(decision.skipped),
                 format_slot(decision.skipped[0]),
                 format_slot(decision.skipped[-1]),
@@ -322,9 +410,10 @@ class LeasedScheduler(Scheduler):
                     self._settle(entry, Position(stored.slot, stored.slot, stored.runs))
                 return _Step.TAKEN
             runs = stored.runs if stored is not None else self._positions[entry.name].runs + 1
+            booked = self._book(entry, slot)
             if entry.name in self._positions:
-                self._settle(entry, Position(slot, slot, runs))
-            self._publish(entry, slot, stored.token if stored is not None else self._tenure)
+                self._settle(booked, Position(slot, slot, runs))
+            self._publish(booked, slot, stored.token if stored is not None else self._tenure)
             return _Step.SENT
 
     def _ask_unanswered(self) -> None:
@@ -348,12 +437,32 @@ class LeasedScheduler(Scheduler):
         self._positions[entry.name] = position
         self._show(entry, position)
 
+    def _book(self, entry: ScheduleEntry, slot: datetime) -> ScheduleEntry:
+        """The schedule source's own run bookkeeping, as stock beat does it before sending:
+        ``reserve`` (in memory for beat_schedule; django-celery-beat marks the row, and its
+        ``sync`` writes ``last_run_at`` and ``total_run_count``). Returns the entry to publish.
+        Bookkeeping that fails is logged; the claimed run is still published."""
+        try:
+            booked = self.reserve(entry)
+        except Exception:
+            logger.exception(
+                "entry=%s slot=%s: the scheduler's run bookkeeping (reserve) failed; sending "
+                "the run anyway",
+                entry.name,
+                format_slot(slot),
+            )
+            return entry
+        return booked if isinstance(booked, ScheduleEntry) else entry
+
     def _publish(self, entry: ScheduleEntry, slot: datetime, token: int | None) -> None:
+        """Publish one claimed run through Celery's own ``apply_entry``, the seam that
+        integrations such as Sentry Crons hook, with the run's headers added to the entry's
+        options for the call only (no new entry is built, so any Entry class works)."""
+        options = entry.options
         headers = {
-            **entry.options.get("headers", {}),
+            **options.get("headers", {}),
             **run_headers(entry.name, slot, token=token, environment=self.environment),
         }
-        run = self.Entry(**{**dict(entry), "options": {**entry.options, "headers": headers}})
         logger.info(
             "Sending due task entry=%s task=%s slot=%s token=%s",
             entry.name,
@@ -361,16 +470,37 @@ class LeasedScheduler(Scheduler):
             format_slot(slot),
             token,
         )
+        entry.options = {**options, "headers": headers}
+        self._publishing = (entry.name, slot)
         try:
-            self.apply_async(run, producer=self.producer, advance=False)
+            self.apply_entry(entry, producer=self.producer)
         except Exception:
-            # Whatever failed, the claim stands: say so loudly and keep the other entries going.
-            logger.exception(
-                "entry=%s slot=%s was claimed but could not be published; it will not be sent "
-                "(a claim cannot be undone and resending could send it twice)",
-                entry.name,
-                format_slot(slot),
-            )
+            self._unpublished()
+        finally:
+            entry.options = options
+            self._publishing = None
+
+    def apply_async(
+        self, entry: ScheduleEntry, producer: Any = None, advance: bool = True, **kwargs: Any
+    ) -> Any:
+        """Celery's publish, called by ``apply_entry``. A failure is logged here as a run
+        claimed but not published (Celery's ``apply_entry`` would log it without the slot)."""
+        try:
+            return super().apply_async(entry, producer=producer, advance=advance, **kwargs)
+        except Exception:
+            self._unpublished()
+            return None
+
+    def _unpublished(self) -> None:
+        # Whatever failed, the claim stands: say so loudly and keep the other entries going.
+        name, slot = self._publishing or ("?", None)
+        logger.exception(
+            "entry=%s slot=%s was claimed but could not be published; it will not be sent "
+            "(a claim cannot be undone and resending could send it twice)",
+            name,
+            format_slot(slot) if slot is not None else "?",
+        )
+        self._publishing = None
 
     def _show(self, entry: ScheduleEntry, position: Position) -> None:
         """Mirror the store's view on the entry, for anything that inspects beat's schedule."""
@@ -416,6 +546,10 @@ class LeasedScheduler(Scheduler):
             record = store.read(self.settings.name)
         except StoreUnavailable as exc:
             return f"standby until it holds the lease (store not reachable yet: {exc})"
+        except (StoreMissing, CorruptRecord) as exc:
+            # The ping may have timed out on a cold store, so the table is first found missing
+            # here; it is the same start-up mistake and ends beat the same way.
+            raise BeatStartupError(exc) from None
         finally:
             store.close()
         if record is not None and record.pin not in (None, self.environment):

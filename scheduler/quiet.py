@@ -19,18 +19,26 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from difflib import get_close_matches
-from fnmatch import fnmatchcase
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from beat_handover.beat_lock.errors import ConfigError
+from beat_handover.scheduler.entry_names import describe_names, matching
 from beat_handover.scheduler.errors import PhaseUnknown, UnsupportedSchedule
 from beat_handover.scheduler.firetimes import fire_times, next_fire_time, utc_instant
 
 ONE_MICROSECOND = timedelta(microseconds=1)
 DEFAULT_HORIZON = timedelta(days=7)
-MAX_NAMES_SHOWN = 40
+__all__ = [
+    "CriticalRun",
+    "QuietReport",
+    "QuietWindow",
+    "describe_names",
+    "next_critical_run",
+    "next_quiet_window",
+    "quiet_windows",
+    "select_critical",
+]
 
 
 @dataclass(frozen=True)
@@ -134,36 +142,17 @@ def entry_schedules(beat_schedule: Mapping[str, Any]) -> dict[str, Any]:
     return schedules
 
 
-def select_critical(names: Iterable[str], patterns: Sequence[str]) -> tuple[str, ...]:
-    """The entry names matched by `patterns` (names or shell globs, case-sensitive). A pattern
-    that matches nothing is an error that lists the known names."""
+def select_critical(
+    names: Iterable[str], patterns: Sequence[str], *, setting: str = "beat_lock_critical"
+) -> tuple[str, ...]:
+    """The entry names matched by `patterns` (names or shell globs, case-sensitive), resolved as
+    beat resolves ``beat_lock_critical`` (:func:`beat_handover.scheduler.entry_names.matching`).
+    A pattern that matches nothing is an error naming `setting` and listing the known names."""
     if isinstance(patterns, str):
         raise ConfigError(f"critical entries must be a list of names or globs, got {patterns!r}")
     known = sorted(names)
-    selected: set[str] = set()
-    for pattern in patterns:
-        matched = [name for name in known if fnmatchcase(name, pattern)]
-        if not matched:
-            raise ConfigError(
-                f"critical entry {pattern!r} matches no beat_schedule entry; "
-                f"{describe_names(known, near=pattern)}"
-            )
-        selected.update(matched)
-    return tuple(sorted(selected))
-
-
-def describe_names(known: Sequence[str], *, near: str) -> str:
-    """'known entries: ...' for an error message: close matches first, at most a screenful."""
-    if not known:
-        return "known entries: none (beat_schedule is empty)"
-    close = get_close_matches(near, known, n=3)
-    hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
-    if len(known) <= MAX_NAMES_SHOWN:
-        return f"{hint}known entries: {', '.join(known)}"
-    return (
-        f"{hint}known entries ({len(known)}, the first {MAX_NAMES_SHOWN} shown): "
-        f"{', '.join(known[:MAX_NAMES_SHOWN])}, ..."
-    )
+    chosen = {name for pattern in patterns for name in matching(known, pattern, setting=setting)}
+    return tuple(sorted(chosen))
 
 
 def quiet_windows(

@@ -22,8 +22,10 @@ claimed slot, so once a later slot is claimed an earlier one can never be sent.
 
 Where an entry starts: an entry the store has never seen a claim for starts at ``now - grace``,
 so a beat that starts a few seconds after a crontab fire time still sends that run; an interval
-entry has no phase until its first claim, so its first slot is ``now`` (whole seconds) and the
-following slots are that anchor plus whole steps, the same in every environment.
+entry has no phase until its first claim, so, as stock beat counts from the moment it first sees
+an entry, the leader counts from the moment it first decides on it (whole seconds): its first slot
+is one interval later (a relative one: Celery's rounded boundary), and every slot after the first
+claim is that claim plus whole steps, the same in every environment.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 
 from beat_handover.scheduler.errors import PhaseUnknown
 from beat_handover.scheduler.firetimes import fire_times, next_fire_time
+from beat_handover.scheduler.gates import OPEN, Gates
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Decision:
     """What to do with an entry's due slots now."""
 
     send: tuple[datetime, ...] = ()  # claim and publish these, oldest first
+    first_seen: datetime | None = None  # no phase yet: count from here (nothing is due)
     skipped: tuple[datetime, ...] = ()  # late slots the policy does not send
     missed_before: datetime | None = None  # slots up to here were older than max lateness
 
@@ -81,21 +85,33 @@ class Decision:
 
 
 def decide(
-    schedule: Any, position: Position, now: datetime, *, tz: tzinfo, rules: CatchUpRules
+    schedule: Any,
+    position: Position,
+    now: datetime,
+    *,
+    tz: tzinfo,
+    rules: CatchUpRules,
+    gates: Gates = OPEN,
 ) -> Decision:
-    """The slots of ``schedule`` due at ``now`` after ``position``, split by ``rules``."""
+    """The slots of ``schedule`` due at ``now`` after ``position``, split by ``rules``; a slot
+    its ``gates`` do not admit is not a slot of this entry at all (neither sent nor skipped)."""
     horizon = now - timedelta(seconds=rules.max_lateness_seconds)
     start = max(position.since, horizon)
     try:
-        due = fire_times(schedule, start, now, tz=tz, anchor=position.anchor)
+        due = [
+            slot
+            for slot in fire_times(schedule, start, now, tz=tz, anchor=position.anchor)
+            if gates.admit(slot)
+        ]
+        if gates.once:
+            due = due[-1:]
     except PhaseUnknown:
-        return Decision(send=(now.replace(microsecond=0),))
+        return Decision(first_seen=now.replace(microsecond=0))
     missed_before = None
-    if (
-        position.since < horizon
-        and next_fire_time(schedule, position.since, tz=tz, anchor=position.anchor) <= horizon
-    ):
-        missed_before = horizon
+    if position.since < horizon:
+        first = next_fire_time(schedule, position.since, tz=tz, anchor=position.anchor)
+        if first is not None and first <= horizon:
+            missed_before = horizon
     on_time_from = now - timedelta(seconds=rules.grace_seconds)
     late = [slot for slot in due if slot < on_time_from]
     on_time = tuple(due[len(late) :])
@@ -115,9 +131,10 @@ def _late_slots_to_send(
     return ()
 
 
-def next_due(schedule: Any, position: Position, now: datetime, *, tz: tzinfo) -> datetime:
+def next_due(schedule: Any, position: Position, now: datetime, *, tz: tzinfo) -> datetime | None:
     """When the entry next has a slot to decide on: its first fire time after ``now`` (every
-    slot up to ``now`` has been decided), or ``now`` for an interval entry without a phase."""
+    slot up to ``now`` has been decided), ``now`` for an interval entry without a phase, None
+    if it never fires again (a clocked time that has passed)."""
     try:
         return next_fire_time(schedule, max(position.since, now), tz=tz, anchor=position.anchor)
     except PhaseUnknown:

@@ -123,7 +123,7 @@ def test_default_period_is_the_next_day_from_now() -> None:
     [
         (
             ["--critical", "billing"],
-            "critical entry 'billing' matches no beat_schedule entry; did you mean "
+            "beat_lock_critical: 'billing' matches no entry of the schedule; did you mean "
             "'billing-nightly'? known entries: backup-nightly, billing-nightly, cache-stats, ",
         ),
         (
@@ -195,8 +195,8 @@ def test_a_long_schedule_is_not_dumped_into_the_error() -> None:
     with pytest.raises(ConfigError) as caught:
         select_critical(names, ["entry-1000"])
     assert str(caught.value) == (
-        "critical entry 'entry-1000' matches no beat_schedule entry; did you mean 'entry-10' or "
-        "'entry-1' or 'entry-0'? known entries (100, the first 40 shown): "
+        "beat_lock_critical: 'entry-1000' matches no entry of the schedule; did you mean "
+        "'entry-10' or 'entry-1' or 'entry-0'? known entries (100, the first 40 shown): "
         + ", ".join(sorted(names)[:40])
         + ", ..."
     )
@@ -264,7 +264,7 @@ PROCESS_CASES = {
     "unknown critical": (
         ["-A", "quietapp", "quiet-windows", "--critical", "billing"],
         2,
-        "Error: critical entry 'billing' matches no beat_schedule entry; "
+        "Error: beat_lock_critical: 'billing' matches no entry of the schedule; "
         "did you mean 'billing-nightly'? known entries: backup-nightly,",
     ),
     "period backwards": (

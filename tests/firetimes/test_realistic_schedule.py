@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from celery.schedules import solar
+from celery.schedules import BaseSchedule, solar
 
 from beat_handover.handover.quiet_table import render_table
 from beat_handover.scheduler.errors import PhaseUnknown, UnsupportedSchedule
@@ -169,13 +169,26 @@ def test_the_preflight_questions() -> None:
     assert inside.start == datetime(2026, 6, 17, 16, 40, tzinfo=UTC)
 
 
-def test_a_solar_entry_is_named_as_unsupported_and_refused_when_critical() -> None:
-    sunset = solar.__new__(solar)  # without ephem installed; see test_intervals_and_errors.py
-    sunset.event, sunset.lat, sunset.lon = "sunset", 51.5, -0.1
-    schedule = {**SCHEDULE, "lights-off": {"task": "lights", "schedule": sunset}}
+class Lunar(BaseSchedule):
+    """A custom schedule type with its own is_due: nobody can name its runs in advance."""
+
+    def is_due(self, last_run_at):
+        return False, 3600.0
+
+    def __repr__(self) -> str:
+        return "<lunar>"
+
+
+def test_a_solar_entry_is_placed_and_a_custom_one_named_as_unsupported_and_refused() -> None:
+    sunset = solar("sunset", 51.5, -0.1, app=app)
+    schedule = {
+        **SCHEDULE,
+        "lights-off": {"task": "lights", "schedule": sunset},
+        "tides": {"task": "tides", "schedule": Lunar()},
+    }
     report = quiet_windows(
         schedule,
-        CRITICAL,
+        [*CRITICAL, "lights-off"],
         local(date(2026, 6, 17), 0),
         local(date(2026, 6, 18), 0),
         tz=LONDON,
@@ -183,11 +196,13 @@ def test_a_solar_entry_is_named_as_unsupported_and_refused_when_critical() -> No
         min_length=MIN_LENGTH,
         anchors=ANCHORS,
     )
-    assert [item.entry for item in report.unsupported] == ["lights-off"]
-    assert report.to_dict()["unsupported"] == ["lights-off"]
+    sunset_runs = [run.at for run in report.critical_runs if run.entry == "lights-off"]
+    assert sunset_runs == [datetime(2026, 6, 17, 20, 20, 11, tzinfo=UTC)]  # 21:20:11 BST
+    assert [item.entry for item in report.unsupported] == ["tides"]
+    assert report.to_dict()["unsupported"] == ["tides"]
     assert (
-        "Not counted, unsupported schedule: lights-off: solar schedule (sunset at latitude "
-        "51.5," in render_table(report, phase_unknown_reason="-")
+        "Not counted, unsupported schedule: tides: Lunar schedule <lunar> is not a schedule type"
+        in render_table(report, phase_unknown_reason="-")
     )
-    with pytest.raises(UnsupportedSchedule, match=r"^critical entry 'lights-off': solar schedule"):
-        next_critical_run(schedule, ["lights-*"], datetime(2026, 6, 17, tzinfo=UTC), tz=LONDON)
+    with pytest.raises(UnsupportedSchedule, match=r"^critical entry 'tides': Lunar schedule"):
+        next_critical_run(schedule, ["tid*"], datetime(2026, 6, 17, tzinfo=UTC), tz=LONDON)

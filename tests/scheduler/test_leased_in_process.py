@@ -4,6 +4,7 @@ what a beat process does not show from outside (its store state and its error lo
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from celery.schedules import BaseSchedule
 from beat_handover.beat_lock.location import parse_lock_url
 from beat_handover.beat_lock.stores import open_store
 from beat_handover.scheduler import LeasedScheduler
+from beat_handover.scheduler.leased import BeatStartupError
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration]
@@ -95,13 +97,10 @@ def runs(lock_url: str, name: str, entry: str) -> int:
     return claim.runs if claim is not None else 0
 
 
-def test_an_entry_whose_slots_cannot_be_listed_is_reported_once_and_the_rest_run(
-    redis_url,
-    broker_url,
-    unique_name,
-    caplog,
+def test_an_entry_whose_slots_cannot_be_named_stops_the_scheduler_at_start(
+    redis_url, broker_url, unique_name
 ):
-    caplog.set_level(logging.INFO, logger="beat_handover.scheduler.leased")
+    """Never run as something else: the scheduler refuses to be built, naming the entry."""
     app = leased_app(
         broker_url,
         redis_url,
@@ -111,23 +110,38 @@ def test_an_entry_whose_slots_cannot_be_listed_is_reported_once_and_the_rest_run
             "tick": {"task": "noop", "schedule": timedelta(seconds=1)},
         },
     )
+    for lazy in (True, False):
+        with pytest.raises(BeatStartupError) as caught:
+            LeasedScheduler(app=app, lazy=lazy)
+        assert caught.value.exit_code == os.EX_CONFIG
+        assert str(caught.value).startswith(
+            "leased beat scheduler: beat_schedule entry 'custom' cannot be fenced: "
+            "EveryOtherDay schedule"
+        )
+
+
+def test_first_runs_and_bookkeeping_are_those_of_stock_beat(redis_url, broker_url, unique_name):
+    """An interval entry first runs one interval after the scheduler made it (as stock beat);
+    the entry shows the store's last slot and run count."""
+    app = leased_app(
+        broker_url,
+        redis_url,
+        unique_name,
+        {"tick": {"task": "noop", "schedule": timedelta(seconds=1)}},
+    )
     scheduler = LeasedScheduler(app=app)
+    made = scheduler.schedule["tick"].last_run_at
     try:
         tick_until(scheduler, lambda: runs(redis_url, unique_name, "tick") >= 3, "three runs")
         store = open_store(parse_lock_url(redis_url))
         claim = store.read_claim(unique_name, "tick")
         store.close()
-        entry = scheduler.schedule["tick"]
-        assert (entry.last_run_at, entry.total_run_count) == (claim.slot, claim.runs)
     finally:
         scheduler.close()
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1, errors
-    assert errors[0].startswith(
-        "entry=custom is not dispatched by the leased scheduler: "
-        "cannot compute fire times of EveryOtherDay schedule"
-    )
-    assert runs(redis_url, unique_name, "custom") == 0
+    entry = scheduler.schedule["tick"]
+    assert (entry.last_run_at, entry.total_run_count) == (claim.slot, claim.runs)
+    first = claim.slot - (claim.runs - 1) * timedelta(seconds=1)
+    assert first == made.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def test_a_run_claimed_but_not_published_is_logged_at_error_with_its_slot(

@@ -99,12 +99,18 @@ def test_interval_slots_keep_the_phase_of_the_last_claim():
     assert decision.send == (anchor + timedelta(seconds=1), anchor + timedelta(seconds=2))
 
 
-def test_first_slot_of_an_interval_entry_is_now_in_whole_seconds():
+def test_an_interval_entry_without_a_claim_counts_from_when_it_is_first_seen():
+    """As stock beat: the first run is one interval after the entry was first seen."""
     now = T + timedelta(seconds=3, microseconds=400_000)
     position = Position.start(None, 0, now, 5)
     decision = decide(EVERY_SECOND, position, now, tz=UTC, rules=rules("none"))
-    assert decision.send == (T + timedelta(seconds=3),)
+    assert (decision.send, decision.first_seen) == ((), T + timedelta(seconds=3))
     assert next_due(EVERY_SECOND, position, now, tz=UTC) == now
+    seen = Position(decision.first_seen, decision.first_seen, 0)
+    later = now + timedelta(seconds=1)
+    assert decide(EVERY_SECOND, seen, later, tz=UTC, rules=rules()).send == (
+        T + timedelta(seconds=4),
+    )
 
 
 @pytest.mark.parametrize(
