@@ -71,8 +71,12 @@ from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.layout import (
     CLAIM_ADVICE,
     FieldReader,
+    acked_text,
     claim_from_fields,
     claim_result,
+    doubt_fields,
+    doubt_from_fields,
+    doubt_key,
     event_fields,
     event_from_fields,
     event_key,
@@ -93,8 +97,10 @@ from beat_handover.beat_lock.legacy import (
 )
 from beat_handover.beat_lock.location import LockLocation, parse_lock_url
 from beat_handover.beat_lock.record import (
+    Acked,
     AuditEvent,
     ClaimResult,
+    Doubt,
     EntryClaim,
     LeaseRecord,
     Participant,
@@ -153,6 +159,10 @@ NAMES = {
     "#environment": "environment",
     "#claim_id": "claim_id",
     "#fence": "fence",
+    "#epoch": "epoch",
+    "#acked": "acked",
+    "#acked_token": "acked_token",
+    "#acked_epoch": "acked_epoch",
 }
 PIN_ALLOWS = "(attribute_not_exists(#pin) OR #pin = :env)"
 FENCE_NOT_NEWER = "(attribute_not_exists(#fence) OR #fence <= :token)"
@@ -461,15 +471,44 @@ class DynamoDBStore(LeaseStore):
             return record.token
         return None
 
-    def renew(self, name: str, identity: Identity, token: int, *, new_version: str) -> bool:
-        done, record = self._update_lease(
-            name,
-            "SET #version = :new, #ra = :now, #rn = if_not_exists(#rn, :zero) + :one",
-            f"{HOLDS} AND {PIN_ALLOWS}",
-            self._holder_values(identity, token, new_version)
-            | {":zero": {"N": "0"}, ":one": {"N": "1"}},
-        )
+    def renew(
+        self,
+        name: str,
+        identity: Identity,
+        token: int,
+        *,
+        new_version: str,
+        acked: Acked | None = None,
+    ) -> bool:
+        update = "SET #version = :new, #ra = :now, #rn = if_not_exists(#rn, :zero) + :one"
+        values = self._holder_values(identity, token, new_version) | {
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+        }
+        if acked is not None:
+            # The holder's own acknowledgement is later than any older tenure's, so it is set
+            # as it is; two numeric copies let acknowledge() compare in a condition.
+            update += ", #acked = :acked, #acked_token = :at, #acked_epoch = :ae"
+            values |= self._acked_values(acked)
+        done, record = self._update_lease(name, update, f"{HOLDS} AND {PIN_ALLOWS}", values)
         return done or (record is not None and record.version == new_version)
+
+    def _acked_values(self, acked: Acked) -> dict[str, Any]:
+        return {
+            ":acked": {"S": acked_text(acked)},
+            ":at": {"N": str(acked.token)},
+            ":ae": {"N": str(acked.epoch)},
+        }
+
+    def acknowledge(self, name: str, acked: Acked) -> bool:
+        done, _ = self._update_lease(
+            name,
+            "SET #acked = :acked, #acked_token = :at, #acked_epoch = :ae",
+            "attribute_exists(#version) AND (attribute_not_exists(#acked_token) OR "
+            "#acked_token < :at OR (#acked_token = :at AND #acked_epoch < :ae))",
+            self._acked_values(acked),
+        )
+        return done
 
     def release(self, name: str, identity: Identity, token: int, *, new_version: str) -> bool:
         done, record = self._update_lease(
@@ -506,11 +545,12 @@ class DynamoDBStore(LeaseStore):
         identity: Identity,
         token: int,
         claim_id: str,
+        epoch: int = 0,
     ) -> ClaimResult:
         done, item = self._update(
             self._claim_key(name, entry),
             "SET #slot = :slot, #runs = if_not_exists(#runs, :zero) + :one, #token = :token, "
-            "#environment = :env, #claim_id = :claim_id",
+            "#environment = :env, #claim_id = :claim_id, #epoch = :epoch",
             "#fence = :token AND (attribute_not_exists(#slot) OR #slot < :slot)",
             {
                 ":slot": {"N": str(slot_millis(slot))},
@@ -519,6 +559,7 @@ class DynamoDBStore(LeaseStore):
                 ":token": {"N": str(token)},
                 ":env": {"S": identity.environment},
                 ":claim_id": {"S": claim_id},
+                ":epoch": {"N": str(epoch)},
             },
         )
         fields = self._claim_fields(name, entry, item)
@@ -780,6 +821,42 @@ class DynamoDBStore(LeaseStore):
         except _Rejected:
             return False
         return True
+
+    def record_doubt(self, name: str, doubt: Doubt) -> bool:
+        item = {key: {"S": value} for key, value in doubt_fields(doubt).items()}
+        try:
+            self._call(
+                "put_item",
+                expect=("ConditionalCheckFailedException",),
+                TableName=self.table,
+                Item={
+                    **item,
+                    **self._key(
+                        keys.partition(keys.DOUBT, name), doubt_key(doubt.entry, doubt.slot)
+                    ),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except _Rejected:
+            return False
+        return True
+
+    def doubts(self, name: str) -> list[Doubt]:
+        items = self._query(keys.partition(keys.DOUBT, name), limit=None)
+        found = [
+            doubt_from_fields(name, _text_fields(item, f"in-doubt slot of lock {name!r}"))
+            for item in items
+        ]
+        return sorted(found, key=lambda doubt: (doubt.entry, doubt.slot))
+
+    def clear_doubt(self, name: str, entry: str, slot: datetime) -> bool:
+        answer = self._call(
+            "delete_item",
+            TableName=self.table,
+            Key=self._key(keys.partition(keys.DOUBT, name), doubt_key(entry, slot)),
+            ReturnValues="ALL_OLD",
+        )
+        return bool(answer.get("Attributes"))
 
     def record_event(self, name: str, event: AuditEvent) -> None:
         item = {key: {"S": value} for key, value in event_fields(event).items()}

@@ -9,6 +9,7 @@ DynamoDB, one table keyed ``pk`` (partition) + ``sk`` (sort), lock NAME:
     member#NAME     INSTANCE        a participant's heartbeat                      after a lease
     audit#NAME      TIME#HEX        an audit event (handover, pin, fallback)       ~400 days
     run#NAME        ENTRY#SLOT      a run marked by the worker-side guard          guard TTL
+    doubt#NAME      ENTRY#MILLIS    a slot in doubt, until an operator clears it   never
 
 Redis, lock NAME (the braces are a cluster hash tag: every key of one lock is in one slot, so one
 Lua script may touch several of them):
@@ -19,6 +20,7 @@ Lua script may touch several of them):
     beat_lock:{NAME}:members:expiry   sorted set: instance id scored by expiry (server time)
     beat_lock:{NAME}:audit            list: audit events (JSON), newest first, trimmed
     beat_lock:{NAME}:run:ENTRY#SLOT   string with an expiry: a run marked by the guard
+    beat_lock:{NAME}:doubts           hash: ENTRY#MILLIS -> a slot in doubt (JSON)
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ CLAIM = "claim#"
 MEMBER = "member#"
 AUDIT = "audit#"
 RUN = "run#"
+DOUBT = "doubt#"
 LEASE_SORT_KEY = "lease"
 
 

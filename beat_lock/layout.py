@@ -16,6 +16,8 @@ The lease record's fields (a few hundred bytes, whatever the schedule):
     handover_announced_at               move the lease to (absent: none), and when (for people)
     by:~claims-moved                    the claims live in claim items; see
                                         :mod:`beat_handover.beat_lock.legacy`
+    acked                               TOKEN/EPOCH: how far the claims' publishes are
+                                        acknowledged (see ``record.Acked``)
 
 An entry's claim item (one per schedule entry):
 
@@ -23,8 +25,15 @@ An entry's claim item (one per schedule entry):
     runs                                how many slots of the entry were ever claimed
     token, environment                  fencing token and environment of the last claim
     claim_id                            random id of the last claim (recognises our own retry)
+    epoch                               the claimant tenure's acknowledgement epoch (absent: 0)
     fence                               DynamoDB only: the token of the newest tenure that fenced
                                         the entry; claims are accepted only from that tenure
+
+A slot in doubt (one per entry and slot, until an operator acknowledges it):
+
+    entry, slot, token, environment     the run (slot in epoch milliseconds) and who claimed it
+    reason                              why its publish is not known
+    noticed_at, noticed_by              when (ISO-8601, for people) and by which instance
 
 Slots are compared at millisecond precision.
 """
@@ -40,9 +49,11 @@ from typing import Any, NoReturn
 from beat_handover.beat_lock.errors import ConfigError, CorruptRecord
 from beat_handover.beat_lock.identity import Identity, validate_environment
 from beat_handover.beat_lock.record import (
+    Acked,
     AuditEvent,
     ClaimOutcome,
     ClaimResult,
+    Doubt,
     EntryClaim,
     LeaseRecord,
     Participant,
@@ -90,7 +101,7 @@ def holder_matches(record: LeaseRecord | None, identity: Identity, token: int) -
 
 
 def claim_fields(
-    slot: datetime, *, runs: int, token: int, environment: str, claim_id: str
+    slot: datetime, *, runs: int, token: int, environment: str, claim_id: str, epoch: int = 0
 ) -> dict[str, str]:
     """The fields of a claim item holding one claim (less ``fence``, which only fencing sets)."""
     return {
@@ -99,7 +110,50 @@ def claim_fields(
         "token": str(token),
         "environment": environment,
         "claim_id": claim_id,
+        "epoch": str(epoch),
     }
+
+
+def acked_text(acked: Acked) -> str:
+    """The stored form of an acknowledgement: ``TOKEN/EPOCH``."""
+    return f"{acked.token}/{acked.epoch}"
+
+
+def doubt_key(entry: str, slot: datetime) -> str:
+    """The key of a doubt within its lock: ``ENTRY#SLOT-MILLIS`` (sorted by entry)."""
+    return f"{entry}#{slot_millis(slot)}"
+
+
+def doubt_fields(doubt: Doubt) -> dict[str, str]:
+    return {
+        "entry": doubt.entry,
+        "slot": str(slot_millis(doubt.slot)),
+        "token": str(doubt.token),
+        "environment": doubt.environment,
+        "reason": doubt.reason,
+        "noticed_at": doubt.noticed_at.astimezone(UTC).isoformat(timespec="milliseconds"),
+        "noticed_by": doubt.noticed_by,
+    }
+
+
+def doubt_from_fields(name: str, fields: Mapping[str, str]) -> Doubt:
+    reader = FieldReader(
+        f"in-doubt slot of lock {name!r}",
+        fields,
+        "Acknowledge it with `handover ack-in-doubt` after checking the run by hand",
+    )
+    environment = reader.environment("environment")
+    if environment is None:
+        reader.fail("environment", None, "an environment label such as 'ecs'")
+    return Doubt(
+        entry=reader.text("entry"),
+        slot=slot_from_millis(reader.integer("slot")),
+        token=reader.integer("token"),
+        environment=environment,
+        reason=reader.text("reason"),
+        noticed_at=reader.time("noticed_at") or EPOCH,
+        noticed_by=reader.text("noticed_by"),
+    )
 
 
 def claim_from_fields(name: str, entry: str, fields: Mapping[str, str]) -> EntryClaim | None:
@@ -118,6 +172,7 @@ def claim_from_fields(name: str, entry: str, fields: Mapping[str, str]) -> Entry
         token=reader.integer("token"),
         environment=environment,
         claim_id=reader.text("claim_id"),
+        epoch=reader.integer("epoch", default=0),
     )
 
 
@@ -195,6 +250,7 @@ def record_from_fields(name: str, fields: Mapping[str, str]) -> LeaseRecord:
         renewals=reader.integer("renewals", default=0),
         handover_to=reader.environment("handover_to"),
         handover_announced_at=reader.time("handover_announced_at"),
+        acked=reader.acked("acked"),
     )
 
 
@@ -333,6 +389,15 @@ class FieldReader:
         if parsed is None or parsed.tzinfo is None:
             self.fail(field, value, "an ISO-8601 time with a UTC offset")
         return parsed
+
+    def acked(self, field: str) -> Acked | None:
+        value = self.fields.get(field)
+        if value is None:
+            return None
+        token, _, epoch = value.partition("/")
+        if not (token.isascii() and token.isdigit() and epoch.isascii() and epoch.isdigit()):
+            self.fail(field, value, "TOKEN/EPOCH, two whole numbers")
+        return Acked(int(token), int(epoch))
 
     def number(self, field: str) -> float:
         value = self.fields.get(field)

@@ -33,6 +33,16 @@ handover is under way the reads are strongly consistent, so the pin is seen at o
 Ambiguous writes (the answer was lost): a renewal is simply retried (it is conditional on our
 token, which only we can still hold); an acquire is resolved by the next read, which shows us as
 the holder; a claim is retried with the same claim id, so our own stored claim counts once.
+
+Acknowledged publishes. A claim is outstanding from the moment it is asked until its caller
+settles it (``settle``: published, or recorded as in doubt). Each claim stores the tenure's current
+epoch; each renewal raises the epoch and carries, in the same write, the acknowledgement
+(:class:`~beat_handover.beat_lock.record.Acked`) of every epoch with nothing outstanding, and a
+tenure that ends (released, refused, lapsed) writes its last acknowledgement once. So a new
+leader can tell a claim of an earlier tenure whose publish is known from one in doubt, and a
+publish costs no write of its own. A new tenure carries no acknowledgement until its caller says
+the earlier tenures' claims are resolved (``predecessors_resolved``): its acknowledgement covers
+every older claim.
 """
 
 from __future__ import annotations
@@ -51,6 +61,7 @@ from beat_handover.beat_lock.errors import BeatLockError, StoreError, StoreUnava
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.layout import claim_result, new_version, slot_millis
 from beat_handover.beat_lock.record import (
+    Acked,
     AuditEvent,
     ClaimOutcome,
     ClaimResult,
@@ -120,6 +131,14 @@ class Lease:
         self._announced: tuple[datetime | None, float] | None = None
         self._standing_by_because = ""
         self._pending_claims: dict[tuple[str, int], str] = {}
+        # Acknowledgements: claims asked and not settled, by (entry, slot millis) -> epoch; the
+        # tenure they belong to; its current epoch; whether its acknowledgements are held back
+        # (until the earlier tenures' claims are resolved); the last one written.
+        self._outstanding: dict[tuple[str, int], int] = {}
+        self._epoch_token: int | None = None
+        self._epoch = 1
+        self._acks_held = True
+        self._acked: Acked | None = None
         self._lease_due = 0.0  # leader: next renewal; standby: next read of the lease
         self._heartbeat_due = 0.0
         self._sequence = 0
@@ -184,14 +203,66 @@ class Lease:
             self._step_down(f"no successful renewal for {self.timings.lease_seconds}s")
             return self._clock()
         sent_at = self._clock()
-        if not self.store.renew(self.name, self.identity, tenure.token, new_version=new_version()):
+        acked = self._next_acked(tenure.token)
+        if not self.store.renew(
+            self.name, self.identity, tenure.token, new_version=new_version(), acked=acked
+        ):
             self._step_down(
                 "renewal refused: the lease was taken over, handed over or pinned "
                 "to another environment"
             )
             return self._clock()
         self._tenure = _Tenure(tenure.token, sent_at)
+        if acked is not None:
+            self._acked = acked
         return sent_at + self.timings.renew_seconds
+
+    def _next_acked(self, token: int) -> Acked | None:
+        """The acknowledgement a write of tenure ``token`` carries now (None while held back),
+        and the epoch moves on: a claim asked from now on is in a later epoch."""
+        with self._claims_lock:
+            if self._acks_held or self._epoch_token != token:
+                return None
+            epochs = self._outstanding.values()
+            acked = Acked(token, (min(epochs) - 1) if epochs else self._epoch)
+            self._epoch += 1
+            return acked
+
+    def predecessors_resolved(self) -> None:
+        """The caller has resolved every claim of earlier tenures (published, resent or recorded
+        as in doubt): from now on this tenure's writes carry its acknowledgement."""
+        with self._claims_lock:
+            self._acks_held = False
+
+    def settle(self, entry: str, slot: datetime) -> None:
+        """The claim of ``slot`` is resolved: published, or recorded as in doubt."""
+        with self._claims_lock:
+            self._outstanding.pop((entry, slot_millis(slot)), None)
+
+    @property
+    def outstanding(self) -> int:
+        """Claims asked and not settled (their publish is not acknowledged yet)."""
+        return len(self._outstanding)
+
+    def _last_word(self, token: int) -> None:
+        """A tenure that ends writes its last acknowledgement, once; a record for the next
+        leader, so a failure is logged and nothing else (the next leader then judges the
+        unacknowledged claims in doubt)."""
+        acked = self._next_acked(token)
+        if acked is None or acked == self._acked:
+            return
+        try:
+            self.store.acknowledge(self.name, acked)
+        except StoreError as exc:
+            log.warning(
+                "lease last acknowledgement not written %s token=%d epoch=%d error=%s",
+                self._context(),
+                token,
+                acked.epoch,
+                exc,
+            )
+            return
+        self._acked = acked
 
     def _poll(self) -> float:
         # The next read is timed from this one's start, so a slow store does not stretch the
@@ -323,6 +394,11 @@ class Lease:
             self._become_leader(_Tenure(record.token, sent_at), "resumed our tenure")
 
     def _become_leader(self, tenure: _Tenure, how: str) -> None:
+        with self._claims_lock:
+            if self._epoch_token != tenure.token:  # a new tenure (not ours resumed)
+                self._epoch_token, self._epoch, self._acks_held = tenure.token, 1, True
+                self._outstanding.clear()
+                self._acked = None
         self._tenure = tenure
         self._role = Role.LEADER
         self._seen = None
@@ -339,6 +415,7 @@ class Lease:
         log.info(
             "lease stopped leading %s token=%d reason=%r", self._context(), tenure.token, reason
         )
+        self._last_word(tenure.token)
         self._notify(self._on_stop_leading, reason)
 
     def _notify(self, callback: Callable[[Any], None] | None, argument: Any) -> None:
@@ -424,11 +501,21 @@ class Lease:
             self._pending_claims[key] = claim_id
             while len(self._pending_claims) > PENDING_CLAIMS_KEPT:
                 del self._pending_claims[next(iter(self._pending_claims))]
+            # Outstanding from before the request: a renewal meanwhile must not acknowledge it.
+            epoch = self._outstanding.setdefault(key, self._epoch)
         result = self.store.claim(
-            self.name, entry, slot, identity=self.identity, token=tenure.token, claim_id=claim_id
+            self.name,
+            entry,
+            slot,
+            identity=self.identity,
+            token=tenure.token,
+            claim_id=claim_id,
+            epoch=epoch,
         )
         with self._claims_lock:
             self._pending_claims.pop(key, None)
+            if not result.claimed:
+                self._outstanding.pop(key, None)
         log.debug(
             "lease claim %s entry=%s slot=%s token=%d outcome=%s reason=%r",
             self._context(),
@@ -455,10 +542,13 @@ class Lease:
         if claim_id is None:
             return ClaimResult(ClaimOutcome.LEASE_LOST, entry, slot, None, reason)
         stored = self.store.read_claim(self.name, entry)
+        result = claim_result(False, stored, reason, entry, slot, claim_id)
         with self._claims_lock:
             self._pending_claims.pop(key, None)
+            if not result.claimed:
+                self._outstanding.pop(key, None)
         # Only whether the stored claim is ours matters here, so no fence or token is compared.
-        return claim_result(False, stored, reason, entry, slot, claim_id)
+        return result
 
     def release(self) -> None:
         """Clean shutdown: release if leader (the other side may acquire at once), remove our

@@ -23,6 +23,10 @@ class LockLocation:
     table: str | None = None
     region: str | None = None
     password: str | None = field(default=None, repr=False)
+    # Redis only: replicas that must have each lease write and claim before its answer counts
+    # (WAIT), and how long to wait for them; 0 replicas: do not wait.
+    wait_replicas: int = 0
+    wait_timeout_seconds: float = 0.5
 
     def describe(self) -> str:
         """A short human description for banners and status output."""

@@ -21,6 +21,37 @@ class EntryClaim:
     token: int  # fencing token of the claim
     environment: str  # environment of the claimer
     claim_id: str  # random id of the claim request, to recognise our own retried write
+    epoch: int = 0  # the claimant tenure's acknowledgement epoch when it claimed (see Acked)
+
+    def acked_by(self, acked: Acked | None) -> bool:
+        """Whether ``acked`` covers this claim: its publish is known (published, or recorded as
+        in doubt by the tenure that claimed it)."""
+        return acked is not None and (self.token, self.epoch) <= (acked.token, acked.epoch)
+
+
+@dataclass(frozen=True, order=True)
+class Acked:
+    """How far the claims of a lock are acknowledged: every claim of an older tenure than
+    ``token``, and every claim of tenure ``token`` made in an epoch up to ``epoch``, was
+    published or recorded as a :class:`Doubt`. A tenure's epoch rises at each of its renewals,
+    which carry the acknowledgement, so a publish costs no write of its own."""
+
+    token: int
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """A slot claimed whose publish is not known: kept in the store, listed by ``handover
+    status``, until an operator acknowledges it (``handover ack-in-doubt``)."""
+
+    entry: str
+    slot: datetime
+    token: int  # the tenure that claimed it
+    environment: str  # of that tenure
+    reason: str  # why its publish is not known
+    noticed_at: datetime  # when it was recorded (wall clock of the recorder, for people)
+    noticed_by: str  # the instance that recorded it
 
 
 @dataclass(frozen=True)
@@ -49,6 +80,7 @@ class LeaseRecord:
     renewals: int = 0  # successful renewals in the current tenure (0 right after acquire)
     handover_to: str | None = None
     handover_announced_at: datetime | None = None
+    acked: Acked | None = None  # how far the claims' publishes are acknowledged
 
     @property
     def held(self) -> bool:

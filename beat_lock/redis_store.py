@@ -39,9 +39,13 @@ from beat_handover.beat_lock.errors import ConfigError, CorruptRecord, StoreErro
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.layout import (
     CLAIM_ADVICE,
+    acked_text,
     claim_fields,
     claim_from_fields,
     claim_result,
+    doubt_fields,
+    doubt_from_fields,
+    doubt_key,
     event_fields,
     event_from_fields,
     holder_matches,
@@ -61,8 +65,10 @@ from beat_handover.beat_lock.legacy import (
 )
 from beat_handover.beat_lock.location import LockLocation, redact
 from beat_handover.beat_lock.record import (
+    Acked,
     AuditEvent,
     ClaimResult,
+    Doubt,
     EntryClaim,
     LeaseRecord,
     Participant,
@@ -74,6 +80,11 @@ from beat_handover.beat_lock.unreachable import unreachable
 AUDIT_MAX_EVENTS = 1000
 NOT_CONVERTED = "this lock has not been fenced since its claims moved to claim items: fence first"
 RETRIES = 1  # one more attempt after a dropped connection (a restarted server, a stale socket)
+# The scripts that change what a lease decision or a claim reads: with
+# beat_lock_redis_wait_replicas each is confirmed by WAIT before its answer counts.
+REPLICATED = frozenset(
+    {"acquire", "renew", "release", "acknowledge", "claim", "fence", "pin", "announce"}
+)
 
 # Shared by the lease scripts: KEYS[1] is the lease hash. HGET answers false for a missing field.
 LEASE_HELPERS = """
@@ -109,10 +120,29 @@ return {1, token}
 RENEW = (
     LEASE_HELPERS
     + """
-local env, id, token, new, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local env, id, token, new, now, acked = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 if not holds(env, id, token) then return refused() end
 redis.call('HSET', k, 'version', new, 'renewed_at', now)
+if acked ~= '' then redis.call('HSET', k, 'acked', acked) end
 redis.call('HINCRBY', k, 'renewals', 1)
+return {1}
+"""
+)
+
+# ARGV: the acknowledgement's token and epoch. Raised only, never lowered; never creates the
+# record.
+ACKNOWLEDGE = (
+    LEASE_HELPERS
+    + """
+local token, epoch = tonumber(ARGV[1]), tonumber(ARGV[2])
+if not get('version') then return {0} end
+local stored = get('acked')
+if stored then
+  local t, e = string.match(stored, '^(%d+)/(%d+)$')
+  t, e = tonumber(t), tonumber(e)
+  if t > token or (t == token and e >= epoch) then return {0} end
+end
+redis.call('HSET', k, 'acked', ARGV[1] .. '/' .. ARGV[2])
 return {1}
 """
 )
@@ -128,12 +158,14 @@ return {1}
 """
 )
 
-# KEYS: lease hash, claims hash. ARGV[7]: the guard field, present once the lock is converted.
+# KEYS: lease hash, claims hash. ARGV[7]: the guard field, present once the lock is converted;
+# ARGV[8]: the claimant's acknowledgement epoch.
 # Answers {1, claim} (claimed), {0, stored claim or ''} (not later), {2, stored, lease fields}.
 CLAIM = (
     LEASE_HELPERS
     + """
 local env, id, token, slot, claim_id, entry = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local epoch = ARGV[8]
 local stored = redis.call('HGET', KEYS[2], entry)
 if not (holds(env, id, token) and get(ARGV[7])) then
   return {2, stored or '', redis.call('HGETALL', k)}
@@ -141,7 +173,7 @@ end
 local last = stored and cjson.decode(stored)
 if last and tonumber(last.slot) >= tonumber(slot) then return {0, stored} end
 local claim = cjson.encode({slot = slot, runs = tostring((last and tonumber(last.runs) or 0) + 1),
-  token = token, environment = env, claim_id = claim_id})
+  token = token, environment = env, claim_id = claim_id, epoch = epoch})
 redis.call('HSET', KEYS[2], entry, claim)
 return {1, claim}
 """
@@ -300,6 +332,7 @@ class RedisStore(LeaseStore):
         scripts = {
             "acquire": ACQUIRE,
             "renew": RENEW,
+            "acknowledge": ACKNOWLEDGE,
             "release": RELEASE,
             "claim": CLAIM,
             "fence": FENCE,
@@ -340,8 +373,25 @@ class RedisStore(LeaseStore):
             raise StoreError(f"Redis at {where}, lock {name!r}: {exc}") from None
 
     def _run(self, script: str, name: str, keys: list[str], args: list[Any]) -> Any:
-        with self._mapped(name):
-            return self._scripts[script](keys=keys, args=args)
+        if script not in REPLICATED or self.location.wait_replicas == 0:
+            with self._mapped(name):
+                return self._scripts[script](keys=keys, args=args)
+        # WAIT counts the replicas that have every earlier write of its own connection, so it
+        # goes in one pipeline with the script: one round trip, on one connection.
+        wanted = self.location.wait_replicas
+        timeout_ms = max(1, round(self.location.wait_timeout_seconds * 1000))
+        with self._mapped(name), self._client.pipeline(transaction=False) as pipe:
+            self._scripts[script](keys=keys, args=args, client=pipe)
+            pipe.execute_command("WAIT", wanted, timeout_ms)
+            answer, replicas = pipe.execute()
+        if replicas < wanted:
+            raise StoreUnavailable(
+                f"Redis at {redact(self.location.url)}: the {script} of lock {name!r} reached "
+                f"{replicas} of the {wanted} replica(s) beat_lock_redis_wait_replicas asks for "
+                f"within {self.location.wait_timeout_seconds:g}s, so a failover could lose it; "
+                "it is treated as unanswered (asked again, nothing published on it meanwhile)"
+            )
+        return answer
 
     def _lease_write(self, script: str, name: str, args: list[Any]) -> tuple[bool, list]:
         ok, *rest = self._run(script, name, [lease_key(name)], args)
@@ -391,14 +441,32 @@ class RedisStore(LeaseStore):
         record = self._record(name, rest[0])
         return record.token if record is not None and record.version == new_version else None
 
-    def renew(self, name: str, identity: Identity, token: int, *, new_version: str) -> bool:
-        return self._holder_write("renew", name, identity, token, new_version)
+    def renew(
+        self,
+        name: str,
+        identity: Identity,
+        token: int,
+        *,
+        new_version: str,
+        acked: Acked | None = None,
+    ) -> bool:
+        return self._holder_write("renew", name, identity, token, new_version, acked)
 
     def release(self, name: str, identity: Identity, token: int, *, new_version: str) -> bool:
         return self._holder_write("release", name, identity, token, new_version)
 
+    def acknowledge(self, name: str, acked: Acked) -> bool:
+        done, _ = self._lease_write("acknowledge", name, [str(acked.token), str(acked.epoch)])
+        return done
+
     def _holder_write(
-        self, script: str, name: str, identity: Identity, token: int, new_version: str
+        self,
+        script: str,
+        name: str,
+        identity: Identity,
+        token: int,
+        new_version: str,
+        acked: Acked | None = None,
     ) -> bool:
         done, rest = self._lease_write(
             script,
@@ -409,6 +477,7 @@ class RedisStore(LeaseStore):
                 str(token),
                 new_version,
                 now_iso(),
+                "" if acked is None else acked_text(acked),
             ],
         )
         if done:
@@ -425,6 +494,7 @@ class RedisStore(LeaseStore):
         identity: Identity,
         token: int,
         claim_id: str,
+        epoch: int = 0,
     ) -> ClaimResult:
         status, stored, *lease = self._run(
             "claim",
@@ -438,6 +508,7 @@ class RedisStore(LeaseStore):
                 claim_id,
                 entry,
                 GUARD_FIELD,
+                str(epoch),
             ],
         )
         lost = None
@@ -604,6 +675,33 @@ class RedisStore(LeaseStore):
                 )
             )
 
+    def record_doubt(self, name: str, doubt: Doubt) -> bool:
+        field = doubt_key(doubt.entry, doubt.slot)
+        with self._mapped(name):
+            return bool(
+                self._client.hsetnx(doubts_key(name), field, json.dumps(doubt_fields(doubt)))
+            )
+
+    def doubts(self, name: str) -> list[Doubt]:
+        with self._mapped(name):
+            stored = self._client.hgetall(doubts_key(name))
+        found = [
+            doubt_from_fields(
+                name,
+                _json_fields(
+                    raw,
+                    f"an in-doubt slot of lock {name!r}",
+                    f"remove it from {doubts_key(name)} after checking the run by hand",
+                ),
+            )
+            for raw in stored.values()
+        ]
+        return sorted(found, key=lambda doubt: (doubt.entry, doubt.slot))
+
+    def clear_doubt(self, name: str, entry: str, slot: datetime) -> bool:
+        with self._mapped(name):
+            return bool(self._client.hdel(doubts_key(name), doubt_key(entry, slot)))
+
     def record_event(self, name: str, event: AuditEvent) -> None:
         self._run(
             "record_event",
@@ -643,6 +741,10 @@ def claims_key(name: str) -> str:
 
 def member_keys(name: str) -> list[str]:
     return [keys.redis_key(name, "members"), keys.redis_key(name, "members", "expiry")]
+
+
+def doubts_key(name: str) -> str:
+    return keys.redis_key(name, "doubts")
 
 
 def audit_key(name: str) -> str:

@@ -32,8 +32,10 @@ from typing import Any
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.location import LockLocation
 from beat_handover.beat_lock.record import (
+    Acked,
     AuditEvent,
     ClaimResult,
+    Doubt,
     EntryClaim,
     LeaseRecord,
     Participant,
@@ -68,8 +70,38 @@ class LeaseStore(ABC):
         same write. Returns the new fencing token, or None if the condition did not hold."""
 
     @abstractmethod
-    def renew(self, name: str, identity: Identity, token: int, *, new_version: str) -> bool:
-        """Keep the lease: only if ``identity`` holds it with ``token`` and the pin allows it."""
+    def renew(
+        self,
+        name: str,
+        identity: Identity,
+        token: int,
+        *,
+        new_version: str,
+        acked: Acked | None = None,
+    ) -> bool:
+        """Keep the lease: only if ``identity`` holds it with ``token`` and the pin allows it.
+        With ``acked``, write it to the record in the same write (the holder's acknowledgement
+        of its published claims: it costs no request of its own)."""
+
+    @abstractmethod
+    def acknowledge(self, name: str, acked: Acked) -> bool:
+        """Raise the record's acknowledgement to ``acked`` if that is later than the one it holds
+        (never lower it); a former holder's last word on its claims, so it is not conditional
+        on holding the lease, and it touches nothing a lease decision reads. False if the
+        record holds a later one (or does not exist)."""
+
+    @abstractmethod
+    def record_doubt(self, name: str, doubt: Doubt) -> bool:
+        """Keep ``doubt`` until an operator clears it; False if that slot was recorded already
+        (the first record is kept)."""
+
+    @abstractmethod
+    def doubts(self, name: str) -> list[Doubt]:
+        """The slots in doubt, by entry and slot (strongly consistent)."""
+
+    @abstractmethod
+    def clear_doubt(self, name: str, entry: str, slot: datetime) -> bool:
+        """Forget one slot in doubt (an operator checked it); False if it was not recorded."""
 
     @abstractmethod
     def release(self, name: str, identity: Identity, token: int, *, new_version: str) -> bool:
@@ -103,12 +135,15 @@ class LeaseStore(ABC):
         identity: Identity,
         token: int,
         claim_id: str,
+        epoch: int = 0,
     ) -> ClaimResult:
         """Claim one scheduled run, atomically, on the entry's claim item only: only if
         tenure ``token`` may claim the entry (DynamoDB: it fenced the entry and no later tenure
         has; Redis: ``identity`` holds the lease with ``token``, the pin allows it and the lock
         has been fenced in this layout) and ``slot`` is later than the entry's last claimed
-        slot. Records slot, runs + 1, token, environment and ``claim_id`` for the entry."""
+        slot. Records slot, runs + 1, token, environment, ``claim_id`` and ``epoch`` (the
+        tenure's acknowledgement epoch, see :class:`~beat_handover.beat_lock.record.Acked`) for
+        the entry."""
 
     @abstractmethod
     def read_claim(self, name: str, entry: str) -> EntryClaim | None:

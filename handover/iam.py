@@ -28,8 +28,10 @@ BEAT_CLAIM_ACTIONS = (
     "dynamodb:Query",
 )
 # A beat that falls back to its environment (the pinned one went silent) writes that to the
-# lock's history.
+# lock's history; a slot in doubt goes there and, until an operator clears it, in a doubt item.
 BEAT_AUDIT_ACTIONS = ("dynamodb:PutItem",)
+# An operator lists the slots in doubt and clears the ones checked (`handover ack-in-doubt`).
+OPERATOR_DOUBT_ACTIONS = ("dynamodb:Query", "dynamodb:DeleteItem")
 OPERATOR_ITEM_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -83,7 +85,9 @@ def policies(table: str, *, region: str, account_id: str, lock_name: str) -> dic
         "beat": _policy(
             _item_statement("BeatLockItems", BEAT_ITEM_ACTIONS, arn, beat_keys),
             _item_statement("BeatClaimItems", BEAT_CLAIM_ACTIONS, arn, [key(keys.CLAIM)]),
-            _item_statement("BeatAuditEvents", BEAT_AUDIT_ACTIONS, arn, [key(keys.AUDIT)]),
+            _item_statement(
+                "BeatAuditEvents", BEAT_AUDIT_ACTIONS, arn, [key(keys.AUDIT), key(keys.DOUBT)]
+            ),
             {
                 "Sid": "BeatLockTable",
                 "Effect": "Allow",
@@ -94,6 +98,7 @@ def policies(table: str, *, region: str, account_id: str, lock_name: str) -> dic
         "operator": _policy(
             _item_statement("OperatorLockItems", OPERATOR_ITEM_ACTIONS, arn, lock_keys),
             _item_statement("OperatorRouteItems", OPERATOR_ITEM_ACTIONS, arn, route_keys),
+            _item_statement("OperatorDoubts", OPERATOR_DOUBT_ACTIONS, arn, [key(keys.DOUBT)]),
             {
                 "Sid": "OperatorTable",
                 "Effect": "Allow",

@@ -1,6 +1,7 @@
-"""``beat_lock_critical`` and ``beat_lock_catch_up`` resolved against the scheduler's entries: the
-one answer to "is this entry critical, and what is its catch-up policy", asked by beat, the
-handover preflight and the quiet-window report alike.
+"""``beat_lock_critical``, ``beat_lock_catch_up`` and ``beat_lock_repeat_safe`` resolved against
+the scheduler's entries: the one answer to "is this entry critical, what is its catch-up policy,
+may it be sent again when in doubt", asked by beat, the handover preflight and the quiet-window
+report alike.
 
 Each key is an entry name or a shell glob (``letters-*``, case-sensitive). A key that matches no
 entry is an error that lists the close and known names, so a typo never silently turns a
@@ -27,6 +28,7 @@ class EntryNames:
 
     critical: frozenset[str] = frozenset()
     policies: Mapping[str, str] = field(default_factory=dict)  # only entries given one
+    repeat_safe: frozenset[str] = frozenset()  # a run sent twice does no harm
 
     def policy(self, name: str) -> str:
         """The catch-up policy of entry `name`."""
@@ -39,12 +41,17 @@ def resolve_entry_names(
     entries: Iterable[str],
     critical: Sequence[str],
     catch_up: Mapping[str, str],
+    repeat_safe: Sequence[str] = (),
 ) -> EntryNames:
-    """Resolve the critical names or globs and the catch-up keys against `entries`."""
+    """Resolve the critical and repeat-safe names or globs and the catch-up keys against
+    `entries`."""
     known = sorted(entries)
     chosen: set[str] = set()
     for pattern in critical:
         chosen.update(matching(known, pattern, setting="beat_lock_critical"))
+    safe: set[str] = set()
+    for pattern in repeat_safe:
+        safe.update(matching(known, pattern, setting="beat_lock_repeat_safe"))
     policies: dict[str, str] = {}
     by_glob: dict[str, tuple[str, str]] = {}  # entry -> (glob, policy)
     for key, policy in catch_up.items():
@@ -61,7 +68,7 @@ def resolve_entry_names(
             by_glob[name] = (key, policy)
     for name, (_, policy) in by_glob.items():
         policies.setdefault(name, policy)
-    return EntryNames(frozenset(chosen), policies)
+    return EntryNames(frozenset(chosen), policies, frozenset(safe))
 
 
 def matching(known: Sequence[str], pattern: str, *, setting: str) -> list[str]:

@@ -12,6 +12,7 @@ TOKEN = "beat_lock_token"
 ENVIRONMENT = "beat_lock_environment"
 ENTRY = "beat_entry"
 SLOT = "beat_slot"
+RESENT_FROM = "beat_lock_resent_from"  # a slot in doubt sent again: the token that claimed it
 
 
 def format_slot(slot: datetime) -> str:

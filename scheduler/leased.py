@@ -11,10 +11,15 @@ Guaranteed: a slot is published at most once, and only by the current holder (a 
 partitioned former leader's claims fail at the store); a new leader, in any environment, first
 fences every entry's claims in the store (from then on a former leader's claims are refused) and
 resumes from them. A claim whose answer was lost is asked again (same claim id, see
-``Lease.claim``) before anything else of its entry, and published if it turns out ours. Not
-guaranteed: a run whose claim succeeded but whose publish then failed (broker down past kombu's
-retries, the process killed in between) is lost, not resent; a claim cannot be undone, and
-resending could send it twice. That case is logged at ERROR with the entry and slot.
+``Lease.claim``) before anything else of its entry, and published if it turns out ours while
+the lease is still valid. A run is published only while the lease is valid: a claim resolved,
+or a publish reached, after the safe time ran out (a pause, a cut-off store) is not published
+here, and its slot is in doubt for whoever leads next. A slot whose claim succeeded but whose
+publish is not known (the broker refused it, the leader stopped in between) is **in doubt**
+(:mod:`beat_handover.scheduler.in_doubt`): sent again if the entry is safe to repeat, else
+reported (ERROR, ``handover status``) until an operator acknowledges it; never dropped silently.
+Not guaranteed: a process stopped (SIGSTOP) after that check and before its publish left the
+host still publishes that one run when it resumes, after the lease has moved.
 """
 
 from __future__ import annotations
@@ -43,8 +48,10 @@ from beat_handover.beat_lock.stores import open_store
 from beat_handover.scheduler.entry_names import EntryNames, resolve_entry_names
 from beat_handover.scheduler.errors import UnsupportedSchedule
 from beat_handover.scheduler.gates import OPEN, Gates
-from beat_handover.scheduler.headers import format_slot, run_headers
+from beat_handover.scheduler.guard import OncePerSlotTask
+from beat_handover.scheduler.headers import RESENT_FROM, format_slot, run_headers
 from beat_handover.scheduler.held_signals import HeldSignals
+from beat_handover.scheduler.in_doubt import InDoubtSlots, Resend
 from beat_handover.scheduler.settings import BeatLockSettings
 from beat_handover.scheduler.slots import CatchUpRules, Decision, Position, decide, next_due
 from beat_handover.scheduler.startup_checks import (
@@ -66,6 +73,12 @@ class BeatStartupError(ConfigError, CeleryCommandException):
         CeleryCommandException.__init__(
             self, message=f"leased beat scheduler: {error}", exit_code=os.EX_CONFIG
         )
+
+
+class _Published(enum.Enum):
+    SENT = "sent"
+    FAILED = "failed"  # the broker refused it: in doubt
+    ABANDONED = "abandoned"  # the lease ran out before it: not sent, in doubt for the next leader
 
 
 class _Step(enum.Enum):
@@ -98,6 +111,11 @@ class LeasedScheduler(Scheduler):
         self._due: dict[str, datetime] = {}
         self._unanswered: dict[str, datetime] = {}  # entry -> slot whose claim got no answer
         self._publishing: tuple[str, datetime] | None = None  # the run apply_entry is sending
+        self._publish_error: BaseException | None = None  # why apply_entry's publish failed
+        # Claims of ours not published because the lease ran out first, by tenure: sent if
+        # that tenure resumes (nobody else can have sent them), else left to the next leader.
+        self._abandoned: dict[tuple[str, datetime], int] = {}
+        self.in_doubt: InDoubtSlots | None = None
         self._started = False
         self._closed = False
         super().__init__(app, *args, lazy=lazy, **kwargs)
@@ -128,7 +146,9 @@ class LeasedScheduler(Scheduler):
         """Every entry can be fenced, and the critical and catch-up names resolve against them."""
         try:
             check_entries(entries)
-            return resolve_entry_names(entries, self.settings.critical, self.settings.catch_up)
+            return resolve_entry_names(
+                entries, self.settings.critical, self.settings.catch_up, self.settings.repeat_safe
+            )
         except ConfigError as exc:
             raise BeatStartupError(exc) from None
 
@@ -150,6 +170,13 @@ class LeasedScheduler(Scheduler):
             heartbeat_detail={"scheduler": "leased", "entries": len(self.schedule)},
         )
         self._keeper = LeaseKeeper(self.lease)
+        self.in_doubt = InDoubtSlots(
+            self.lease,
+            repeat_safe=self.repeat_safe,
+            max_lateness_seconds=self.settings.max_lateness_seconds,
+            wait_seconds=self.settings.timings.safe_seconds,
+            reread_seconds=self.settings.timings.poll_seconds,
+        )
         logger.info(
             "leased beat joining lock=%s store=%s instance=%s entries=%d",
             self.settings.name,
@@ -212,6 +239,8 @@ class LeasedScheduler(Scheduler):
         token = self.lease.token
         if token != self._tenure and not self._begin_tenure(token):
             return poll
+        if not self._settle_doubts():
+            return poll
         now = self._now()
         for name in sorted(self._due, key=self._due.__getitem__):
             if self._due[name] > now:
@@ -241,11 +270,14 @@ class LeasedScheduler(Scheduler):
         if names or everything:
             try:
                 claims = self.lease.fence(names, everything=everything)
+                if claims is not None and everything:
+                    self.in_doubt.begin(token, claims)
             except StoreUnavailable as exc:
                 logger.warning("leading but cannot fence the claims yet, not dispatching: %s", exc)
                 return False
             if claims is None:
                 return False
+        self._take_back_abandoned(token)
         self.producer  # noqa: B018 - connect to the broker before claiming anything
         now = self._now()
         kept = {} if everything else self._positions
@@ -273,6 +305,56 @@ class LeasedScheduler(Scheduler):
         )
         return True
 
+    # -- slots in doubt ------------------------------------------------------------------------
+
+    def repeat_safe(self, name: str) -> bool:
+        """A second copy of this entry's run does no harm: named in ``beat_lock_repeat_safe``,
+        or its task (as this beat's app knows it) is based on the worker-side guard, which
+        drops a second delivery of a slot."""
+        if name in self.names.repeat_safe:
+            return True
+        entry = self.schedule.get(name)
+        task = self.app.tasks.get(entry.task) if entry is not None else None
+        return isinstance(task, OncePerSlotTask)
+
+    def _take_back_abandoned(self, token: int | None) -> None:
+        """Claims this beat did not publish because its lease ran out: its own tenure resumed,
+        so nobody else can have sent them, and they go out now; another tenure leads, so they
+        are its to judge."""
+        for (name, slot), claimed_by in list(self._abandoned.items()):
+            del self._abandoned[(name, slot)]
+            if claimed_by == token:
+                self.in_doubt.resend_own(
+                    name, slot, claimed_by, "not published before the lease ran out"
+                )
+
+    def _settle_doubts(self) -> bool:
+        """Judge the earlier tenures' unacknowledged claims once their wait is over, keep the
+        doubts the store has not recorded yet, and send again what is to be sent again; False
+        once the lease is lost."""
+        try:
+            self.in_doubt.judge()
+        except StoreUnavailable as exc:
+            logger.warning("cannot read the acknowledgement of earlier claims yet: %s", exc)
+        self.in_doubt.record_again()
+        for resend in self.in_doubt.resends():
+            if self.in_doubt.too_late(resend.slot):
+                self.in_doubt.give_up(resend, self.environment)
+                continue
+            entry = self.schedule.get(resend.entry)
+            if entry is None:
+                self.in_doubt.give_up(resend, self.environment)
+                continue
+            with self._signals.held():
+                published = self._publish(entry, resend.slot, self._tenure, resend=resend)
+            if published is _Published.SENT:
+                self.in_doubt.resent(resend, self._tenure)
+            elif published is _Published.ABANDONED:
+                return False
+            else:
+                break  # the broker still refuses: try again on a later tick
+        return True
+
     # -- one entry -----------------------------------------------------------------------------
 
     def _names_changed(self) -> None:
@@ -280,7 +362,10 @@ class LeasedScheduler(Scheduler):
         database edited live); a name that no longer matches keeps the last resolution, loudly."""
         try:
             self.names = resolve_entry_names(
-                self.schedule, self.settings.critical, self.settings.catch_up
+                self.schedule,
+                self.settings.critical,
+                self.settings.catch_up,
+                self.settings.repeat_safe,
             )
         except ConfigError as exc:
             logger.error("the schedule changed: %s; keeping the previous resolution", exc)
@@ -400,6 +485,7 @@ class LeasedScheduler(Scheduler):
                     result.reason,
                 )
                 self._tenure = self._fenced = None
+                self.in_doubt.drop_resends()
                 return _Step.LOST
             stored = result.last
             if result.outcome is ClaimOutcome.ALREADY_CLAIMED:
@@ -413,7 +499,20 @@ class LeasedScheduler(Scheduler):
             booked = self._book(entry, slot)
             if entry.name in self._positions:
                 self._settle(booked, Position(slot, slot, runs))
-            self._publish(booked, slot, stored.token if stored is not None else self._tenure)
+            token = stored.token if stored is not None else self._tenure
+            published = self._publish(booked, slot, token)
+            if published is _Published.SENT:
+                self.lease.settle(entry.name, slot)
+            elif published is _Published.FAILED:
+                self.in_doubt.in_doubt(
+                    entry.name,
+                    slot,
+                    token,
+                    self.environment,
+                    f"the publish failed: {self._publish_error!r}",
+                )
+            else:
+                self._abandoned[(entry.name, slot)] = token
             return _Step.SENT
 
     def _ask_unanswered(self) -> None:
@@ -423,13 +522,14 @@ class LeasedScheduler(Scheduler):
         for name, slot in list(self._unanswered.items()):
             entry = self.schedule.get(name)
             if entry is None:
-                logger.error(
-                    "entry=%s slot=%s may have been claimed but the entry left the "
-                    "schedule: not sent",
-                    name,
-                    format_slot(slot),
-                )
                 del self._unanswered[name]
+                self.in_doubt.in_doubt(
+                    name,
+                    slot,
+                    self.lease.token or 0,
+                    self.environment,
+                    "its claim went unanswered and the entry left the schedule",
+                )
                 continue
             self._send(entry, slot)
 
@@ -454,31 +554,53 @@ class LeasedScheduler(Scheduler):
             return entry
         return booked if isinstance(booked, ScheduleEntry) else entry
 
-    def _publish(self, entry: ScheduleEntry, slot: datetime, token: int | None) -> None:
+    def _publish(
+        self,
+        entry: ScheduleEntry,
+        slot: datetime,
+        token: int | None,
+        *,
+        resend: Resend | None = None,
+    ) -> _Published:
         """Publish one claimed run through Celery's own ``apply_entry``, the seam that
         integrations such as Sentry Crons hook, with the run's headers added to the entry's
-        options for the call only (no new entry is built, so any Entry class works)."""
+        options for the call only (no new entry is built, so any Entry class works). Only while
+        the lease is valid: a leader that was paused or cut off between the claim and here
+        leaves the slot to whoever leads now (ABANDONED)."""
+        if not self.lease.valid():
+            logger.error(
+                "entry=%s slot=%s claimed but not published: the lease ran out before the "
+                "publish (paused or cut off); the slot is in doubt for the next leader",
+                entry.name,
+                format_slot(slot),
+            )
+            return _Published.ABANDONED
         options = entry.options
         headers = {
             **options.get("headers", {}),
             **run_headers(entry.name, slot, token=token, environment=self.environment),
         }
+        if resend is not None:
+            headers[RESENT_FROM] = resend.token
         logger.info(
-            "Sending due task entry=%s task=%s slot=%s token=%s",
+            "Sending due task entry=%s task=%s slot=%s token=%s%s",
             entry.name,
             entry.task,
             format_slot(slot),
             token,
+            "" if resend is None else f" (again: in doubt, claimed by token {resend.token})",
         )
         entry.options = {**options, "headers": headers}
         self._publishing = (entry.name, slot)
+        self._publish_error = None
         try:
             self.apply_entry(entry, producer=self.producer)
-        except Exception:
-            self._unpublished()
+        except Exception as exc:
+            self._unpublished(exc)
         finally:
             entry.options = options
             self._publishing = None
+        return _Published.SENT if self._publish_error is None else _Published.FAILED
 
     def apply_async(
         self, entry: ScheduleEntry, producer: Any = None, advance: bool = True, **kwargs: Any
@@ -487,20 +609,20 @@ class LeasedScheduler(Scheduler):
         claimed but not published (Celery's ``apply_entry`` would log it without the slot)."""
         try:
             return super().apply_async(entry, producer=producer, advance=advance, **kwargs)
-        except Exception:
-            self._unpublished()
+        except Exception as exc:
+            self._unpublished(exc)
             return None
 
-    def _unpublished(self) -> None:
-        # Whatever failed, the claim stands: say so loudly and keep the other entries going.
+    def _unpublished(self, exc: BaseException) -> None:
+        # Whatever failed, the claim stands: the slot is in doubt (the caller decides).
         name, slot = self._publishing or ("?", None)
-        logger.exception(
-            "entry=%s slot=%s was claimed but could not be published; it will not be sent "
-            "(a claim cannot be undone and resending could send it twice)",
+        self._publish_error = exc
+        logger.warning(
+            "entry=%s slot=%s was claimed but its publish failed: %r",
             name,
             format_slot(slot) if slot is not None else "?",
+            exc,
         )
-        self._publishing = None
 
     def _show(self, entry: ScheduleEntry, position: Position) -> None:
         """Mirror the store's view on the entry, for anything that inspects beat's schedule."""

@@ -70,5 +70,5 @@ def read_schedule(app: Any, scheduler: str | None = None) -> Schedule:
     check_beat_schedule(app.conf.beat_schedule)
     entries = cls.entries_of(app)
     settings = BeatLockSettings.from_app(app)
-    names = resolve_entry_names(entries, settings.critical, settings.catch_up)
+    names = resolve_entry_names(entries, settings.critical, settings.catch_up, settings.repeat_safe)
     return Schedule(f"{cls.__module__}:{cls.__qualname__}", entries, tz, names)

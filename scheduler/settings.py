@@ -105,6 +105,14 @@ def _positive_int(value: Any, source: str) -> int:
     return value
 
 
+def _count(value: Any, source: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 16:
+        raise ConfigError(f"{source} must be a whole number from 0 to 16, got {value!r}")
+    return value
+
+
 def _names(value: Any, source: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [part.strip() for part in value.split(",") if part.strip()]
@@ -212,6 +220,25 @@ SETTINGS: dict[str, Setting] = {
         7 * DAY,
         "how long the worker-side guard remembers that a run was executed",
     ),
+    "beat_lock_repeat_safe": Setting(
+        _names,
+        (),
+        "entry names (or globs) whose run may go out twice without harm: a run in doubt "
+        "(claimed, publish not known) is sent again instead of reported; tasks based on "
+        "OncePerSlotTask are treated so without being named",
+    ),
+    "beat_lock_redis_wait_replicas": Setting(
+        _count,
+        0,
+        "Redis only: replicas that must have each lease write and claim (WAIT) before beat "
+        "acts on it, so a failover to a replica loses no claim; 0: do not wait",
+    ),
+    "beat_lock_redis_wait_timeout_seconds": Setting(
+        _duration(60),
+        0.5,
+        "Redis only: how long a write waits for beat_lock_redis_wait_replicas; a write not "
+        "replicated by then counts as unanswered (asked again, nothing published on it)",
+    ),
 }
 
 
@@ -229,6 +256,7 @@ class BeatLockSettings:
     max_lateness_seconds: float
     catch_up_limit: int
     guard_ttl_seconds: float
+    repeat_safe: tuple[str, ...] = ()
 
     @property
     def grace_seconds(self) -> float:
@@ -291,6 +319,12 @@ class BeatLockSettings:
         password = value("beat_lock_password")
         if location is not None:
             location = _with_password(location, password, sources["beat_lock_url"])
+            location = _with_replicas(
+                location,
+                value("beat_lock_redis_wait_replicas"),
+                value("beat_lock_redis_wait_timeout_seconds"),
+                sources,
+            )
         durations = {
             key: value(f"beat_lock_{key}")
             for key in ("lease_seconds", "renew_seconds", "safe_seconds", "poll_seconds")
@@ -311,6 +345,7 @@ class BeatLockSettings:
             max_lateness_seconds=value("beat_lock_max_lateness_seconds"),
             catch_up_limit=value("beat_lock_catch_up_limit"),
             guard_ttl_seconds=value("beat_lock_guard_ttl_seconds"),
+            repeat_safe=value("beat_lock_repeat_safe"),
         )
         if settings.max_lateness_seconds < settings.grace_seconds:
             raise ConfigError(
@@ -337,6 +372,22 @@ def _with_password(location: LockLocation, password: str | None, url_source: str
             "(beat_lock_password, so that Celery masks it)"
         )
     return replace(location, password=password)
+
+
+def _with_replicas(
+    location: LockLocation, replicas: int, timeout: float, sources: Mapping[str, str]
+) -> LockLocation:
+    if replicas and location.backend != "redis":
+        raise ConfigError(
+            f"{sources['beat_lock_redis_wait_replicas']} is {replicas}, but the lock is in "
+            f"{location.describe()}, which replicates every write itself; unset it"
+        )
+    if replicas and timeout <= 0:
+        raise ConfigError(
+            f"{sources['beat_lock_redis_wait_timeout_seconds']} must be more than 0 when "
+            "beat_lock_redis_wait_replicas is set (how long each write waits for a replica)"
+        )
+    return replace(location, wait_replicas=replicas, wait_timeout_seconds=timeout)
 
 
 def _refuse_unknown(conf: Any, environ: Mapping[str, str]) -> None:

@@ -3,12 +3,13 @@ what a beat process does not show from outside (its store state and its error lo
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import redis
@@ -32,36 +33,37 @@ class EveryOtherDay(BaseSchedule):
 
 
 @pytest.fixture
-def lone_broker(tmp_path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A redis-server of this test's own, which the test may kill."""
+def lone_broker(tmp_path) -> Iterator[tuple[str, subprocess.Popen, Callable[[], None]]]:
+    """A redis-server of this test's own, which the test may kill and start again."""
     port = free_port()
-    server = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--dir", str(tmp_path)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
+    wait_ping(url)
+    servers = [server]
+
+    def restart() -> None:
+        """Start it again on the same port (empty: it saves nothing)."""
+        servers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
+        wait_ping(url)
+
+    yield url, server, restart
+    for running in servers:
+        running.kill()
+        running.wait()
+
+
+def wait_ping(url: str) -> None:
     deadline = time.monotonic() + 30
     while True:
         try:
             redis.Redis.from_url(url).ping()
-            break
+            return
         except redis.ConnectionError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
-    yield url, server
-    server.kill()
-    server.wait()
 
 
 def leased_app(broker: str, lock_url: str, name: str, schedule: dict) -> Celery:
@@ -144,45 +146,78 @@ def test_first_runs_and_bookkeeping_are_those_of_stock_beat(redis_url, broker_ur
     assert first == made.replace(microsecond=0) + timedelta(seconds=1)
 
 
-def test_a_run_claimed_but_not_published_is_logged_at_error_with_its_slot(
+def broker_slots(broker: str, entry: str) -> set[datetime]:
+    """The slots of ``entry`` waiting in the broker's default queue (kombu's Redis list)."""
+    client = redis.Redis.from_url(broker)
+    messages = [json.loads(raw) for raw in client.lrange("celery", 0, -1)]
+    client.close()
+    return {
+        datetime.fromisoformat(m["headers"]["beat_slot"])
+        for m in messages
+        if m["headers"].get("beat_entry") == entry
+    }
+
+
+def test_a_broker_down_leaves_each_run_in_doubt_resent_if_safe_to_repeat_else_reported(
     lone_broker,
     redis_url,
     unique_name,
     caplog,
 ):
-    caplog.set_level(logging.INFO, logger="beat_handover.scheduler.leased")
-    broker, server = lone_broker
+    """The broker refuses publishes for a while: every run claimed meanwhile is in doubt. The
+    entry declared safe to repeat gets each one sent once the broker is back (none lost); the
+    other has each one logged at ERROR and kept in the store for an operator (none silent)."""
+    caplog.set_level(logging.INFO, logger="beat_handover.scheduler")
+    broker, server, restart = lone_broker
     app = leased_app(
         broker,
         redis_url,
         unique_name,
         {
             "tick": {"task": "noop", "schedule": timedelta(seconds=1)},
+            "tock": {"task": "noop", "schedule": timedelta(seconds=1)},
         },
     )
+    app.conf.beat_lock_repeat_safe = ["to*"]
     scheduler = LeasedScheduler(app=app)
+    store = open_store(parse_lock_url(redis_url))
 
-    def unpublished() -> list[str]:
-        return [
-            r.getMessage()
+    def failed(entry: str) -> set[datetime]:
+        prefix = f"entry={entry} slot="
+        return {
+            datetime.fromisoformat(r.getMessage()[len(prefix) :].split()[0])
             for r in caplog.records
-            if r.levelno == logging.ERROR and "could not be published" in r.getMessage()
-        ]
+            if r.getMessage().startswith(prefix) and "its publish failed" in r.getMessage()
+        }
 
     try:
-        tick_until(scheduler, lambda: runs(redis_url, unique_name, "tick") >= 1, "a first run")
+        tick_until(scheduler, lambda: runs(redis_url, unique_name, "tock") >= 1, "a first run")
         server.kill()
         server.wait()
-        tick_until(scheduler, unpublished, "a publish to fail")
+        tick_until(scheduler, lambda: len(failed("tock")) >= 3, "three publishes to fail")
+        restart()
+        tick_until(
+            scheduler,
+            lambda: scheduler.in_doubt.counts["resent"] >= len(failed("tock")),
+            "the runs in doubt to be sent again",
+        )
+        reported = store.doubts(unique_name)
+        history = store.events(unique_name, 100)
     finally:
         scheduler.close()
-    message = unpublished()[0]
-    assert message.startswith("entry=tick slot=20")
-    assert message.endswith(
-        "was claimed but could not be published; it will not be sent "
-        "(a claim cannot be undone and resending could send it twice)"
+        store.close()
+    lost = failed("tock") - broker_slots(broker, "tock")
+    assert not lost, f"tock runs in doubt never sent again: {sorted(lost)}"
+    assert scheduler.in_doubt.counts["resent"] == len(failed("tock"))
+    assert {(d.entry, d.slot) for d in reported} == {("tick", slot) for slot in failed("tick")}
+    assert {d.entry for d in reported} == {"tick"}
+    assert all(d.reason.startswith("the publish failed: ") for d in reported)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len([e for e in errors if e.startswith("entry=tick slot=") and "IN DOUBT" in e]) == len(
+        reported
     )
-    assert runs(redis_url, unique_name, "tick") >= 2  # the failed run's claim stands
+    kinds = {(e.kind, e.result, e.detail["entry"]) for e in history if e.kind == "in-doubt"}
+    assert kinds == {("in-doubt", "reported", "tick"), ("in-doubt", "resent", "tock")}
 
 
 def test_an_entry_added_while_leading_is_fenced_and_sent_in_the_same_tenure(
