@@ -221,12 +221,12 @@ class Lease:
         """The acknowledgement a write of tenure ``token`` carries now (None while held back),
         and the epoch moves on: a claim asked from now on is in a later epoch."""
         with self._claims_lock:
-            if self._acks_held or self._epoch_token != token:
+            if self._epoch_token != token:
                 return None
             epochs = self._outstanding.values()
             acked = Acked(token, (min(epochs) - 1) if epochs else self._epoch)
             self._epoch += 1
-            return acked
+            return None if self._acks_held else acked
 
     def predecessors_resolved(self) -> None:
         """The caller has resolved every claim of earlier tenures (published, resent or recorded

@@ -3,13 +3,14 @@ environment, and the recent handovers, as lines for people or one JSON object fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from beat_handover.beat_lock.record import AuditEvent, LeaseRecord, Participant
+from beat_handover.beat_lock.record import AuditEvent, Doubt, LeaseRecord, Participant
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.handover.history import event_json, lock_history_lines
+from beat_handover.handover.in_doubt import doubt_json, doubt_lines
 from beat_handover.handover.instants import age_seconds, clock_time
 from beat_handover.scheduler.durations import format_duration
 
@@ -24,6 +25,7 @@ class Snapshot:
     participants: list[Participant]
     events: list[AuditEvent]
     taken_at: datetime
+    doubts: list[Doubt] = field(default_factory=list)
 
 
 def take_snapshot(store: LeaseStore, name: str) -> Snapshot:
@@ -34,6 +36,7 @@ def take_snapshot(store: LeaseStore, name: str) -> Snapshot:
         participants=store.participants(name),
         events=store.events(name, RECENT_EVENTS),
         taken_at=datetime.now(UTC),
+        doubts=store.doubts(name),
     )
 
 
@@ -111,6 +114,7 @@ def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
             for environment, members in by_environment(snapshot.participants).items()
         },
         "recent_events": [event_json(event) for event in snapshot.events],
+        "in_doubt": [doubt_json(doubt) for doubt in snapshot.doubts],
     }
 
 
@@ -139,6 +143,12 @@ def snapshot_lines(snapshot: Snapshot) -> list[str]:
     for environment, members in grouped.items():
         listed = "; ".join(describe_participant(p, record) for p in members)
         lines.append(f"    {environment}: {len(members)} live: {listed}")
+    if snapshot.doubts:
+        lines.append(
+            f"  IN DOUBT:     {len(snapshot.doubts)} slot(s) claimed, publish not known; check "
+            "each run by hand, then `handover ack-in-doubt ENTRY SLOT` (or --all):"
+        )
+        lines.extend(f"    {line}" for line in doubt_lines(snapshot.doubts))
     lines.append("  recent handovers:")
     if not snapshot.events:
         lines.append("    none recorded")

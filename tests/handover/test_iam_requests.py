@@ -18,7 +18,7 @@ from beat_handover.beat_lock.dynamodb import DynamoDBStore, create_table
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.lease import Lease
 from beat_handover.beat_lock.location import parse_lock_url
-from beat_handover.beat_lock.record import AuditEvent
+from beat_handover.beat_lock.record import AuditEvent, Doubt
 from beat_handover.beat_lock.timings import LeaseTimings
 from beat_handover.handover.iam import policies
 from tests.lease.doubles import FakeClock
@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 
 TIMINGS = LeaseTimings()
 SLOT = datetime(2026, 3, 29, 9, 0, tzinfo=UTC)
+DOUBT = Doubt("letters", SLOT, 1, "paas", "the publish failed", SLOT, "host:1:ab")
 
 
 class Recorder:
@@ -85,7 +86,9 @@ def test_the_beat_policy_allows_everything_a_beat_does(table):
     assert lease.fence(["letters"], everything=True) == {}
     assert lease.claim("letters", SLOT).claimed
     beat.read_claim("beat", "letters")  # a claim whose answer was lost, after the safe time
-    lease.release()
+    lease.predecessors_resolved()
+    beat.record_doubt("beat", DOUBT)  # a publish that failed
+    lease.release()  # with its last acknowledgement
     # A beat that falls back from a pinned environment nobody renews, and says so.
     operator.pin("beat", "ecs", expected_token=None, new_version="p1", end_tenure=True)
     fallback = Lease(beat, "beat", Identity.new("paas"), TIMINGS, clock=clock)
@@ -95,6 +98,7 @@ def test_the_beat_policy_allows_everything_a_beat_does(table):
     assert fallback.token is not None
     assert operator.events("beat")[0].kind == "fallback"
     assert {"dynamodb:Query", "dynamodb:PutItem"} <= {action for action, _ in recorder.requests}
+    assert ("dynamodb:PutItem", "doubt#beat") in recorder.requests
     assert denied("beat", recorder, table) == []
 
 
@@ -111,6 +115,9 @@ def test_the_operator_policy_allows_status_handover_and_set_up(table):
     operator.participants("beat")
     operator.events("beat")
     operator.last_claims("beat")
+    beat.record_doubt("beat", DOUBT)
+    assert operator.doubts("beat") == [DOUBT]
+    assert operator.clear_doubt("beat", DOUBT.entry, DOUBT.slot)
     operator.announce("beat", "ecs", expected_token=token)
     operator.pin("beat", "ecs", expected_token=token, new_version="p1", end_tenure=True)
     operator.record_event(

@@ -197,7 +197,7 @@ def test_policies_name_one_table_and_only_each_principals_keys():
     def actions(principal: str) -> set[str]:
         return {a for s in documents[principal]["Statement"] for a in s["Action"]}
 
-    assert keys("beat") == {"lease#beat", "member#beat", "claim#beat", "audit#beat"}
+    assert keys("beat") == {"lease#beat", "member#beat", "claim#beat", "audit#beat", "doubt#beat"}
     assert keys("operator") >= {"lease#beat", "member#beat", "claim#beat", "audit#beat"}
     assert actions("beat") == {
         "dynamodb:GetItem",
@@ -214,4 +214,9 @@ def test_policies_name_one_table_and_only_each_principals_keys():
     assert "dynamodb:CreateTable" in actions("operator")
     assert "dynamodb:CreateTable" not in actions("beat")
     assert "dynamodb:Scan" in actions("operator")
-    assert "dynamodb:DeleteItem" not in actions("operator")
+    deletes = [
+        s for s in documents["operator"]["Statement"] if "dynamodb:DeleteItem" in s["Action"]
+    ]
+    assert [s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in deletes] == [
+        ["doubt#beat"]
+    ]

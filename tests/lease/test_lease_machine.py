@@ -478,3 +478,36 @@ def test_an_announcement_neither_delays_nor_hastens_a_takeover(
     clock.advance(0.01 + ANNOUNCED_POLL_SECONDS)  # its first read after the full lease
     standby.step()
     assert (standby.role, standby.token) == (Role.LEADER, 2)
+
+
+def test_renewals_acknowledge_settled_claims_and_an_ended_tenure_says_its_last_word(
+    make_store, make_lease, paas, ecs, clock
+):
+    """A claim is acknowledged by the first renewal after it was settled, never before; a new
+    tenure acknowledges nothing until told the earlier claims are resolved; a holder whose
+    tenure is ended by a pin writes its last acknowledgement when it notices, which the new
+    holder's read then shows."""
+    lease = make_lease(paas)
+    lease.step()
+    lease.fence(["a", "b"], everything=True)
+    first = lease.claim("a", SLOT)
+    clock.advance(TIMINGS.renew_seconds)
+    lease.step()  # held back: the earlier tenures' claims are not resolved yet
+    assert lease.read().acked is None
+    lease.predecessors_resolved()
+    second = lease.claim("b", SLOT)
+    lease.settle("a", SLOT)
+    clock.advance(TIMINGS.renew_seconds)
+    lease.step()
+    acked = lease.read().acked
+    assert first.last.acked_by(acked) and not second.last.acked_by(acked)
+    assert lease.outstanding == 1
+    lease.settle("b", SLOT)
+    third = lease.claim("a", SLOT + timedelta(minutes=1))  # in a later epoch, not settled
+    make_store().pin(lease.name, "ecs", expected_token=None, new_version="p", end_tenure=True)
+    clock.advance(TIMINGS.renew_seconds)
+    lease.step()  # renewal refused: the tenure ended; its last word
+    assert lease.token is None
+    acked = lease.read().acked
+    assert second.last.acked_by(acked) and not third.last.acked_by(acked)
+    assert acked.token == first.last.token

@@ -12,7 +12,7 @@ from beat_handover.beat_lock import keys
 from beat_handover.beat_lock.dynamodb import DynamoDBStore, create_table
 from beat_handover.beat_lock.errors import ConfigError, CorruptRecord, StoreMissing
 from beat_handover.beat_lock.location import parse_lock_url
-from beat_handover.beat_lock.record import AuditEvent, ClaimOutcome
+from beat_handover.beat_lock.record import Acked, AuditEvent, ClaimOutcome, Doubt
 from beat_handover.beat_lock.stores import open_store
 from beat_handover.beat_lock.timings import LeaseTimings
 
@@ -474,3 +474,48 @@ def test_a_redis_key_of_another_type_is_a_corrupt_record(redis_url, lock_name, p
             f"a key of lock {lock_name!r} in Redis at {redis_url} (beat_lock:{{{lock_name}}}:*) "
             "holds a value of another type (WRONGTYPE"
         )
+
+
+def test_a_claim_keeps_its_epoch_and_acknowledgements_only_rise(store, lock_name, paas, ecs):
+    """The claim item keeps the claimant's epoch, which a fence reports; a renewal carries the
+    holder's acknowledgement; a former holder's last word raises it, never lowers it, and
+    touches nothing a lease decision reads."""
+    token = lead(store, lock_name, paas, "v1")
+    result = store.claim(
+        lock_name, "letters", SLOT, identity=paas, token=token, claim_id="c1", epoch=3
+    )
+    assert result.claimed and result.last.epoch == 3
+    assert store.renew(lock_name, paas, token, new_version="v2", acked=Acked(token, 2))
+    assert store.read(lock_name).acked == Acked(token, 2)
+    assert not result.last.acked_by(store.read(lock_name).acked)
+    assert store.acknowledge(lock_name, Acked(token, 3)) is True
+    assert result.last.acked_by(store.read(lock_name).acked)
+    assert store.acknowledge(lock_name, Acked(token, 1)) is False
+    assert store.acknowledge(lock_name, Acked(token - 1, 9)) is False
+    record = store.read(lock_name)
+    assert (record.acked, record.version, record.holder, record.token) == (
+        Acked(token, 3),
+        "v2",
+        paas,
+        token,
+    )
+    new = store.acquire(lock_name, ecs, expected_version="v2", new_version="v3")
+    fenced = fence(store, lock_name, ecs, new)
+    assert fenced["letters"].epoch == 3 and fenced["letters"].token == token
+    assert store.read(lock_name).acked == Acked(token, 3)  # a new tenure leaves it alone
+    assert store.acknowledge("never-acquired", Acked(1, 1)) is False
+    assert store.read("never-acquired") is None
+
+
+def test_slots_in_doubt_are_kept_until_cleared_the_first_record_winning(store, lock_name):
+    first = Doubt("letters", SLOT, 4, "paas", "the publish failed", SLOT, "host:1:ab")
+    later = Doubt("letters", SLOT, 4, "ecs", "not acknowledged", SLOT, "host:2:cd")
+    other = Doubt("a-report", SLOT + timedelta(minutes=1), 4, "paas", "why", SLOT, "host:1:ab")
+    assert store.doubts(lock_name) == []
+    assert store.record_doubt(lock_name, first) is True
+    assert store.record_doubt(lock_name, later) is False
+    assert store.record_doubt(lock_name, other) is True
+    assert store.doubts(lock_name) == [other, first]
+    assert store.clear_doubt(lock_name, "letters", SLOT) is True
+    assert store.clear_doubt(lock_name, "letters", SLOT) is False
+    assert store.doubts(lock_name) == [other]
