@@ -546,11 +546,17 @@ class DynamoDBStore(LeaseStore):
         token: int,
         claim_id: str,
         epoch: int = 0,
+        acked: Acked | None = None,
     ) -> ClaimResult:
+        update = (
+            "SET #slot = :slot, #runs = if_not_exists(#runs, :zero) + :one, #token = :token, "
+            "#environment = :env, #claim_id = :claim_id, #epoch = :epoch"
+        )
+        if acked is not None:
+            update += ", #acked = :acked"
         done, item = self._update(
             self._claim_key(name, entry),
-            "SET #slot = :slot, #runs = if_not_exists(#runs, :zero) + :one, #token = :token, "
-            "#environment = :env, #claim_id = :claim_id, #epoch = :epoch",
+            update,
             "#fence = :token AND (attribute_not_exists(#slot) OR #slot < :slot)",
             {
                 ":slot": {"N": str(slot_millis(slot))},
@@ -560,6 +566,7 @@ class DynamoDBStore(LeaseStore):
                 ":env": {"S": identity.environment},
                 ":claim_id": {"S": claim_id},
                 ":epoch": {"N": str(epoch)},
+                ":acked": {"S": acked_text(acked) if acked is not None else ""},
             },
         )
         fields = self._claim_fields(name, entry, item)

@@ -25,7 +25,9 @@ An entry's claim item (one per schedule entry):
     runs                                how many slots of the entry were ever claimed
     token, environment                  fencing token and environment of the last claim
     claim_id                            random id of the last claim (recognises our own retry)
-    epoch                               the claimant tenure's acknowledgement epoch (absent: 0)
+    epoch                               the claim's number within its tenure (absent: 0)
+    acked                               TOKEN/EPOCH: the claimant tenure's acknowledgement when
+                                        it claimed (absent: none)
     fence                               DynamoDB only: the token of the newest tenure that fenced
                                         the entry; claims are accepted only from that tenure
 
@@ -103,7 +105,8 @@ def holder_matches(record: LeaseRecord | None, identity: Identity, token: int) -
 def claim_fields(
     slot: datetime, *, runs: int, token: int, environment: str, claim_id: str, epoch: int = 0
 ) -> dict[str, str]:
-    """The fields of a claim item holding one claim (less ``fence``, which only fencing sets)."""
+    """The fields of a claim item holding one claim (less ``fence``, which only fencing sets,
+    and ``acked``, which a claim carries when its tenure has one)."""
     return {
         "slot": str(slot_millis(slot)),
         "runs": str(runs),
@@ -173,6 +176,7 @@ def claim_from_fields(name: str, entry: str, fields: Mapping[str, str]) -> Entry
         environment=environment,
         claim_id=reader.text("claim_id"),
         epoch=reader.integer("epoch", default=0),
+        acked=reader.acked("acked"),
     )
 
 

@@ -34,15 +34,16 @@ Ambiguous writes (the answer was lost): a renewal is simply retried (it is condi
 token, which only we can still hold); an acquire is resolved by the next read, which shows us as
 the holder; a claim is retried with the same claim id, so our own stored claim counts once.
 
-Acknowledged publishes. A claim is outstanding from the moment it is asked until its caller
-settles it (``settle``: published, or recorded as in doubt). Each claim stores the tenure's current
-epoch; each renewal raises the epoch and carries, in the same write, the acknowledgement
-(:class:`~beat_handover.beat_lock.record.Acked`) of every epoch with nothing outstanding, and a
-tenure that ends (released, refused, lapsed) writes its last acknowledgement once. So a new
-leader can tell a claim of an earlier tenure whose publish is known from one in doubt, and a
-publish costs no write of its own. A new tenure carries no acknowledgement until its caller says
-the earlier tenures' claims are resolved (``predecessors_resolved``): its acknowledgement covers
-every older claim.
+Acknowledged publishes. A tenure numbers its claims 1, 2, ... as it asks them; a claim is
+outstanding from then until its caller settles it (``settle``: published, or recorded as in
+doubt). The tenure's acknowledgement (:class:`~beat_handover.beat_lock.record.Acked`) is the
+highest number below every outstanding claim; every claim and every renewal carries it in the
+same write, and a tenure that ends (released, refused, lapsed) writes its last one, once. So a
+new leader can tell a claim of an earlier tenure whose publish is known from one in doubt, and a
+publish costs no write of its own: it is acknowledged by the tenure's next claim of any entry or
+its next renewal, whichever comes first. A new tenure carries no acknowledgement until its
+caller says the earlier tenures' claims are resolved (``predecessors_resolved``): its
+acknowledgement covers every older claim.
 """
 
 from __future__ import annotations
@@ -131,12 +132,12 @@ class Lease:
         self._announced: tuple[datetime | None, float] | None = None
         self._standing_by_because = ""
         self._pending_claims: dict[tuple[str, int], str] = {}
-        # Acknowledgements: claims asked and not settled, by (entry, slot millis) -> epoch; the
-        # tenure they belong to; its current epoch; whether its acknowledgements are held back
-        # (until the earlier tenures' claims are resolved); the last one written.
+        # Acknowledgements: claims asked and not settled, by (entry, slot millis) -> number;
+        # the tenure they belong to; the number of its last claim; whether its acknowledgements
+        # are held back (until the earlier tenures' claims are resolved); the last one written.
         self._outstanding: dict[tuple[str, int], int] = {}
         self._epoch_token: int | None = None
-        self._epoch = 1
+        self._epoch = 0
         self._acks_held = True
         self._acked: Acked | None = None
         self._lease_due = 0.0  # leader: next renewal; standby: next read of the lease
@@ -203,7 +204,8 @@ class Lease:
             self._step_down(f"no successful renewal for {self.timings.lease_seconds}s")
             return self._clock()
         sent_at = self._clock()
-        acked = self._next_acked(tenure.token)
+        with self._claims_lock:
+            acked = self._acknowledgement(tenure.token)
         if not self.store.renew(
             self.name, self.identity, tenure.token, new_version=new_version(), acked=acked
         ):
@@ -217,16 +219,13 @@ class Lease:
             self._acked = acked
         return sent_at + self.timings.renew_seconds
 
-    def _next_acked(self, token: int) -> Acked | None:
-        """The acknowledgement a write of tenure ``token`` carries now (None while held back),
-        and the epoch moves on: a claim asked from now on is in a later epoch."""
-        with self._claims_lock:
-            if self._epoch_token != token:
-                return None
-            epochs = self._outstanding.values()
-            acked = Acked(token, (min(epochs) - 1) if epochs else self._epoch)
-            self._epoch += 1
-            return None if self._acks_held else acked
+    def _acknowledgement(self, token: int) -> Acked | None:
+        """The acknowledgement a write of tenure ``token`` carries now: the highest claim
+        number below every outstanding claim (None while held back). Holds _claims_lock."""
+        if self._epoch_token != token or self._acks_held:
+            return None
+        numbers = self._outstanding.values()
+        return Acked(token, (min(numbers) - 1) if numbers else self._epoch)
 
     def predecessors_resolved(self) -> None:
         """The caller has resolved every claim of earlier tenures (published, resent or recorded
@@ -248,7 +247,8 @@ class Lease:
         """A tenure that ends writes its last acknowledgement, once; a record for the next
         leader, so a failure is logged and nothing else (the next leader then judges the
         unacknowledged claims in doubt)."""
-        acked = self._next_acked(token)
+        with self._claims_lock:
+            acked = self._acknowledgement(token)
         if acked is None or acked == self._acked:
             return
         try:
@@ -396,7 +396,7 @@ class Lease:
     def _become_leader(self, tenure: _Tenure, how: str) -> None:
         with self._claims_lock:
             if self._epoch_token != tenure.token:  # a new tenure (not ours resumed)
-                self._epoch_token, self._epoch, self._acks_held = tenure.token, 1, True
+                self._epoch_token, self._epoch, self._acks_held = tenure.token, 0, True
                 self._outstanding.clear()
                 self._acked = None
         self._tenure = tenure
@@ -502,7 +502,11 @@ class Lease:
             while len(self._pending_claims) > PENDING_CLAIMS_KEPT:
                 del self._pending_claims[next(iter(self._pending_claims))]
             # Outstanding from before the request: a renewal meanwhile must not acknowledge it.
-            epoch = self._outstanding.setdefault(key, self._epoch)
+            epoch = self._outstanding.get(key)
+            if epoch is None:
+                self._epoch += 1
+                epoch = self._outstanding[key] = self._epoch
+            acked = self._acknowledgement(tenure.token)
         result = self.store.claim(
             self.name,
             entry,
@@ -511,6 +515,7 @@ class Lease:
             token=tenure.token,
             claim_id=claim_id,
             epoch=epoch,
+            acked=acked,
         )
         with self._claims_lock:
             self._pending_claims.pop(key, None)

@@ -21,7 +21,8 @@ class EntryClaim:
     token: int  # fencing token of the claim
     environment: str  # environment of the claimer
     claim_id: str  # random id of the claim request, to recognise our own retried write
-    epoch: int = 0  # the claimant tenure's acknowledgement epoch when it claimed (see Acked)
+    epoch: int = 0  # the claim's number within its tenure (see Acked)
+    acked: Acked | None = None  # the claimant tenure's acknowledgement when it claimed
 
     def acked_by(self, acked: Acked | None) -> bool:
         """Whether ``acked`` covers this claim: its publish is known (published, or recorded as
@@ -32,9 +33,10 @@ class EntryClaim:
 @dataclass(frozen=True, order=True)
 class Acked:
     """How far the claims of a lock are acknowledged: every claim of an older tenure than
-    ``token``, and every claim of tenure ``token`` made in an epoch up to ``epoch``, was
-    published or recorded as a :class:`Doubt`. A tenure's epoch rises at each of its renewals,
-    which carry the acknowledgement, so a publish costs no write of its own."""
+    ``token``, and every claim of tenure ``token`` numbered up to ``epoch`` (its claims are
+    numbered 1, 2, ... in the order asked), was published or recorded as a :class:`Doubt`.
+    Each claim and each renewal carries its tenure's acknowledgement in the same write, and a
+    tenure that ends writes its last one, so a publish costs no write of its own."""
 
     token: int
     epoch: int

@@ -159,21 +159,23 @@ return {1}
 )
 
 # KEYS: lease hash, claims hash. ARGV[7]: the guard field, present once the lock is converted;
-# ARGV[8]: the claimant's acknowledgement epoch.
+# ARGV[8], ARGV[9]: the claim's number in its tenure, the tenure's acknowledgement ('' if none).
 # Answers {1, claim} (claimed), {0, stored claim or ''} (not later), {2, stored, lease fields}.
 CLAIM = (
     LEASE_HELPERS
     + """
 local env, id, token, slot, claim_id, entry = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local epoch = ARGV[8]
+local epoch, acked = ARGV[8], ARGV[9]
 local stored = redis.call('HGET', KEYS[2], entry)
 if not (holds(env, id, token) and get(ARGV[7])) then
   return {2, stored or '', redis.call('HGETALL', k)}
 end
 local last = stored and cjson.decode(stored)
 if last and tonumber(last.slot) >= tonumber(slot) then return {0, stored} end
-local claim = cjson.encode({slot = slot, runs = tostring((last and tonumber(last.runs) or 0) + 1),
-  token = token, environment = env, claim_id = claim_id, epoch = epoch})
+local fields = {slot = slot, runs = tostring((last and tonumber(last.runs) or 0) + 1),
+  token = token, environment = env, claim_id = claim_id, epoch = epoch}
+if acked ~= '' then fields.acked = acked end
+local claim = cjson.encode(fields)
 redis.call('HSET', KEYS[2], entry, claim)
 return {1, claim}
 """
@@ -495,6 +497,7 @@ class RedisStore(LeaseStore):
         token: int,
         claim_id: str,
         epoch: int = 0,
+        acked: Acked | None = None,
     ) -> ClaimResult:
         status, stored, *lease = self._run(
             "claim",
@@ -509,6 +512,7 @@ class RedisStore(LeaseStore):
                 entry,
                 GUARD_FIELD,
                 str(epoch),
+                "" if acked is None else acked_text(acked),
             ],
         )
         lost = None

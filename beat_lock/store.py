@@ -136,14 +136,15 @@ class LeaseStore(ABC):
         token: int,
         claim_id: str,
         epoch: int = 0,
+        acked: Acked | None = None,
     ) -> ClaimResult:
         """Claim one scheduled run, atomically, on the entry's claim item only: only if
         tenure ``token`` may claim the entry (DynamoDB: it fenced the entry and no later tenure
         has; Redis: ``identity`` holds the lease with ``token``, the pin allows it and the lock
         has been fenced in this layout) and ``slot`` is later than the entry's last claimed
-        slot. Records slot, runs + 1, token, environment, ``claim_id`` and ``epoch`` (the
-        tenure's acknowledgement epoch, see :class:`~beat_handover.beat_lock.record.Acked`) for
-        the entry."""
+        slot. Records slot, runs + 1, token, environment, ``claim_id``, ``epoch`` (the claim's
+        number in its tenure) and, if given, ``acked`` (the tenure's acknowledgement, see
+        :class:`~beat_handover.beat_lock.record.Acked`) for the entry."""
 
     @abstractmethod
     def read_claim(self, name: str, entry: str) -> EntryClaim | None:

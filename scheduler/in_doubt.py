@@ -38,7 +38,7 @@ from typing import Any
 
 from beat_handover.beat_lock.errors import StoreError
 from beat_handover.beat_lock.lease import Lease
-from beat_handover.beat_lock.record import AuditEvent, Doubt, EntryClaim
+from beat_handover.beat_lock.record import Acked, AuditEvent, Doubt, EntryClaim, LeaseRecord
 from beat_handover.scheduler.headers import format_slot
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class InDoubtSlots:
         self.counts: Counter[str] = Counter()
         self.on_event: Callable[[str, str, datetime], None] | None = None
         self._awaiting: dict[str, EntryClaim] = {}  # earlier tenures' claims, by entry
+        self._claims_acked: Acked | None = None  # the latest acknowledgement a claim carried
         self._judge_at = 0.0  # when the awaiting claims are judged, acknowledged or not
         self._read_at = 0.0  # when the acknowledgement is read again
         self._resends: dict[tuple[str, datetime], Resend] = {}
@@ -94,7 +95,12 @@ class InDoubtSlots:
         """Tenure ``token`` fenced and read ``claims``: its earlier tenures' claims that the
         lease record does not acknowledge wait for the former leader's last word."""
         record = self.lease.read()
-        acked = record.acked if record is not None else None
+        # Each claim carried its tenure's acknowledgement as it was then; the record holds the
+        # renewals' and a former holder's last word. The latest of them all counts.
+        self._claims_acked = max(
+            (claim.acked for claim in claims.values() if claim.acked is not None), default=None
+        )
+        acked = self._latest(record)
         self._awaiting = {
             name: claim
             for name, claim in claims.items()
@@ -127,8 +133,7 @@ class InDoubtSlots:
         now = self._clock()
         if now >= self._read_at or now >= self._judge_at:
             self._read_at = now + self.reread_seconds
-            record = self.lease.read()
-            acked = record.acked if record is not None else None
+            acked = self._latest(self.lease.read())
             self._awaiting = {
                 name: claim for name, claim in self._awaiting.items() if not claim.acked_by(acked)
             }
@@ -146,6 +151,10 @@ class InDoubtSlots:
         self.counts["awaiting"] = len(self._awaiting)
         if not self._awaiting:
             self.lease.predecessors_resolved()
+
+    def _latest(self, record: LeaseRecord | None) -> Acked | None:
+        found = [self._claims_acked, record.acked if record is not None else None]
+        return max((acked for acked in found if acked is not None), default=None)
 
     # -- one slot in doubt ---------------------------------------------------------------------
 

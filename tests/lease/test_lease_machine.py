@@ -14,7 +14,7 @@ from beat_handover.beat_lock.errors import CorruptRecord, StoreUnavailable
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.layout import new_version
 from beat_handover.beat_lock.lease import ANNOUNCED_POLL_SECONDS, Lease, Role
-from beat_handover.beat_lock.record import ClaimOutcome
+from beat_handover.beat_lock.record import Acked, ClaimOutcome
 from beat_handover.beat_lock.timings import LeaseTimings
 from tests.lease.doubles import FakeClock, FaultyStore
 
@@ -480,34 +480,37 @@ def test_an_announcement_neither_delays_nor_hastens_a_takeover(
     assert (standby.role, standby.token) == (Role.LEADER, 2)
 
 
-def test_renewals_acknowledge_settled_claims_and_an_ended_tenure_says_its_last_word(
-    make_store, make_lease, paas, ecs, clock
+def test_claims_and_renewals_acknowledge_settled_claims_and_an_ended_tenure_has_a_last_word(
+    make_store, make_lease, paas, clock
 ):
-    """A claim is acknowledged by the first renewal after it was settled, never before; a new
-    tenure acknowledges nothing until told the earlier claims are resolved; a holder whose
-    tenure is ended by a pin writes its last acknowledgement when it notices, which the new
-    holder's read then shows."""
+    """A claim is acknowledged by the next write of its tenure (a claim of any entry, or a
+    renewal) after it was settled, never before; a new tenure acknowledges nothing until told
+    the earlier claims are resolved; a holder whose tenure a pin ended writes its last
+    acknowledgement when it notices."""
     lease = make_lease(paas)
     lease.step()
     lease.fence(["a", "b"], everything=True)
     first = lease.claim("a", SLOT)
+    assert (first.last.epoch, first.last.acked) == (1, None)  # held back
     clock.advance(TIMINGS.renew_seconds)
-    lease.step()  # held back: the earlier tenures' claims are not resolved yet
+    lease.step()
     assert lease.read().acked is None
     lease.predecessors_resolved()
     second = lease.claim("b", SLOT)
+    token = second.last.token
+    assert (second.last.epoch, second.last.acked) == (2, Acked(token, 0))
     lease.settle("a", SLOT)
     clock.advance(TIMINGS.renew_seconds)
     lease.step()
     acked = lease.read().acked
     assert first.last.acked_by(acked) and not second.last.acked_by(acked)
-    assert lease.outstanding == 1
     lease.settle("b", SLOT)
-    third = lease.claim("a", SLOT + timedelta(minutes=1))  # in a later epoch, not settled
+    third = lease.claim("a", SLOT + timedelta(minutes=1))  # acknowledges the second
+    assert third.last.acked == Acked(token, 2) and second.last.acked_by(third.last.acked)
+    assert lease.outstanding == 1
     make_store().pin(lease.name, "ecs", expected_token=None, new_version="p", end_tenure=True)
     clock.advance(TIMINGS.renew_seconds)
     lease.step()  # renewal refused: the tenure ended; its last word
     assert lease.token is None
     acked = lease.read().acked
-    assert second.last.acked_by(acked) and not third.last.acked_by(acked)
-    assert acked.token == first.last.token
+    assert acked == Acked(token, 2) and not third.last.acked_by(acked)

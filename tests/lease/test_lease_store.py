@@ -482,9 +482,10 @@ def test_a_claim_keeps_its_epoch_and_acknowledgements_only_rise(store, lock_name
     touches nothing a lease decision reads."""
     token = lead(store, lock_name, paas, "v1")
     result = store.claim(
-        lock_name, "letters", SLOT, identity=paas, token=token, claim_id="c1", epoch=3
-    )
-    assert result.claimed and result.last.epoch == 3
+        lock_name, "letters", SLOT, identity=paas, token=token, claim_id="c1", epoch=3,
+        acked=Acked(token, 2),
+    )  # fmt: skip
+    assert result.claimed and (result.last.epoch, result.last.acked) == (3, Acked(token, 2))
     assert store.renew(lock_name, paas, token, new_version="v2", acked=Acked(token, 2))
     assert store.read(lock_name).acked == Acked(token, 2)
     assert not result.last.acked_by(store.read(lock_name).acked)
@@ -501,7 +502,7 @@ def test_a_claim_keeps_its_epoch_and_acknowledgements_only_rise(store, lock_name
     )
     new = store.acquire(lock_name, ecs, expected_version="v2", new_version="v3")
     fenced = fence(store, lock_name, ecs, new)
-    assert fenced["letters"].epoch == 3 and fenced["letters"].token == token
+    assert (fenced["letters"].epoch, fenced["letters"].acked) == (3, Acked(token, 2))
     assert store.read(lock_name).acked == Acked(token, 3)  # a new tenure leaves it alone
     assert store.acknowledge("never-acquired", Acked(1, 1)) is False
     assert store.read("never-acquired") is None
