@@ -327,7 +327,9 @@ class RedisStore(LeaseStore):
         self._client = redis.Redis.from_url(
             location.url,
             password=location.password,
-            socket_timeout=per_attempt,
+            # A write with WAIT may take its wait on top of the request itself.
+            socket_timeout=per_attempt
+            + (location.wait_timeout_seconds if location.wait_replicas else 0),
             socket_connect_timeout=per_attempt,
             retry=Retry(NoBackoff(), RETRIES),
         )

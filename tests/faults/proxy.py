@@ -80,6 +80,16 @@ class FaultProxy:
                     pair.upstream.close()
                 self._pairs.clear()
 
+    def retarget(self, port: int, host: str = "127.0.0.1") -> None:
+        """Send new connections to ``host:port`` and reset the open ones, as a failover moves a
+        service address to another server."""
+        with self._lock:
+            self.upstream = (host, port)
+            for pair in self._pairs:
+                _reset(pair.client)
+                pair.upstream.close()
+            self._pairs.clear()
+
     def close(self) -> None:
         self._stopping = True
         self._listener.close()

@@ -56,3 +56,11 @@ def test_a_name_or_glob_matching_nothing_is_an_error(critical, catch_up, message
     with pytest.raises(ConfigError) as caught:
         resolve_entry_names(ENTRIES, critical, catch_up)
     assert str(caught.value) == message
+
+
+def test_repeat_safe_names_resolve_like_the_critical_ones():
+    names = resolve_entry_names(ENTRIES, [], {}, ["letters-*"])
+    assert names.repeat_safe == {name for name in ENTRIES if name.startswith("letters-")}
+    with pytest.raises(ConfigError) as caught:
+        resolve_entry_names(ENTRIES, [], {}, ["leters-*"])
+    assert str(caught.value).startswith("beat_lock_repeat_safe: 'leters-*' matches no entry")

@@ -215,3 +215,26 @@ def test_one_output_format_that_parses_back(seconds, text):
     back = parse_duration(text, DurationRange(low=0, high=10**6, off="off"), source="x")
     rounding = 0.0005 if seconds < 1 else 0.005 if seconds < 10 else 0.05 if seconds < 60 else 0.5
     assert abs(back - seconds) <= rounding
+
+
+def test_waiting_for_redis_replicas_is_a_redis_setting_with_a_timeout():
+    redis_settings = BeatLockSettings.from_app(
+        app(beat_lock_redis_wait_replicas=1, beat_lock_redis_wait_timeout_seconds="0.25"), BASE
+    )
+    assert (
+        redis_settings.location.wait_replicas,
+        redis_settings.location.wait_timeout_seconds,
+    ) == (
+        1,
+        0.25,
+    )
+    assert BeatLockSettings.from_app(app(), BASE).location.wait_replicas == 0
+    dynamodb = {**BASE, "BEAT_LOCK_URL": "dynamodb://beat-lock?region=eu-west-2"}
+    assert refusal(app(beat_lock_redis_wait_replicas=1), dynamodb) == (
+        "app.conf.beat_lock_redis_wait_replicas is 1, but the lock is in dynamodb table "
+        "beat-lock in eu-west-2, which replicates every write itself; unset it"
+    )
+    assert refusal(None, {**BASE, "BEAT_LOCK_REDIS_WAIT_REPLICAS": "-1"}) == (
+        "environment variable BEAT_LOCK_REDIS_WAIT_REPLICAS must be a whole number from 0 to 16, "
+        "got '-1'"
+    )
