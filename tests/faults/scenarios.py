@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -48,7 +48,8 @@ class Outcome:
     reported: list[Doubt]
     resent: int
     worst_late_seconds: float
-    notes: list[str] = field(default_factory=list)
+    tenures: int  # distinct tokens that sent what the worker executed
+    after_newer: int  # runs executed after a run of a newer tenure (a former leader's, late)
 
     def doubled(self, entry: str) -> list[datetime]:
         return sorted(slot for slot, n in self.executed[entry].items() if n > 1)
@@ -71,7 +72,8 @@ class Outcome:
             f"doubled={per_entry([len(self.doubled(e)) for e in ENTRIES])} "
             f"lost={per_entry([len(self.lost[e]) for e in ENTRIES])} "
             f"in-doubt-reported={len(self.reported)} resent={self.resent} "
-            f"worst-late={self.worst_late_seconds:.1f}s"
+            f"worst-late={self.worst_late_seconds:.1f}s tenures={self.tenures} "
+            f"late-from-former={self.after_newer}"
         )
 
 
@@ -223,6 +225,11 @@ class FaultSession:
             if record.slot is not None and record.slot.timestamp() >= since
         ]
         resent = sum(beat.log().count(RESENT) for beat in self.beats.values())
+        newest, after_newer = 0, 0
+        for record in sorted(records, key=lambda r: r.received_at):
+            if record.token is not None:
+                after_newer += record.token < newest
+                newest = max(newest, record.token)
         return Outcome(
             fault=fault,
             backend=self.backend,
@@ -231,4 +238,6 @@ class FaultSession:
             reported=self.store.doubts(self.name),
             resent=resent,
             worst_late_seconds=max(late, default=0.0),
+            tenures=len({record.token for record in records if record.token is not None}),
+            after_newer=after_newer,
         )

@@ -71,6 +71,7 @@ def test_a_leader_cut_off_delayed_or_losing_answers_doubles_nothing_and_loses_no
     outcome = session.outcome("partition+delay+drop", since)
     print(outcome.line())
     assert_nothing_doubled_or_silently_lost(outcome, session)
+    assert outcome.tenures >= 3  # the partition and the delay each moved the lease
 
 
 @pytest.mark.parametrize("session", ["redis"], indirect=True)
