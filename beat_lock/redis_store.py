@@ -9,6 +9,12 @@ lease's token is not the claimer's, with no fence per entry. Fencing (at the sta
 converts a lock still in the legacy layout (:mod:`beat_handover.beat_lock.legacy`) and reads the
 claims; a claim is refused until a lock has been converted, so no claim ever ignores a legacy one.
 
+Replication: Redis acknowledges a write before its replicas have it, so a failover can lose the
+last claims and lease writes. With ``LockLocation.wait_replicas`` (the setting
+``beat_lock_redis_wait_replicas``) every lease write and claim is followed, in the same pipeline,
+by ``WAIT``; fewer replicas than asked within the timeout raise StoreUnavailable, so the write
+counts as unanswered and nothing is published on it.
+
 The scripts read the Redis server's clock only to expire heartbeats; no lease decision uses it.
 A script whose condition failed returns what it saw, so the store tells in the same round trip
 whether the failure was our own earlier attempt (redis-py retried a command whose answer was

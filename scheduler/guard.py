@@ -22,7 +22,7 @@ from typing import Any
 
 from celery import Task
 
-from beat_handover.scheduler.headers import format_slot, slot_of
+from beat_handover.scheduler.headers import RESENT_FROM, TOKEN, format_slot, slot_of
 from beat_handover.scheduler.run_marks import RunMarks
 from beat_handover.scheduler.settings import BeatLockSettings
 
@@ -39,12 +39,18 @@ class OncePerSlotTask(Task):
         if run is not None:
             entry, slot = run
             if not self.run_marks().mark(entry, slot):
+                # The headers say which tenure sent this copy: a former leader's late publish,
+                # or a slot in doubt sent again (RESENT_FROM), is recognisable in the log.
+                headers = self.request.headers or {}
                 logger.warning(
-                    "task=%s entry=%s slot=%s already executed: skipping this delivery id=%s",
+                    "task=%s entry=%s slot=%s already executed: skipping this delivery id=%s "
+                    "token=%s resent_from=%s",
                     self.name,
                     entry,
                     format_slot(slot),
                     self.request.id,
+                    headers.get(TOKEN),
+                    headers.get(RESENT_FROM),
                 )
                 return None
         return super().__call__(*args, **kwargs)

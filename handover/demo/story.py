@@ -269,7 +269,7 @@ def crash(stage: Stage, say: Narrator, app: Any) -> None:
     if lost is not None and gaps == [lost.isoformat()]:
         say.say(
             f"heartbeat slot {lost:%H:%M:%S} was claimed by ecs in the instant it was killed "
-            "and never published: lost, not resent (resending could send it twice)"
+            "and never published: in doubt, reported by paas (`handover status`), not resent"
         )
         gaps = []
     say.claim(

@@ -10,6 +10,7 @@ slots in doubt (reported for an operator), slots sent again, and how late the la
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ TIMINGS = {
 }
 STARTUP_SECONDS = 60
 LEADING = "dispatching lock="
-RESENT = "(again: in doubt"
+RESENT = re.compile(r"entry=(\S+) slot=(\S+) in doubt \(.*\): safe to repeat, sending it again")
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Outcome:
     executed: dict[str, Counter[datetime]]
     lost: dict[str, list[datetime]]
     reported: list[Doubt]
-    resent: int
+    resent: int  # slots in doubt sent again (each counted once, however many attempts)
     worst_late_seconds: float
     tenures: int  # distinct tokens that sent what the worker executed
     after_newer: int  # runs executed after a run of a newer tenure (a former leader's, late)
@@ -224,7 +225,9 @@ class FaultSession:
             for record in records
             if record.slot is not None and record.slot.timestamp() >= since
         ]
-        resent = sum(beat.log().count(RESENT) for beat in self.beats.values())
+        resent = len(
+            {m.groups() for beat in self.beats.values() for m in RESENT.finditer(beat.log())}
+        )
         newest, after_newer = 0, 0
         for record in sorted(records, key=lambda r: r.received_at):
             if record.token is not None:
