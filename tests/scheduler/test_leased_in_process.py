@@ -9,15 +9,18 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 from celery import Celery
 from celery.schedules import BaseSchedule
 
+from beat_handover.beat_lock.identity import Identity
+from beat_handover.beat_lock.lease import Lease
 from beat_handover.beat_lock.location import parse_lock_url
 from beat_handover.beat_lock.stores import open_store
+from beat_handover.beat_lock.timings import LeaseTimings
 from beat_handover.scheduler import LeasedScheduler
 from beat_handover.scheduler.leased import BeatStartupError
 from tests.servers import free_port
@@ -146,14 +149,19 @@ def test_first_runs_and_bookkeeping_are_those_of_stock_beat(redis_url, broker_ur
     assert first == made.replace(microsecond=0) + timedelta(seconds=1)
 
 
-def broker_slots(broker: str, entry: str) -> set[datetime]:
-    """The slots of ``entry`` waiting in the broker's default queue (kombu's Redis list)."""
+def broker_messages(broker: str) -> list[dict]:
+    """The messages waiting in the broker's default queue (kombu's Redis list)."""
     client = redis.Redis.from_url(broker)
     messages = [json.loads(raw) for raw in client.lrange("celery", 0, -1)]
     client.close()
+    return messages
+
+
+def broker_slots(broker: str, entry: str) -> set[datetime]:
+    """The slots of ``entry`` waiting in the broker's default queue."""
     return {
         datetime.fromisoformat(m["headers"]["beat_slot"])
-        for m in messages
+        for m in broker_messages(broker)
         if m["headers"].get("beat_entry") == entry
     }
 
@@ -249,3 +257,74 @@ def test_an_entry_added_while_leading_is_fenced_and_sent_in_the_same_tenure(
         (True, False),
     ], fences
     assert not [line for line in logged if "stopped leading" in line]
+
+
+def former_tenure(lock_url: str, name: str, slot: datetime) -> Lease:
+    """A leader that claimed ``slot`` of tick and tock, never said it published them, and went
+    silent (no release): its tenure ends by a takeover."""
+    lease = Lease(
+        open_store(parse_lock_url(lock_url)),
+        name,
+        Identity.new("ecs"),
+        LeaseTimings(lease_seconds=2, renew_seconds=0.4, safe_seconds=1.5, poll_seconds=0.2),
+    )
+    lease.step()
+    assert lease.fence(["tick", "tock"], everything=True) == {}
+    lease.predecessors_resolved()
+    assert lease.claim("tick", slot).claimed and lease.claim("tock", slot).claimed
+    lease.step()  # a renewal: acknowledges nothing of the two, still outstanding
+    return lease
+
+
+@pytest.mark.parametrize("last_word", [False, True])
+def test_a_new_leader_resends_or_reports_the_claims_its_predecessor_never_acknowledged(
+    lone_broker, redis_url, unique_name, caplog, last_word
+):
+    """The former leader's unacknowledged claims wait for its last word; without one, the
+    repeat-safe slot is sent again (once, marked as resent) and the other is reported in
+    doubt; with one (it published them, and says so before the wait is over), nothing is."""
+    caplog.set_level(logging.INFO, logger="beat_handover.scheduler")
+    broker, _, _ = lone_broker
+    slot = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    former = former_tenure(redis_url, unique_name, slot)
+    app = leased_app(
+        broker,
+        redis_url,
+        unique_name,
+        {
+            "tick": {"task": "noop", "schedule": timedelta(seconds=1)},
+            "tock": {"task": "noop", "schedule": timedelta(seconds=1)},
+        },
+    )
+    app.conf.beat_lock_repeat_safe = ["tock"]
+    scheduler = LeasedScheduler(app=app)
+    store = open_store(parse_lock_url(redis_url))
+
+    def waiting() -> bool:
+        return any("not acknowledged" in r.getMessage() for r in caplog.records)
+
+    try:
+        tick_until(scheduler, waiting, "the new leader to wait for the last word")
+        if last_word:
+            former.settle("tick", slot)
+            former.settle("tock", slot)
+            former.release()  # its last acknowledgement, then the release (refused: not ours)
+        tick_until(scheduler, lambda: scheduler.in_doubt.counts["awaiting"] == 0, "judgement")
+        tick_until(scheduler, lambda: runs(redis_url, unique_name, "tock") >= 3, "more runs")
+        doubts = store.doubts(unique_name)
+    finally:
+        scheduler.close()
+        store.close()
+    resent = [
+        m for m in broker_messages(broker) if m["headers"].get("beat_lock_resent_from") is not None
+    ]
+    if last_word:
+        assert (doubts, resent) == ([], [])
+        assert scheduler.in_doubt.counts["reported"] == scheduler.in_doubt.counts["resent"] == 0
+    else:
+        assert [(d.entry, d.slot, d.token) for d in doubts] == [("tick", slot, former.token)]
+        assert [(m["headers"]["beat_entry"], m["headers"]["beat_slot"]) for m in resent] == [
+            ("tock", slot.isoformat())
+        ]
+        assert resent[0]["headers"]["beat_lock_resent_from"] == former.token
+    assert broker_slots(broker, "tick") & {slot} == set()  # never sent again by the new leader
