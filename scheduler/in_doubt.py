@@ -252,10 +252,20 @@ class InDoubtSlots:
             {"token": token, "claimed_by": resend.token, "reason": resend.reason},
         )
 
-    def give_up(self, resend: Resend, environment: str) -> None:
-        """``resend`` could not go out before max lateness: report it instead."""
+    def give_up(self, resend: Resend, environment: str, why: str) -> None:
+        """``resend`` cannot go out (``why``): report it instead."""
         self._resends.pop((resend.entry, resend.slot), None)
-        self.in_doubt(resend.entry, resend.slot, resend.token, environment, resend.reason)
+        self.report(
+            Doubt(
+                entry=resend.entry,
+                slot=resend.slot,
+                token=resend.token,
+                environment=environment,
+                reason=f"{resend.reason}; {why}",
+                noticed_at=datetime.now(UTC),
+                noticed_by=self.lease.identity.instance_id,
+            )
+        )
 
     def too_late(self, slot: datetime) -> bool:
         return (datetime.now(UTC) - slot).total_seconds() > self.max_lateness_seconds

@@ -339,11 +339,14 @@ class LeasedScheduler(Scheduler):
         self.in_doubt.record_again()
         for resend in self.in_doubt.resends():
             if self.in_doubt.too_late(resend.slot):
-                self.in_doubt.give_up(resend, self.environment)
+                lateness = f"{self.settings.max_lateness_seconds:g}s"
+                self.in_doubt.give_up(
+                    resend, self.environment, f"not sent by max lateness ({lateness})"
+                )
                 continue
             entry = self.schedule.get(resend.entry)
             if entry is None:
-                self.in_doubt.give_up(resend, self.environment)
+                self.in_doubt.give_up(resend, self.environment, "the entry left the schedule")
                 continue
             with self._signals.held():
                 published = self._publish(entry, resend.slot, self._tenure, resend=resend)

@@ -71,7 +71,7 @@ def test_a_leader_cut_off_delayed_or_losing_answers_doubles_nothing_and_loses_no
     outcome = session.outcome("partition+delay+drop", since)
     print(outcome.line())
     assert_nothing_doubled_or_silently_lost(outcome, session)
-    assert outcome.tenures >= 3  # the partition and the delay each moved the lease
+    assert outcome.tenures >= 2  # the partition moved the lease (held requests: no renewal)
 
 
 @pytest.mark.parametrize("session", ["redis"], indirect=True)
