@@ -814,34 +814,25 @@ class DynamoDBStore(LeaseStore):
 
     def mark_run(self, name: str, run: str, *, ttl_seconds: float) -> bool:
         expires_at = math.ceil(time.time() + ttl_seconds)
-        try:
-            self._call(
-                "put_item",
-                expect=("ConditionalCheckFailedException",),
-                TableName=self.table,
-                Item={
-                    **self._key(keys.partition(keys.RUN, name), run),
-                    "expires_at": {"N": str(expires_at)},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except _Rejected:
-            return False
-        return True
+        return self._put_new(
+            self._key(keys.partition(keys.RUN, name), run),
+            {"expires_at": {"N": str(expires_at)}},
+        )
 
     def record_doubt(self, name: str, doubt: Doubt) -> bool:
-        item = {key: {"S": value} for key, value in doubt_fields(doubt).items()}
+        return self._put_new(
+            self._key(keys.partition(keys.DOUBT, name), doubt_key(doubt.entry, doubt.slot)),
+            {key: {"S": value} for key, value in doubt_fields(doubt).items()},
+        )
+
+    def _put_new(self, key: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
+        """Put an item only if none has its key; False if one had."""
         try:
             self._call(
                 "put_item",
                 expect=("ConditionalCheckFailedException",),
                 TableName=self.table,
-                Item={
-                    **item,
-                    **self._key(
-                        keys.partition(keys.DOUBT, name), doubt_key(doubt.entry, doubt.slot)
-                    ),
-                },
+                Item={**fields, **key},
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except _Rejected:

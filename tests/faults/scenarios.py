@@ -178,19 +178,19 @@ class FaultSession:
     def store_fault(self, fault: Fault, seconds: float, **how: float) -> str:
         """Apply ``fault`` between the leader and the store for ``seconds``; returns the
         environment that led."""
-        environment = self.leader()
-        proxy = self.store_proxies[environment]
-        proxy.set(fault, **how)
-        time.sleep(seconds)
-        proxy.set(Fault.PASS)
-        return environment
+        return self._fault(self.store_proxies, fault, seconds, how)
 
     def broker_fault(self, fault: Fault, seconds: float, **how: float) -> str:
+        """The same between the leader and the broker."""
+        return self._fault(self.broker_proxies, fault, seconds, how)
+
+    def _fault(
+        self, proxies: dict[str, FaultProxy], fault: Fault, seconds: float, how: dict[str, float]
+    ) -> str:
         environment = self.leader()
-        proxy = self.broker_proxies[environment]
-        proxy.set(fault, **how)
+        proxies[environment].set(fault, **how)
         time.sleep(seconds)
-        proxy.set(Fault.PASS)
+        proxies[environment].set(Fault.PASS)
         return environment
 
     def pause_leader(self, seconds: float) -> str:
