@@ -82,7 +82,7 @@ class _Published(enum.Enum):
 
 
 class _Step(enum.Enum):
-    SENT = "sent"  # claimed (and published, or publishing failed and was logged)
+    SENT = "sent"  # claimed (and published, or in doubt)
     TAKEN = "taken"  # already claimed by someone: our view of the entry was stale
     UNANSWERED = "unanswered"  # the store did not answer: ask again on a later tick
     LOST = "lost"  # the lease is gone: stop dispatching
@@ -514,6 +514,10 @@ class LeasedScheduler(Scheduler):
                     self.environment,
                     f"the publish failed: {self._publish_error!r}",
                 )
+            elif self.lease.token not in (None, token):
+                # An earlier tenure's claim of ours, resolved under a newer tenure: that
+                # tenure's fence judges it with the other unacknowledged claims.
+                self.lease.settle(entry.name, slot)
             else:
                 self._abandoned[(entry.name, slot)] = token
             return _Step.SENT
@@ -529,7 +533,7 @@ class LeasedScheduler(Scheduler):
                 self.in_doubt.in_doubt(
                     name,
                     slot,
-                    self.lease.token or 0,
+                    self._fenced or self.lease.token or 0,
                     self.environment,
                     "its claim went unanswered and the entry left the schedule",
                 )
@@ -570,12 +574,14 @@ class LeasedScheduler(Scheduler):
         options for the call only (no new entry is built, so any Entry class works). Only while
         the lease is valid: a leader that was paused or cut off between the claim and here
         leaves the slot to whoever leads now (ABANDONED)."""
-        if not self.lease.valid():
+        if not self.lease.valid() or token != self.lease.token:
             logger.error(
-                "entry=%s slot=%s claimed but not published: the lease ran out before the "
-                "publish (paused or cut off); the slot is in doubt for the next leader",
+                "entry=%s slot=%s claimed by token %s but not published: the lease ran out "
+                "before the publish (paused or cut off); the slot is in doubt for the next "
+                "tenure",
                 entry.name,
                 format_slot(slot),
+                token,
             )
             return _Published.ABANDONED
         options = entry.options
