@@ -13,8 +13,10 @@ from beat_handover.handover.history import event_json, lock_history_lines
 from beat_handover.handover.in_doubt import doubt_json, doubt_lines
 from beat_handover.handover.instants import age_seconds, clock_time
 from beat_handover.scheduler.durations import format_duration
+from beat_handover.scheduler.in_doubt import AUDIT_KIND
 
 RECENT_EVENTS = 5
+EVENTS_READ = 50  # the newest events read to find the five latest handovers among them
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,8 @@ def take_snapshot(store: LeaseStore, name: str) -> Snapshot:
         store=store.location.describe(),
         record=store.read(name),
         participants=store.participants(name),
-        events=store.events(name, RECENT_EVENTS),
+        # Slots in doubt have their own section: they must not push the handovers out.
+        events=[e for e in store.events(name, EVENTS_READ) if e.kind != AUDIT_KIND][:RECENT_EVENTS],
         taken_at=datetime.now(UTC),
         doubts=store.doubts(name),
     )
