@@ -11,7 +11,9 @@ What happens to a slot in doubt depends on whether a second copy of the run does
 - **safe to repeat** (named in ``beat_lock_repeat_safe``, or its task is based on the worker-side
   guard :class:`~beat_handover.scheduler.guard.OncePerSlotTask`, which drops a second delivery of
   a slot): the leader sends it (again), with the header ``beat_lock_resent_from`` naming the
-  tenure that claimed it, unless it is later than ``beat_lock_max_lateness_seconds``;
+  tenure that claimed it, unless sending it now would be too late: later than
+  ``beat_lock_max_lateness_seconds``, or, for an entry whose catch-up policy is ``none`` (the
+  critical ones), later than the on-time grace (then it is reported instead);
 - **otherwise**: it is never sent again; the leader logs it at ERROR naming the entry and slot,
   keeps it in the store (``handover status`` lists it) until an operator acknowledges it
   (``handover ack-in-doubt``), and writes it to the lock's history.
@@ -69,14 +71,14 @@ class InDoubtSlots:
         lease: Lease,
         *,
         repeat_safe: Callable[[str], bool],
-        max_lateness_seconds: float,
+        too_late: Callable[[str, datetime], str | None],
         wait_seconds: float,
         reread_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.lease = lease
         self.repeat_safe = repeat_safe
-        self.max_lateness_seconds = max_lateness_seconds
+        self.too_late = too_late  # why a slot may no longer be sent (None: it may)
         self.wait_seconds = wait_seconds
         self.reread_seconds = reread_seconds
         self._clock = clock
@@ -162,8 +164,8 @@ class InDoubtSlots:
         self, entry: str, slot: datetime, token: int, environment: str, reason: str
     ) -> None:
         """Send ``slot`` again if a repeat does no harm and it is not too late, else report it."""
-        late = (datetime.now(UTC) - slot).total_seconds() > self.max_lateness_seconds
-        if self.repeat_safe(entry) and not late:
+        late = self.too_late(entry, slot)
+        if self.repeat_safe(entry) and late is None:
             self._resends[(entry, slot)] = Resend(entry, slot, token, reason)
             logger.warning(
                 "entry=%s slot=%s in doubt (%s): safe to repeat, sending it again",
@@ -172,8 +174,8 @@ class InDoubtSlots:
                 reason,
             )
             return
-        if late:
-            reason += f"; later than max lateness ({self.max_lateness_seconds:g}s), not resent"
+        if late is not None:
+            reason += f"; not resent: {late}"
         self.report(
             Doubt(
                 entry=entry,
@@ -266,9 +268,6 @@ class InDoubtSlots:
                 noticed_by=self.lease.identity.instance_id,
             )
         )
-
-    def too_late(self, slot: datetime) -> bool:
-        return (datetime.now(UTC) - slot).total_seconds() > self.max_lateness_seconds
 
     def drop_resends(self) -> None:
         """The tenure ended: the next leader judges what this one had not sent."""

@@ -173,7 +173,7 @@ class LeasedScheduler(Scheduler):
         self.in_doubt = InDoubtSlots(
             self.lease,
             repeat_safe=self.repeat_safe,
-            max_lateness_seconds=self.settings.max_lateness_seconds,
+            too_late=self.too_late,
             wait_seconds=self.settings.timings.safe_seconds,
             reread_seconds=self.settings.timings.poll_seconds,
         )
@@ -317,6 +317,20 @@ class LeasedScheduler(Scheduler):
         task = self.app.tasks.get(entry.task) if entry is not None else None
         return isinstance(task, OncePerSlotTask)
 
+    def too_late(self, name: str, slot: datetime) -> str | None:
+        """Why a slot in doubt may no longer be sent now, or None: the rules of a late run
+        (max lateness for every entry; the on-time grace for catch-up policy none, the critical
+        entries' default, which are never sent late by surprise)."""
+        late = (self._now() - slot).total_seconds()
+        if late > self.settings.max_lateness_seconds:
+            return f"{late:.0f}s late, more than max lateness"
+        if self.names.policy(name) == "none" and late > self.settings.grace_seconds:
+            return (
+                f"{late:.0f}s late, and its catch-up policy is none (on time only within "
+                f"{self.settings.grace_seconds:g}s)"
+            )
+        return None
+
     def _take_back_abandoned(self, token: int | None) -> None:
         """Claims this beat did not publish because its lease ran out: its own tenure resumed,
         so nobody else can have sent them, and they go out now; another tenure leads, so they
@@ -338,11 +352,9 @@ class LeasedScheduler(Scheduler):
             logger.warning("cannot read the acknowledgement of earlier claims yet: %s", exc)
         self.in_doubt.record_again()
         for resend in self.in_doubt.resends():
-            if self.in_doubt.too_late(resend.slot):
-                lateness = f"{self.settings.max_lateness_seconds:g}s"
-                self.in_doubt.give_up(
-                    resend, self.environment, f"not sent by max lateness ({lateness})"
-                )
+            late = self.too_late(resend.entry, resend.slot)
+            if late is not None:
+                self.in_doubt.give_up(resend, self.environment, f"not resent: {late}")
                 continue
             entry = self.schedule.get(resend.entry)
             if entry is None:

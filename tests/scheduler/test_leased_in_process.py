@@ -328,3 +328,34 @@ def test_a_new_leader_resends_or_reports_the_claims_its_predecessor_never_acknow
         ]
         assert resent[0]["headers"]["beat_lock_resent_from"] == former.token
     assert broker_slots(broker, "tick") & {slot} == set()  # never sent again by the new leader
+
+
+def test_a_slot_in_doubt_is_resent_only_as_late_as_a_late_run_may_go(
+    redis_url, broker_url, unique_name
+):
+    """Max lateness for every entry; a critical entry (catch-up none) only within the on-time
+    grace, since a critical run is never sent late by surprise."""
+    app = leased_app(
+        broker_url,
+        redis_url,
+        unique_name,
+        {
+            "letters": {"task": "noop", "schedule": timedelta(minutes=1)},
+            "tick": {"task": "noop", "schedule": timedelta(seconds=1)},
+        },
+    )
+    app.conf.beat_lock_critical = ["letters"]
+    app.conf.beat_lock_max_lateness_seconds = 60
+    scheduler = LeasedScheduler(app=app)
+    now = datetime.now(UTC)
+    try:
+        assert scheduler.too_late("letters", now - timedelta(seconds=2)) is None
+        assert scheduler.too_late("letters", now - timedelta(seconds=30)).endswith(
+            "late, and its catch-up policy is none (on time only within 5s)"
+        )
+        assert scheduler.too_late("tick", now - timedelta(seconds=30)) is None
+        assert scheduler.too_late("tick", now - timedelta(seconds=90)).endswith(
+            "late, more than max lateness"
+        )
+    finally:
+        scheduler.close()
