@@ -19,9 +19,10 @@ What happens to a slot in doubt depends on whether a second copy of the run does
   (``handover ack-in-doubt``), and writes it to the lock's history.
 
 How a new leader finds the slots of earlier tenures in doubt: its fence reads each entry's last
-claim, with the claimant's token and acknowledgement epoch, and it reads the lease record's
-acknowledgement (:class:`~beat_handover.beat_lock.record.Acked`); a claim it does not cover is in
-doubt. A former leader that is still alive writes its last acknowledgement when it notices its
+claim, with the claimant's token, the claim's number in its tenure and the acknowledgement it
+carried, and it reads the lease record's acknowledgement
+(:class:`~beat_handover.beat_lock.record.Acked`); a claim the latest of these does not cover is
+in doubt. A former leader that is still alive writes its last acknowledgement when it notices its
 tenure ended (a pin ends it unannounced, so it notices at its next renewal or claim), so the new
 leader waits up to ``safe_seconds`` for it before judging; a former leader that does not answer
 by then (killed, cut off, paused) leaves its unacknowledged claims in doubt.
