@@ -194,15 +194,17 @@ class FaultSession:
         return environment
 
     def pause_leader(self, seconds: float) -> str:
-        """SIGSTOP the leader for ``seconds`` (its publishes slowed down first, so the stop
-        likely falls between a claim and its publish), then SIGCONT."""
+        """Stop the leader (SIGSTOP) in the middle of a publish: its broker link is cut first,
+        so the publish of the next run it claims hangs with the message on its way; then, after
+        ``seconds``, resume it and heal the link, so that message reaches the broker late."""
         environment = self.leader()
-        self.broker_proxies[environment].set(Fault.DELAY, delay_seconds=0.3)
-        time.sleep(1.0 + (0.5 - time.time() % 1.0) % 1.0)  # mid-second: a publish under way
+        link = self.broker_proxies[environment]
+        link.set(Fault.PARTITION)
+        time.sleep(1.2)  # a whole second: the next run is claimed and its publish under way
         self.beats[environment].pause()
         time.sleep(seconds)
-        self.broker_proxies[environment].set(Fault.PASS)
         self.beats[environment].resume()
+        link.set(Fault.PASS)
         return environment
 
     def outcome(self, fault: str, since: float) -> Outcome:

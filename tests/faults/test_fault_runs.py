@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from beat_handover.beat_lock.dynamodb import create_table
+from tests.faults.app import GUARDED, REPEAT_SAFE, UNGUARDED
 from tests.faults.proxy import Fault
 from tests.faults.scenarios import FaultSession, Outcome
 
@@ -43,16 +44,16 @@ def session(request, tmp_path, redis_server, redis_url, unique_name) -> Iterator
 
 def assert_nothing_doubled_or_silently_lost(outcome: Outcome, session: FaultSession) -> None:
     logs = "\n".join(proc.tail() for proc in session.shown())
-    assert not outcome.doubled("guarded"), (outcome.line(), logs)
-    assert not outcome.doubled("unguarded"), (outcome.line(), logs)
-    assert not outcome.lost["guarded"], (outcome.line(), logs)
-    assert not outcome.lost["repeat-safe"], (outcome.line(), logs)
-    assert not outcome.unreported_lost("unguarded"), (outcome.line(), logs)
+    assert not outcome.doubled(GUARDED), (outcome.line(), logs)
+    assert not outcome.doubled(UNGUARDED), (outcome.line(), logs)
+    assert not outcome.lost[GUARDED], (outcome.line(), logs)
+    assert not outcome.lost[REPEAT_SAFE], (outcome.line(), logs)
+    assert not outcome.unreported_lost(UNGUARDED), (outcome.line(), logs)
     # Reported only for the entry that may not be sent again, and logged at ERROR where judged.
-    assert {d.entry for d in outcome.reported} <= {"unguarded"}, outcome.reported
+    assert {d.entry for d in outcome.reported} <= {UNGUARDED}, outcome.reported
     for doubt in outcome.reported:
         assert any(
-            f"entry=unguarded slot={doubt.slot.isoformat()} IN DOUBT" in beat.log()
+            f"entry={UNGUARDED} slot={doubt.slot.isoformat()} IN DOUBT" in beat.log()
             for beat in session.beats.values()
         ), doubt
 
@@ -80,7 +81,9 @@ def test_a_refusing_broker_and_a_leader_stopped_mid_publish_double_nothing(
 ):
     """The broker refuses the leader's publishes for 3 s: each run claimed meanwhile is in
     doubt (sent again when safe, reported otherwise). Then the leader is stopped (SIGSTOP) for
-    3 s while publishing: the other beat takes over and does not resend an unguarded slot."""
+    3 s in the middle of publishing the unguarded entry's run: the other beat takes over,
+    reports that slot in doubt and does not resend it; the stopped leader's message reaches the
+    broker late, and the run is executed once."""
     session.start()
     since = time.time()
     session.broker_fault(Fault.REFUSE, 3)
@@ -92,3 +95,7 @@ def test_a_refusing_broker_and_a_leader_stopped_mid_publish_double_nothing(
     assert_nothing_doubled_or_silently_lost(outcome, session)
     assert outcome.resent >= 1  # the refused runs of the entries safe to repeat
     assert session.beats[stopped].logged("lease stopped leading")
+    assert outcome.after_newer >= 1  # the stopped leader's held-up publish, executed late
+    late = [d for d in outcome.reported if "whose tenure ended without" in d.reason]
+    assert [d.entry for d in late] == [UNGUARDED], outcome.reported
+    assert outcome.executed[UNGUARDED][late[0].slot] == 1
