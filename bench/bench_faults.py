@@ -8,7 +8,8 @@ the tests' short ones (lease 2 s, renew 0.4 s, safe 1.5 s, poll 0.2 s). A line p
 
     doubled=G/R/U      slots the worker executed twice (guarded / repeat-safe / unguarded)
     lost=G/R/U         slots never executed between each entry's first and last
-    in-doubt-reported  slots kept in the store for an operator (the unguarded entry's)
+    judged-in-doubt    claims of a former leader that the new leader found unacknowledged
+    reported           slots in doubt kept in the store for an operator (the unguarded entry's)
     resent             slots in doubt sent again (the guarded and repeat-safe entries')
     worst-late         the latest any run due after the fault began was executed
     tenures            leaders that sent what was executed

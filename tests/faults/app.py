@@ -24,7 +24,6 @@ app.conf.update(
     # A broker that refuses: fail the publish within a second, as the in-doubt path expects.
     broker_connection_max_retries=1,
     task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.1},
-    # Beat sends the runs due together in name order: a publish held up catches the unguarded.
     beat_schedule={
         UNGUARDED: {"task": "tests.faults.app.plain", "schedule": timedelta(seconds=1)},
         GUARDED: {"task": "tests.faults.app.guarded", "schedule": timedelta(seconds=1)},

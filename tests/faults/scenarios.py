@@ -35,7 +35,8 @@ TIMINGS = {
 }
 STARTUP_SECONDS = 60
 LEADING = "dispatching lock="
-RESENT = re.compile(r"entry=(\S+) slot=(\S+) in doubt \(.*\): safe to repeat, sending it again")
+RESENT = re.compile(r"entry=(\S+) slot=(\S+) in doubt \((.*)\): safe to repeat, sending it again")
+ENDED = "whose tenure ended without acknowledging its publish"  # judged by the next leader
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Outcome:
     lost: dict[str, list[datetime]]
     reported: list[Doubt]
     resent: int  # slots in doubt sent again (each counted once, however many attempts)
+    judged: list[tuple[str, datetime]]  # earlier tenures' claims a new leader found in doubt
     worst_late_seconds: float
     tenures: int  # distinct tokens that sent what the worker executed
     after_newer: int  # runs executed after a run of a newer tenure (a former leader's, late)
@@ -72,7 +74,8 @@ class Outcome:
             f"{self.fault:<24} {self.backend:<8} "
             f"doubled={per_entry([len(self.doubled(e)) for e in ENTRIES])} "
             f"lost={per_entry([len(self.lost[e]) for e in ENTRIES])} "
-            f"in-doubt-reported={len(self.reported)} resent={self.resent} "
+            f"judged-in-doubt={len(self.judged)} reported={len(self.reported)} "
+            f"resent={self.resent} "
             f"worst-late={self.worst_late_seconds:.1f}s tenures={self.tenures} "
             f"late-from-former={self.after_newer}"
         )
@@ -227,9 +230,10 @@ class FaultSession:
             for record in records
             if record.slot is not None and record.slot.timestamp() >= since
         ]
-        resent = len(
-            {m.groups() for beat in self.beats.values() for m in RESENT.finditer(beat.log())}
-        )
+        resends = {m.groups() for beat in self.beats.values() for m in RESENT.finditer(beat.log())}
+        reported = self.store.doubts(self.name)
+        judged = {(e, datetime.fromisoformat(slot)) for e, slot, why in resends if ENDED in why}
+        judged |= {(d.entry, d.slot) for d in reported if ENDED in d.reason}
         newest, after_newer = 0, 0
         for record in sorted(records, key=lambda r: r.received_at):
             if record.token is not None:
@@ -240,8 +244,9 @@ class FaultSession:
             backend=self.backend,
             executed=executed,
             lost=lost,
-            reported=self.store.doubts(self.name),
-            resent=resent,
+            reported=reported,
+            resent=len({(entry, slot) for entry, slot, _ in resends}),
+            judged=sorted(judged),
             worst_late_seconds=max(late, default=0.0),
             tenures=len({record.token for record in records if record.token is not None}),
             after_newer=after_newer,
