@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -383,20 +383,29 @@ class RedisStore(LeaseStore):
             raise StoreError(f"Redis at {where}, lock {name!r}: {exc}") from None
 
     def _run(self, script: str, name: str, keys: list[str], args: list[Any]) -> Any:
-        if script not in REPLICATED or self.location.wait_replicas == 0:
+        if script not in REPLICATED:
             with self._mapped(name):
                 return self._scripts[script](keys=keys, args=args)
-        # WAIT counts the replicas that have every earlier write of its own connection, so it
-        # goes in one pipeline with the script: one round trip, on one connection.
+        return self._write(
+            script, name, lambda client: self._scripts[script](keys=keys, args=args, client=client)
+        )
+
+    def _write(self, what: str, name: str, command: Callable[[Any], Any]) -> Any:
+        """``command(client)``'s answer; with wait_replicas, only once that many replicas have
+        it. WAIT counts the replicas that have every earlier write of its own connection, so it
+        goes in one pipeline with the command: one round trip, on one connection."""
         wanted = self.location.wait_replicas
+        if wanted == 0:
+            with self._mapped(name):
+                return command(self._client)
         timeout_ms = max(1, round(self.location.wait_timeout_seconds * 1000))
         with self._mapped(name), self._client.pipeline(transaction=False) as pipe:
-            self._scripts[script](keys=keys, args=args, client=pipe)
+            command(pipe)
             pipe.execute_command("WAIT", wanted, timeout_ms)
             answer, replicas = pipe.execute()
         if replicas < wanted:
             raise StoreUnavailable(
-                f"Redis at {redact(self.location.url)}: the {script} of lock {name!r} reached "
+                f"Redis at {redact(self.location.url)}: the {what} of lock {name!r} reached "
                 f"{replicas} of the {wanted} replica(s) beat_lock_redis_wait_replicas asks for "
                 f"within {self.location.wait_timeout_seconds:g}s, so a failover could lose it; "
                 "it is treated as unanswered (asked again, nothing published on it meanwhile)"
@@ -680,19 +689,18 @@ class RedisStore(LeaseStore):
         return participants_from_rows(name, rows, float(now))
 
     def mark_run(self, name: str, run: str, *, ttl_seconds: float) -> bool:
-        with self._mapped(name):
-            return bool(
-                self._client.set(
-                    keys.redis_key(name, "run", run), b"1", nx=True, ex=math.ceil(ttl_seconds)
-                )
-            )
+        key, ttl = keys.redis_key(name, "run", run), math.ceil(ttl_seconds)
+        return bool(
+            self._write("run mark", name, lambda client: client.set(key, b"1", nx=True, ex=ttl))
+        )
 
     def record_doubt(self, name: str, doubt: Doubt) -> bool:
-        field = doubt_key(doubt.entry, doubt.slot)
-        with self._mapped(name):
-            return bool(
-                self._client.hsetnx(doubts_key(name), field, json.dumps(doubt_fields(doubt)))
+        field, value = doubt_key(doubt.entry, doubt.slot), json.dumps(doubt_fields(doubt))
+        return bool(
+            self._write(
+                "slot in doubt", name, lambda client: client.hsetnx(doubts_key(name), field, value)
             )
+        )
 
     def doubts(self, name: str) -> list[Doubt]:
         with self._mapped(name):

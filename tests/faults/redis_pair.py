@@ -24,6 +24,7 @@ import redis
 from beat_handover.beat_lock.errors import StoreUnavailable
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.location import parse_lock_url
+from beat_handover.beat_lock.record import ClaimResult
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.stores import open_store
 from beat_handover.beat_lock.timings import LeaseTimings
@@ -127,23 +128,35 @@ def claims_across_failover(pair: Pair, name: str, wait_replicas: int) -> list[tu
     paas, ecs = Identity.new("paas"), Identity.new("ecs")
     published: list[tuple[str, datetime]] = []
 
-    def claim(store: LeaseStore, identity: Identity, token: int, slot: datetime) -> None:
-        try:
-            result = store.claim(
+    def claim(
+        store: LeaseStore, identity: Identity, token: int, slot: datetime, *, again: bool
+    ) -> None:
+        """A beat's claim: asked again while unanswered (``again``, the replica reachable: a
+        loaded machine can miss WAIT's timeout), published only once answered CLAIMED."""
+
+        def ask() -> ClaimResult:
+            return store.claim(
                 name, "letters", slot, identity=identity, token=token, claim_id=f"{identity}{slot}"
             )
+
+        try:
+            result = retried(ask) if again else ask()
         except StoreUnavailable:
             return  # unanswered: a beat asks again later and publishes nothing meanwhile
         if result.claimed:
             published.append((identity.environment, slot))
 
     try:
-        token = paas_store.acquire(name, paas, expected_version=None, new_version="v1")
-        paas_store.fence(name, ["letters"], identity=paas, token=token, everything=True)
-        claim(paas_store, paas, token, SLOT)
+        token = retried(
+            lambda: paas_store.acquire(name, paas, expected_version=None, new_version="v1")
+        )
+        retried(
+            lambda: paas_store.fence(name, ["letters"], identity=paas, token=token, everything=True)
+        )
+        claim(paas_store, paas, token, SLOT, again=True)
         pair.replicated()
         pair.link.set(Fault.PARTITION)  # the replica stops receiving; the primary does not know
-        claim(paas_store, paas, token, SLOT + timedelta(minutes=1))
+        claim(paas_store, paas, token, SLOT + timedelta(minutes=1), again=False)
         pair.fail_over()
         # paas is gone with the old primary; ecs takes the lease on the promoted replica.
         record = ecs_store.read(name)
@@ -153,7 +166,7 @@ def claims_across_failover(pair: Pair, name: str, wait_replicas: int) -> list[tu
         fenced = retried(
             lambda: ecs_store.fence(name, ["letters"], identity=ecs, token=new, everything=True)
         )
-        claim(ecs_store, ecs, new, fenced["letters"].slot + timedelta(minutes=1))
+        claim(ecs_store, ecs, new, fenced["letters"].slot + timedelta(minutes=1), again=True)
     finally:
         paas_store.close()
         ecs_store.close()
