@@ -230,8 +230,8 @@ SETTINGS: dict[str, Setting] = {
     "beat_lock_redis_wait_replicas": Setting(
         _count,
         0,
-        "Redis only: replicas that must have each lease write and claim (WAIT) before beat "
-        "acts on it, so a failover to a replica loses no claim; 0: do not wait",
+        "Redis only: replicas that must have each lease write, claim and guard mark (WAIT) "
+        "before it counts, so a failover to a replica loses none; 0: do not wait",
     ),
     "beat_lock_redis_wait_timeout_seconds": Setting(
         _duration(60),
