@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "beat_lock"
 DEFAULT_STATSD_PORT = 8125
-EMF_NAMESPACE = "BeatLock"
+EMF_NAMESPACE = "BeatHandover/Beat"
 GAUGE_SECONDS = 10.0  # leader and standbys gauges at least this often (renew_seconds if shorter)
 TAG_STYLES = ("dogstatsd", "graphite")
 _PREFIX = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
@@ -377,6 +377,7 @@ class BeatMetrics:
         if not self.sinks:
             return
         tags = {"lock": self.lock, "environment": self.environment, **dimensions}
+        value = round(value, 3)  # milliseconds to the microsecond
         for sink in self.sinks:
             sink.send(name, value, tags)
 

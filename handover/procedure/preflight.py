@@ -178,11 +178,12 @@ def _critical_check(outlook: CriticalOutlook, guard_seconds: float, force: bool)
     if not outlook.blocking:
         if outlook.next_at is None:
             return Check(name, OK, f"none of {', '.join(outlook.entries)} is due to fire again")
+        in_seconds = (outlook.next_at - now).total_seconds()
         return Check(
             name,
             OK,
-            f"none fired or fires within the {guard} guard (next: "
-            f"{_critical_run(outlook.next_entry, outlook.next_at, now)})",
+            f"none fired or fires within the {guard} guard (next: {outlook.next_entry} at "
+            f"{clock_time(outlook.next_at)}, in {format_duration(max(in_seconds, 0.0))})",
         )
     runs, verb = _blocking(outlook.blocking, now)
     if outlook.quiet_from is not None:

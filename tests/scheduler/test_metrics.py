@@ -105,7 +105,7 @@ def test_emf_lines_are_cloudwatch_embedded_metric_documents(listener):
     sent, lateness = (json.loads(line) for line in lines)
     assert sent["_aws"]["CloudWatchMetrics"] == [
         {
-            "Namespace": "BeatLock",
+            "Namespace": "BeatHandover/Beat",
             "Dimensions": [["lock"], ["lock", "environment"], ["lock", "entry"]],
             "Metrics": [{"Name": "runs.sent", "Unit": "Count"}],
         }

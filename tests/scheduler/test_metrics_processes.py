@@ -123,7 +123,7 @@ def test_beats_send_statsd_and_emf_metrics_an_operator_can_alarm_on(
     sent = [d for d in documents if "runs.sent" in d]
     assert sent[0]["_aws"]["CloudWatchMetrics"] == [
         {
-            "Namespace": "BeatLock",
+            "Namespace": "BeatHandover/Beat",
             "Dimensions": [["lock"], ["lock", "environment"], ["lock", "entry"]],
             "Metrics": [{"Name": "runs.sent", "Unit": "Count"}],
         }
