@@ -40,6 +40,7 @@ from beat_handover.beat_lock.errors import ConfigError, StoreUnavailable
 if TYPE_CHECKING:
     from beat_handover.beat_lock.lease import Lease
     from beat_handover.beat_lock.store import LeaseStore
+    from beat_handover.scheduler.settings import BeatLockSettings
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +203,7 @@ class StatsdSink(_Sink):
         self.target = target
         self.name = f"sending to {target.describe()}"
         self._address: tuple[Any, ...] | None = None
+        self._family = socket.AF_INET
         self._socket: socket.socket | None = None
         # An address needs no lookup: use it at once. A host name is looked up on the
         # metrics thread (refresh); until then, lines are dropped.
@@ -209,14 +211,12 @@ class StatsdSink(_Sink):
 
     def _resolve(self, flags: int = 0) -> None:
         try:
-            family, kind, proto, _, address = socket.getaddrinfo(
+            family, _, _, _, address = socket.getaddrinfo(
                 self.target.host, self.target.port, type=socket.SOCK_DGRAM, flags=flags
             )[0]
         except OSError:
             return
-        sock = socket.socket(family, kind, proto)
-        sock.setblocking(False)
-        self._socket, self._address = sock, address
+        self._family, self._address = family, address
 
     def refresh(self) -> None:
         if self._address is None:
@@ -237,7 +237,10 @@ class StatsdSink(_Sink):
     def _send(self, name: str, value: float, dimensions: Mapping[str, str]) -> None:
         if self._address is None:
             raise OSError(f"{self.target.host} could not be looked up yet")
-        assert self._socket is not None
+        if self._socket is None:
+            # Opened on first use: a scheduler built only for beat's banner opens nothing.
+            self._socket = socket.socket(self._family, socket.SOCK_DGRAM)
+            self._socket.setblocking(False)
         self._socket.sendto(self.line(name, value, dimensions).encode(), self._address)
 
     def close(self) -> None:
@@ -313,7 +316,7 @@ class BeatMetrics:
     @classmethod
     def from_settings(
         cls,
-        settings: Any,
+        settings: BeatLockSettings,
         environment: str,
         environ: Mapping[str, str] | None = None,
     ) -> BeatMetrics:

@@ -305,18 +305,16 @@ def next_quiet_window(
 ) -> QuietWindow | None:
     """The first quiet window of ``[now, now + horizon]`` (it starts at `now` when we are inside
     one), or None. A window that reaches the horizon is cut there."""
-    now = utc_instant(now, "now")
-    report = quiet_windows(
+    return quiet_at(
         beat_schedule,
         critical,
         now,
-        now + horizon,
         tz=tz,
         guard=guard,
         min_length=min_length,
         anchors=anchors,
-    )
-    return report.windows[0] if report.windows else None
+        horizon=horizon,
+    ).window
 
 
 @dataclass(frozen=True)

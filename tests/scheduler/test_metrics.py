@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,15 +33,6 @@ NOW = datetime(2026, 6, 17, 9, 0, 0, 250000, tzinfo=UTC)
 URL = "app.conf.beat_lock_statsd_url"
 
 
-@pytest.fixture
-def listener() -> Iterator[socket.socket]:
-    """A UDP socket on the loopback interface, as a statsd server listens."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(5)
-        yield sock
-
-
 def received(sock: socket.socket, count: int) -> list[str]:
     return [sock.recv(65535).decode() for _ in range(count)]
 
@@ -58,8 +48,8 @@ def metrics_to(sock: socket.socket, *, tags: str = "dogstatsd", **options) -> Be
     )
 
 
-def test_each_event_is_one_statsd_line_with_its_dimensions_as_tags(listener):
-    metrics = metrics_to(listener)
+def test_each_event_is_one_statsd_line_with_its_dimensions_as_tags(statsd_listener):
+    metrics = metrics_to(statsd_listener)
 
     metrics.claimed("letters")
     metrics.sent("letters", NOW - timedelta(seconds=1.5))
@@ -70,7 +60,7 @@ def test_each_event_is_one_statsd_line_with_its_dimensions_as_tags(listener):
     metrics.renewal(0.5, renewed=False)
     metrics.renewal_unanswered()
 
-    assert received(listener, 9) == [
+    assert received(statsd_listener, 9) == [
         "beat_lock.runs.claimed:1|c|#lock:beat,environment:ecs,entry:letters",
         "beat_lock.runs.sent:1|c|#lock:beat,environment:ecs,entry:letters",
         "beat_lock.runs.lateness:1500|ms|#lock:beat,environment:ecs,entry:letters",
@@ -84,24 +74,26 @@ def test_each_event_is_one_statsd_line_with_its_dimensions_as_tags(listener):
     ]
 
 
-def test_graphite_style_puts_the_dimensions_in_the_name_made_safe(listener):
-    metrics = metrics_to(listener, tags="graphite")
+def test_graphite_style_puts_the_dimensions_in_the_name_made_safe(statsd_listener):
+    metrics = metrics_to(statsd_listener, tags="graphite")
 
     metrics.claimed("reports: daily|all")
 
-    assert received(listener, 1) == ["beat_lock.runs.claimed.beat.ecs.reports__daily_all:1|c"]
+    assert received(statsd_listener, 1) == [
+        "beat_lock.runs.claimed.beat.ecs.reports__daily_all:1|c"
+    ]
 
 
-def test_emf_lines_are_cloudwatch_embedded_metric_documents(listener):
+def test_emf_lines_are_cloudwatch_embedded_metric_documents(statsd_listener):
     read_end, write_end = os.pipe()
-    metrics = metrics_to(listener, more=[EmfSink(fd=write_end)])
+    metrics = metrics_to(statsd_listener, more=[EmfSink(fd=write_end)])
     try:
         metrics.sent("letters", NOW - timedelta(seconds=2))
         os.close(write_end)
         with os.fdopen(read_end) as pipe:
             lines = pipe.read().splitlines()
     finally:
-        received(listener, 2)
+        received(statsd_listener, 2)
     sent, lateness = (json.loads(line) for line in lines)
     assert sent["_aws"]["CloudWatchMetrics"] == [
         {
@@ -123,9 +115,9 @@ def test_emf_lines_are_cloudwatch_embedded_metric_documents(listener):
     assert lateness["runs.lateness"] == 2000.0
 
 
-def test_a_failing_sink_never_raises_and_is_logged_once_until_it_works(listener, caplog):
+def test_a_failing_sink_never_raises_and_is_logged_once_until_it_works(statsd_listener, caplog):
     caplog.set_level(logging.INFO, logger="beat_handover.scheduler.metrics")
-    metrics = metrics_to(listener)
+    metrics = metrics_to(statsd_listener)
     sink = metrics.sinks[0]
     good_socket = sink._socket
     sink._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -138,27 +130,28 @@ def test_a_failing_sink_never_raises_and_is_logged_once_until_it_works(listener,
 
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2, messages
+    port = statsd_listener.getsockname()[1]
     assert messages[0].startswith(
-        f"metrics: sending to statsd://127.0.0.1:{listener.getsockname()[1]}/beat_lock failed ("
+        f"metrics: sending to statsd://127.0.0.1:{port}/beat_lock failed ("
     )
     assert messages[0].endswith(
         "beat goes on, and further failures are not logged until it works again"
     )
     assert messages[1].endswith("works again after 3 failures")
-    assert received(listener, 1) == [
+    assert received(statsd_listener, 1) == [
         "beat_lock.runs.claimed:1|c|#lock:beat,environment:ecs,entry:letters"
     ]
 
 
-def test_a_host_name_is_looked_up_on_the_metrics_thread_not_on_beats(listener):
-    sink = StatsdSink(StatsdTarget("localhost", listener.getsockname()[1]))
+def test_a_host_name_is_looked_up_on_the_metrics_thread_not_on_beats(statsd_listener):
+    sink = StatsdSink(StatsdTarget("localhost", statsd_listener.getsockname()[1]))
     assert sink._address is None  # nothing looked up while beat builds its scheduler
     sink.send("runs.claimed", 1, {"lock": "beat"})  # dropped, not waited for
 
     sink.refresh()
     sink.send("runs.claimed", 1, {"lock": "beat"})
 
-    assert received(listener, 1) == ["beat_lock.runs.claimed:1|c|#lock:beat"]
+    assert received(statsd_listener, 1) == ["beat_lock.runs.claimed:1|c|#lock:beat"]
 
 
 @pytest.mark.parametrize(
@@ -236,10 +229,10 @@ def test_the_settings_choose_the_sinks_and_the_url_wins_over_the_variables():
 
 @pytest.mark.integration
 def test_renewals_on_a_real_store_are_timed_and_the_gauges_say_who_leads(
-    listener, redis_url, unique_name
+    statsd_listener, redis_url, unique_name
 ):
     timings = LeaseTimings(lease_seconds=2, renew_seconds=0.4, safe_seconds=1.5, poll_seconds=0.2)
-    metrics = metrics_to(listener, interval_seconds=0.2)
+    metrics = metrics_to(statsd_listener, interval_seconds=0.2)
     store = open_store(parse_lock_url(redis_url), timings)
     lease = Lease(metrics.timed(store), unique_name, Identity.new("ecs"), timings)
     standby = Lease(store, unique_name, Identity.new("paas"), timings)
@@ -255,7 +248,7 @@ def test_renewals_on_a_real_store_are_timed_and_the_gauges_say_who_leads(
     try:
         lines: list[str] = []
         while not wanted <= set(lines):
-            lines.extend(received(listener, 1))
+            lines.extend(received(statsd_listener, 1))
     finally:
         metrics.stop()
         lease.release()
@@ -264,4 +257,4 @@ def test_renewals_on_a_real_store_are_timed_and_the_gauges_say_who_leads(
     assert lines[0].startswith("beat_lock.renewal.latency:")
     assert lines[0].endswith("|ms|#lock:beat,environment:ecs")
     assert 0 < float(lines[0].split(":")[1].split("|")[0]) < 5000
-    assert received(listener, 1) == ["beat_lock.leader:0|g|#lock:beat,environment:ecs"]
+    assert received(statsd_listener, 1) == ["beat_lock.leader:0|g|#lock:beat,environment:ecs"]

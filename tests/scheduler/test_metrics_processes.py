@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,14 +16,6 @@ from tests.scheduler.conftest import Lock
 from tests.scheduler.test_leased_processes import lead, stand_by
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def statsd() -> Iterator[socket.socket]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(0.1)
-        yield sock
 
 
 class Received:
@@ -52,8 +43,10 @@ def emf_documents(log: str) -> list[dict]:
 
 @pytest.mark.parametrize("lock", ["redis"], indirect=True)
 def test_beats_send_statsd_and_emf_metrics_an_operator_can_alarm_on(
-    processes: Processes, lock: Lock, statsd: socket.socket
+    processes: Processes, lock: Lock, statsd_listener: socket.socket
 ):
+    statsd = statsd_listener
+    statsd.settimeout(0.1)  # Received.has reads what has come, without waiting long
     port = statsd.getsockname()[1]
     paas = lead(
         processes,
