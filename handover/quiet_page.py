@@ -239,9 +239,26 @@ or run handover quiet-windows without --html for the same windows as text.</nosc
     el("text", {x: LEFT + WIDTH * hour / 24, y: 14, "text-anchor": "middle"}, svg)
       .textContent = String(hour).padStart(2, "0") + ":00";
   });
-  var densest = Math.max.apply(null, [1].concat(data.density.map(function (b) {
-    return b.runs;
-  })));
+  var densest = data.density.reduce(function (most, bin) {
+    return Math.max(most, bin.runs);
+  }, 1);
+
+  // The items of each list are in time order: a row visits only its own, found by bisection
+  // (a year of an every-minute entry is half a million marks).
+  function from(items, key, value) {
+    var low = 0, high = items.length;
+    while (low < high) {
+      var middle = (low + high) >> 1;
+      if (items[middle][key] < value) { low = middle + 1; } else { high = middle; }
+    }
+    return low;
+  }
+  // Draw the items whose `key` is at least `value`, up to the first whose `begin` is `until`.
+  function each(items, key, value, begin, until, draw) {
+    for (var i = from(items, key, value); i < items.length && items[i][begin] < until; i++) {
+      draw(items[i], i);
+    }
+  }
 
   data.days.forEach(function (day, row) {
     var y = TOP + row * ROW;
@@ -256,13 +273,13 @@ or run handover quiet-windows without --html for the same windows as text.</nosc
       width: x(Math.min(day.end, data.end)) - x(Math.max(day.start, data.start)),
       height: BAR}, g);
     // Windows and guards fill the row; the other runs' density stands in its lower half.
-    data.windows.forEach(function (window, index) {
+    each(data.windows, "end", day.start + 1, "start", day.end, function (window, index) {
       if (!overlaps(window.start, window.end)) { return; }
       el("rect", {"class": "window", "data-window": index, x: x(window.start), y: y,
         width: Math.max(x(window.end) - x(window.start), 1), height: BAR}, g,
         window.label + ", " + window.runs + " other runs");
     });
-    data.density.forEach(function (bin) {
+    each(data.density, "end", day.start + 1, "start", day.end, function (bin) {
       if (!overlaps(bin.start, bin.end)) { return; }
       var tall = (BAR / 2) * Math.sqrt(bin.runs / densest);
       el("rect", {"class": "density", x: x(bin.start), y: y + BAR - tall,
@@ -272,11 +289,12 @@ or run handover quiet-windows without --html for the same windows as text.</nosc
       el("line", {"class": "hour", x1: x(hour.at), x2: x(hour.at), y1: y, y2: y + BAR}, g,
         String(hour.hour).padStart(2, "0") + ":00 " + day.label);
     });
-    data.critical.forEach(function (run) {
-      var from = run.at - data.guard_ms, to = run.at + data.guard_ms;
-      if (overlaps(from, to)) {
-        el("rect", {"class": "guard", x: x(from), y: y, width: Math.max(x(to) - x(from), 1),
-          height: BAR}, g, run.label);
+    var guard = data.guard_ms;
+    each(data.critical, "at", day.start - guard, "at", day.end + guard, function (run) {
+      var clear = run.at - guard, until = run.at + guard;
+      if (overlaps(clear, until)) {
+        el("rect", {"class": "guard", x: x(clear), y: y,
+          width: Math.max(x(until) - x(clear), 1), height: BAR}, g, run.label);
       }
       if (run.at >= day.start && run.at < day.end) {
         el("line", {"class": "critical", "data-entry": run.entry, x1: x(run.at),
