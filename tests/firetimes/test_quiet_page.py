@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from beat_handover.beat_lock.errors import ConfigError
 from beat_handover.handover.cli import cli
 from tests.firetimes.test_quiet_cli import APP, CLEAN_ENV
 
@@ -155,3 +156,15 @@ def test_chromium_shows_which_critical_entry_leaves_no_window(tmp_path):
     )
     assert dom.find("li", class_="window-item") == []
     assert dom.find("rect", class_="window") == []
+
+
+def test_a_page_that_cannot_be_written_is_refused_in_one_line(tmp_path):
+    where = tmp_path / "missing" / "quiet.html"
+    result = CliRunner().invoke(
+        cli, ["-A", APP, "quiet-windows", "--html", str(where)], env=CLEAN_ENV
+    )
+    assert isinstance(result.exception, ConfigError), result.output
+    assert str(result.exception) == (
+        f"--html {where}: cannot write the page (No such file or directory); give a file in a "
+        "directory you can write to"
+    )
