@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from beat_handover.routers.errors import (
 )
 from beat_handover.routers.packaging import build_zip
 from beat_handover.routers.route_format import (
+    Rollout,
     Route,
     RouteChange,
     format_percent,
@@ -60,12 +61,16 @@ from beat_handover.routers.route_store import (
     get_route,
     history,
     list_routes,
+    write_change,
 )
 from beat_handover.scheduler.durations import format_duration
 
 ENDPOINT_NAMES = "the lock URL's ?region=, AWS_REGION and AWS_ENDPOINT_URL"
 # Keys a packaged handler gets from the route and the lock URL; handler options may not set them.
 DERIVED_KEYS = ("route", "table", "region", "cache_ttl_seconds", "fallback_side")
+# A running rollout writes at the end of every bake; one silent this long past that is taken to
+# be gone (its process killed, its host lost) and may be taken over with --take-over.
+STALE_AFTER = timedelta(minutes=2)
 
 
 @contextmanager
@@ -147,17 +152,48 @@ class Routes:
     def change(
         self, name: str, percent: Decimal, *, action: str, reason: str
     ) -> tuple[Route, Route | None]:
-        """Set route ``name`` to ``percent``: (before, after), after None if it already was."""
+        """Set route ``name`` to ``percent``: (before, after), after None if it already was.
+        ``abort`` ends any rollout of the route; ``set`` ends a stopped one and is refused
+        while one runs (the rollout owns the percentage then)."""
         who = operator()
         with route_errors():
             current = get_route(self.client, self.table, name)
-            if current.percent == percent:
+            rollout = current.rollout
+            if action != "abort" and rollout is not None and rollout.state == "running":
+                raise ConfigError(
+                    f"route {name!r} has a rollout running ({rollout.owner}); it sets the "
+                    f"percentage: stop it with Ctrl-C where it runs, or send everything back "
+                    f"with `handover route abort {name}`"
+                )
+            if current.percent == percent and rollout is None:
                 return current, None
+            if rollout is not None:
+                reason = f"{reason}; ends the rollout" if reason else "ends the rollout"
             return change_percent(
                 self.client,
                 self.table,
                 name,
                 percent,
+                action=action,
+                reason=reason,
+                actor=who.user,
+                host=who.host,
+                end_rollout=True,
+            )
+
+    def write(
+        self, before: Route, percent: Decimal, rollout: Rollout | None, *, action: str, reason: str
+    ) -> Route:
+        """Write ``before`` with ``percent`` and ``rollout`` if nobody wrote it since it was
+        read (WriteConflict otherwise), recorded as ``action`` by :func:`operator`."""
+        who = operator()
+        with route_errors():
+            return write_change(
+                self.client,
+                self.table,
+                before,
+                percent=percent,
+                rollout=rollout,
                 action=action,
                 reason=reason,
                 actor=who.user,
@@ -197,7 +233,22 @@ class Routes:
 
 def route_json(route: Route) -> dict[str, Any]:
     sides = {"old": side_to_dict(route.old), "new": side_to_dict(route.new)}
-    return {**asdict(route), "percent": format_percent(route.percent), **sides}
+    rollout = None
+    if route.rollout is not None:
+        rollout = {
+            **asdict(route.rollout),
+            "steps": [format_percent(step) for step in route.rollout.steps],
+            "alarms": list(route.rollout.alarms),
+            "next_step": None
+            if route.rollout.next_step is None
+            else format_percent(route.rollout.next_step),
+        }
+    return {
+        **asdict(route),
+        "percent": format_percent(route.percent),
+        **sides,
+        "rollout": rollout,
+    }
 
 
 def describe(route: Route) -> list[str]:
@@ -211,7 +262,34 @@ def describe(route: Route) -> list[str]:
         f"  version {route.version}, changed {changed} by {route.updated_by}"
         + (f": {route.reason}" if route.reason else ""),
         f"  cache TTL {format_duration(route.cache_ttl_seconds)}",
-    ]
+    ] + ([f"  rollout {rollout_summary(route.rollout)}"] if route.rollout else [])
+
+
+def stale_at(rollout: Rollout) -> datetime:
+    """When a running rollout that has not written since counts as gone."""
+    since = datetime.fromisoformat(rollout.since)
+    return since + timedelta(seconds=rollout.bake_seconds) + STALE_AFTER
+
+
+def rollout_summary(rollout: Rollout, *, now: datetime | None = None) -> str:
+    """``step 2/5 (5%), next 25% at 10:42Z; running, alice@ops-1`` for status and route show."""
+    now = now or datetime.now(UTC)
+    total = len(rollout.steps)
+    where = (
+        f"step {rollout.reached}/{total} ({format_percent(rollout.steps[rollout.reached - 1])}%)"
+        if rollout.reached
+        else f"starting, 0/{total} steps"
+    )
+    due = datetime.fromisoformat(rollout.since) + timedelta(seconds=rollout.bake_seconds)
+    upcoming = rollout.next_step
+    if rollout.state == "stopped":
+        then = f"next {format_percent(upcoming)}%" if upcoming is not None else "last bake"
+        return f"{where}, stopped (Ctrl-C) by {rollout.owner}; {then} on resume"
+    then = f"next {format_percent(upcoming)}%" if upcoming is not None else "done"
+    state = f"running, {rollout.owner}"
+    if now > stale_at(rollout):
+        state = f"SILENT since {due.strftime('%H:%MZ')} ({rollout.owner}): may be taken over"
+    return f"{where}, {then} at {due.strftime('%H:%MZ')}; {state}"
 
 
 def follow_note(route: Route) -> str:

@@ -10,7 +10,10 @@ from typing import Any
 
 import click
 
+from beat_handover.handover.alarms import Alarms
+from beat_handover.handover.cli.console import Console
 from beat_handover.handover.cli.params import (
+    BAKE,
     CACHE_TTL,
     ORIGIN_TIMEOUT,
     Duration,
@@ -18,7 +21,9 @@ from beat_handover.handover.cli.params import (
     get_connection,
     json_option,
 )
+from beat_handover.handover.exit_codes import ExitCode
 from beat_handover.handover.history import change_json, route_history_lines
+from beat_handover.handover.rollouts import Outcome, Plan, RolloutRun, parse_steps_option
 from beat_handover.handover.routes import Routes, describe, follow_note, route_errors, route_json
 from beat_handover.routers.config import json_object
 from beat_handover.routers.packaging import HANDLERS, sha256_of
@@ -166,6 +171,105 @@ def set_percent(name: str, percent: str, reason: str) -> None:
 def abort(name: str, reason: str) -> None:
     """Send everything back to the old side at once (0 %)."""
     _change(name, Decimal(0), action="abort", reason=reason)
+
+
+@route.command(name="rollout")
+@click.argument("name")
+@click.option(
+    "--steps",
+    metavar="P,P,...",
+    help="Percentages to raise the route to in turn, rising, e.g. 1,5,25,50,100.",
+)
+@click.option(
+    "--bake",
+    type=Duration(BAKE),
+    metavar="DURATION",
+    help="How long each step holds, alarms quiet, before the next (and the last before the "
+    "rollout ends). Needed with --steps.",
+)
+@click.option(
+    "--abort-on-alarm",
+    "alarms",
+    multiple=True,
+    metavar="ALARM",
+    help="CloudWatch alarm whose ALARM state sets the route back to 0 % (repeatable).",
+)
+@click.option(
+    "--allow-insufficient-data",
+    is_flag=True,
+    help="Do not abort on an alarm in INSUFFICIENT_DATA (by default it aborts, as AppConfig).",
+)
+@click.option(
+    "--alarm-region",
+    metavar="REGION",
+    help="Region of the alarms (default: the lock URL's). CloudFront's metrics are in us-east-1.",
+)
+@click.option("--yes", is_flag=True, help="Allow a step that raises the share by over 50 points.")
+@click.option(
+    "--take-over",
+    is_flag=True,
+    help="Continue a rollout whose process went silent (its next write overdue by 2 minutes).",
+)
+@click.option("--no-color", is_flag=True, help="No colour, even on a terminal.")
+@connection_options
+def rollout(
+    name: str,
+    steps: str | None,
+    bake: float | None,
+    alarms: tuple[str, ...],
+    allow_insufficient_data: bool,
+    alarm_region: str | None,
+    yes: bool,
+    take_over: bool,
+    no_color: bool,
+) -> None:
+    """Raise a route step by step, baking each step; abort on an alarm.
+
+    Runs in the foreground. Each step is held for --bake while the alarms stay quiet; an alarm
+    in ALARM (or INSUFFICIENT_DATA, unless --allow-insufficient-data) sets the route back to 0 %
+    at once and exits 4. Ctrl-C leaves the route at its step; run the command again without
+    --steps to resume. The rollout is kept in the route item: `handover status` shows it and
+    a second rollout of the route is refused. Every step is in `handover route history`."""
+    plan = None
+    if steps is not None:
+        if bake is None:
+            raise click.UsageError("--steps needs --bake DURATION (how long each step holds)")
+        plan = Plan(
+            parse_steps_option(steps),
+            int(bake),
+            tuple(dict.fromkeys(alarms)),
+            insufficient_data_aborts=not allow_insufficient_data,
+        )
+    elif bake is not None or alarms or allow_insufficient_data:
+        raise click.UsageError(
+            "--bake, --abort-on-alarm and --allow-insufficient-data go with --steps; to resume "
+            f"a rollout, give none of them: handover route rollout {name}"
+        )
+    routes = Routes(get_connection())
+    region = alarm_region or routes.region
+    console = Console(no_color=no_color)
+    run = RolloutRun(
+        routes,
+        name,
+        alarms_for=lambda chosen: Alarms(
+            chosen.alarms,
+            region=region,
+            insufficient_data_aborts=chosen.insufficient_data_aborts,
+        ),
+        progress=console,
+    )
+    result = run.run(plan, yes=yes, take_over=take_over)
+    if result.outcome is Outcome.DONE:
+        console.line(result.message)
+        return
+    console.loud(result.message)
+    raise click.exceptions.Exit(
+        {
+            Outcome.ABORTED: ExitCode.ROLLED_BACK,
+            Outcome.STOPPED: ExitCode.INTERRUPTED,
+            Outcome.HALTED: ExitCode.REFUSED,
+        }[result.outcome]
+    )
 
 
 @route.command(name="history")
