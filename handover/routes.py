@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +34,7 @@ from beat_handover.beat_lock.errors import (
 )
 from beat_handover.beat_lock.unreachable import explain
 from beat_handover.handover.connection import Connection
-from beat_handover.handover.instants import history_time
+from beat_handover.handover.instants import history_time, short_time
 from beat_handover.handover.procedure.audit import operator
 from beat_handover.routers.errors import (
     MalformedRoute,
@@ -290,6 +290,66 @@ def rollout_summary(rollout: Rollout, *, now: datetime | None = None) -> str:
     if now > stale_at(rollout):
         state = f"SILENT since {due.strftime('%H:%MZ')} ({rollout.owner}): may be taken over"
     return f"{where}, {then} at {due.strftime('%H:%MZ')}; {state}"
+
+
+@dataclass(frozen=True)
+class RouteStatus:
+    """A route as the overview shows it: since when it sends its percentage, and its last
+    change (None when its history is empty)."""
+
+    route: Route
+    since: str | None  # ISO time of the change that set the current percentage, if in view
+    last: RouteChange | None
+
+
+def route_status(routes: Routes, route: Route, *, look_back: int = 20) -> RouteStatus:
+    """``route`` with the time its percentage was set, from its newest ``look_back`` changes."""
+    changes = routes.history(route.name, look_back)
+    since = next(
+        (
+            change.at
+            for change in changes
+            if change.new_percent == route.percent and change.old_percent != route.percent
+        ),
+        None,
+    )
+    return RouteStatus(route, since, changes[0] if changes else None)
+
+
+def route_status_json(status: RouteStatus) -> dict[str, Any]:
+    return {
+        **route_json(status.route),
+        "percent_since": status.since,
+        "rollout_summary": None
+        if status.route.rollout is None
+        else rollout_summary(status.route.rollout),
+    }
+
+
+def route_status_lines(status: RouteStatus, now: datetime) -> list[str]:
+    """Two lines (three with a rollout) of at most 80 columns:
+
+    ``web (cloudfront): 5% to ecs, the rest to paas, since 10:12:40Z``
+    ``  last: rollout-step 10:12:40Z by alice@ops-1: step 2/5``
+    ``  rollout: step 2/5 (5%), next 25% at 10:42Z; running, alice@ops-1``
+    """
+    route = status.route
+    since = ""
+    if status.since is not None:
+        since = f", since {short_time(datetime.fromisoformat(status.since), now)}"
+    lines = [
+        f"  {route.name} ({route.kind}): {format_percent(route.percent)}% to {route.new.label}, "
+        f"the rest to {route.old.label}{since}"
+    ]
+    last = status.last
+    if last is not None:
+        lines.append(
+            f"    last: {last.action} {short_time(datetime.fromisoformat(last.at), now)} by "
+            f"{last.actor}@{last.host}" + (f": {last.reason}" if last.reason else "")
+        )
+    if route.rollout is not None:
+        lines.append(f"    rollout: {rollout_summary(route.rollout, now=now)}")
+    return [line if len(line) <= 80 else line[:77] + "..." for line in lines]
 
 
 def follow_note(route: Route) -> str:

@@ -4,6 +4,7 @@ over :mod:`beat_handover.handover.routes`."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,15 @@ from beat_handover.handover.cli.console import Console
 from beat_handover.handover.cli.params import (
     BAKE,
     CACHE_TTL,
+    DRAIN_TIMEOUT,
+    INTERVAL,
     ORIGIN_TIMEOUT,
     Duration,
     connection_options,
     get_connection,
     json_option,
 )
+from beat_handover.handover.drain import Queues, drain_state, wait_for_drain
 from beat_handover.handover.exit_codes import ExitCode
 from beat_handover.handover.history import change_json, route_history_lines
 from beat_handover.handover.rollouts import Outcome, Plan, RolloutRun, parse_steps_option
@@ -33,6 +37,7 @@ from beat_handover.routers.route_format import (
     format_percent,
     parse_percent,
 )
+from beat_handover.scheduler.durations import format_duration
 
 
 @click.group(name="route")
@@ -270,6 +275,52 @@ def rollout(
             Outcome.HALTED: ExitCode.REFUSED,
         }[result.outcome]
     )
+
+
+@route.command()
+@click.argument("name")
+@click.option("--wait", is_flag=True, help="Wait, showing progress, until the old side drains.")
+@click.option(
+    "--timeout",
+    type=Duration(DRAIN_TIMEOUT),
+    default="1h",
+    show_default=True,
+    metavar="DURATION",
+    help="How long --wait waits before giving up (exit 3).",
+)
+@click.option(
+    "--interval",
+    type=Duration(INTERVAL),
+    default="10s",
+    show_default=True,
+    metavar="DURATION",
+    help="How often --wait counts the queues.",
+)
+@json_option("One JSON object (after the wait, with --wait).")
+@connection_options
+def drain(name: str, wait: bool, timeout: float, interval: float, as_json: bool) -> None:
+    """Has the old side of an SES-receipts route drained?
+
+    Counts each side's SQS queue (waiting, in flight, delayed) and says whether the old side
+    has drained: the route at 100 % for longer than its cache TTL and the old queue empty.
+    Exits 0 when drained, 3 when not (with --wait: not within --timeout)."""
+    routes = Routes(get_connection())
+    queues = Queues(routes.region)
+    console = Console(json_mode=as_json)
+    if wait:
+        state = wait_for_drain(
+            routes, name, queues, timeout_seconds=timeout, every_seconds=interval, progress=console
+        )
+    else:
+        state = drain_state(routes, name, queues)
+    if as_json:
+        click.echo(json.dumps(state.as_json(), indent=2))
+    else:
+        click.echo("\n".join(state.lines(datetime.now(UTC))))
+    if not state.drained:
+        if wait:
+            console.loud(f"not drained within {format_duration(timeout)}")
+        raise click.exceptions.Exit(ExitCode.REFUSED)
 
 
 @route.command(name="history")
