@@ -283,12 +283,11 @@ def parse_steps(values: object, *, source: str, error: type[RouterError]) -> tup
             f"{values!r}"
         )
     steps = tuple(parse_percent(value, source=source, error=error) for value in values)
-    for before, after in zip((Decimal(0), *steps), steps, strict=False):
-        if after <= before:
-            raise error(
-                f"{source} must rise step by step above 0 (such as 1,5,25,50,100); "
-                f"{format_percent(after)} comes after {format_percent(before)}"
-            )
+    if any(after <= before for before, after in zip((Decimal(0), *steps), steps, strict=False)):
+        raise error(
+            f"{source} must rise step by step, above 0 (such as 1,5,25,50,100), got "
+            f"{','.join(format_percent(step) for step in steps)}"
+        )
     return steps
 
 
