@@ -8,6 +8,7 @@ something wrong with a lock adds its own line there, and the command line shows 
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -137,8 +138,13 @@ def missing_lock_line(snapshot: Snapshot) -> str:
 
 
 def fit(line: str, width: int = WIDTH) -> str:
-    """``line`` cut to ``width`` columns, ``...`` marking the cut (the JSON has it whole)."""
+    """A table row cut to ``width`` columns, ``...`` marking the cut (the JSON has it whole)."""
     return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def wrapped(line: str, indent: int, width: int = WIDTH) -> list[str]:
+    """A sentence folded to ``width`` columns, continued ``indent`` columns in."""
+    return textwrap.wrap(line, width, subsequent_indent=" " * indent, break_on_hyphens=False)
 
 
 def by_environment(participants: list[Participant]) -> dict[str, list[Participant]]:
@@ -245,7 +251,7 @@ def snapshot_lines(snapshot: Snapshot) -> list[str]:
     record = snapshot.record
     lines = [f"Lock {snapshot.lock!r} on {snapshot.store}, at {clock_time(snapshot.taken_at)}"]
     if record is None:
-        return [fit(line) for line in (*lines, f"  ! {missing_lock_line(snapshot)}")]
+        return [*lines, *wrapped(f"  ! {missing_lock_line(snapshot)}", 4)]
     else:
         if record.holder is None:
             lines.append("  holder:       nobody")
@@ -258,7 +264,7 @@ def snapshot_lines(snapshot: Snapshot) -> list[str]:
         lines.append(f"  lease:        {_lease_age(record)}")
         lines.append(f"  pin:          {record.pin or 'none (any environment may lead)'}")
         if record.handover_to is not None:
-            lines.append(describe_announcement(record, "  pending:      "))
+            lines.extend(wrapped(describe_announcement(record, "  pending:      "), 16))
     lines.append("  participants:")
     grouped = by_environment(snapshot.participants)
     if not grouped:
@@ -273,7 +279,8 @@ def snapshot_lines(snapshot: Snapshot) -> list[str]:
     if record is not None:
         lines.append("  attention:    " + ("none" if not snapshot.attention else ""))
         lines[-1] = lines[-1].rstrip()
-        lines.extend(f"    ! {line}" for line in snapshot.attention)
+        for line in snapshot.attention:
+            lines.extend(wrapped(f"    ! {line}", 6))
     lines.append("  recent handovers:")
     if not snapshot.events:
         lines.append("    none recorded")

@@ -364,7 +364,8 @@ class RolloutRun:
         return Result(
             Outcome.STOPPED,
             stopped,
-            f"{why[0].upper()}{why[1:]}: route {route.name} stays at {format_percent(route.percent)}% "
+            f"{why[0].upper()}{why[1:]}: route {route.name} stays at "
+            f"{format_percent(route.percent)}% "
             f"(step {rollout.reached} of {len(rollout.steps)}). Resume with `handover route "
             f"rollout {route.name}` (the step bakes again in full), or send everything back "
             f"with `handover route abort {route.name}`.",
