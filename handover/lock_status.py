@@ -8,6 +8,7 @@ something wrong with a lock adds its own line there, and the command line shows 
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -247,24 +248,22 @@ def newest_claims(claims: Mapping[str, EntryClaim]) -> list[EntryClaim]:
 
 
 def snapshot_lines(snapshot: Snapshot) -> list[str]:
-    """The lock in at most about 15 lines of 80 columns."""
+    """The lock in about 15 lines of at most 80 columns."""
     record = snapshot.record
     lines = [f"Lock {snapshot.lock!r} on {snapshot.store}, at {clock_time(snapshot.taken_at)}"]
     if record is None:
-        return [*lines, *wrapped(f"  ! {missing_lock_line(snapshot)}", 4)]
+        return fold([*lines, f"  ! {missing_lock_line(snapshot)}"])
+    if record.holder is None:
+        lines.append("  holder:       nobody")
     else:
-        if record.holder is None:
-            lines.append("  holder:       nobody")
-        else:
-            lines.append(
-                f"  holder:       {record.holder.environment} "
-                f"(instance {record.holder.instance_id})"
-            )
-        lines.append(f"  token:        {record.token}")
-        lines.append(f"  lease:        {_lease_age(record)}")
-        lines.append(f"  pin:          {record.pin or 'none (any environment may lead)'}")
-        if record.handover_to is not None:
-            lines.extend(wrapped(describe_announcement(record, "  pending:      "), 16))
+        lines.append(
+            f"  holder:       {record.holder.environment} (instance {record.holder.instance_id})"
+        )
+    lines.append(f"  token:        {record.token}")
+    lines.append(f"  lease:        {_lease_age(record)}")
+    lines.append(f"  pin:          {record.pin or 'none (any environment may lead)'}")
+    if record.handover_to is not None:
+        lines.append(describe_announcement(record, "  pending:      "))
     lines.append("  participants:")
     grouped = by_environment(snapshot.participants)
     if not grouped:
@@ -276,17 +275,24 @@ def snapshot_lines(snapshot: Snapshot) -> list[str]:
         lines.append(f"  late runs:    unknown: {snapshot.late_unknown}")
     else:
         lines.append(f"  late runs:    {len(snapshot.late) or 'none'}")
-    if record is not None:
-        lines.append("  attention:    " + ("none" if not snapshot.attention else ""))
-        lines[-1] = lines[-1].rstrip()
-        for line in snapshot.attention:
-            lines.extend(wrapped(f"    ! {line}", 6))
+    lines.append("  attention:    none" if not snapshot.attention else "  attention:")
+    lines.extend(f"    ! {line}" for line in snapshot.attention)
     lines.append("  recent handovers:")
+    lines = fold(lines)
     if not snapshot.events:
-        lines.append("    none recorded")
-    else:
-        lines.extend(f"    {line}" for line in lock_history_lines(snapshot.events))
-    return [fit(line) for line in lines]
+        return [*lines, "    none recorded"]
+    return [*lines, *(fit(f"    {line}") for line in lock_history_lines(snapshot.events))]
+
+
+def fold(lines: list[str], width: int = WIDTH) -> list[str]:
+    """Each line folded to ``width`` columns: a ``  label:  value`` line continues under its
+    value, any other under its first word, four columns in."""
+    folded = []
+    for line in lines:
+        label = re.match(r"^ *(\w[\w ]*:\s+|! )", line)
+        indent = len(label.group(0)) if label else len(line) - len(line.lstrip()) + 4
+        folded.extend(wrapped(line, indent, width))
+    return folded
 
 
 def _members(members: list[Participant], record: LeaseRecord | None) -> str:
