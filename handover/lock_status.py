@@ -250,7 +250,10 @@ def newest_claims(claims: Mapping[str, EntryClaim]) -> list[EntryClaim]:
 def snapshot_lines(snapshot: Snapshot) -> list[str]:
     """The lock in about 15 lines of at most 80 columns."""
     record = snapshot.record
-    lines = [f"Lock {snapshot.lock!r} on {snapshot.store}, at {clock_time(snapshot.taken_at)}"]
+    lines = [
+        f"Lock {snapshot.lock!r} on {snapshot.store}",
+        f"  read at:      {clock_time(snapshot.taken_at)} (ages below by this host's clock)",
+    ]
     if record is None:
         return fold([*lines, f"  ! {missing_lock_line(snapshot)}"])
     if record.holder is None:
@@ -331,7 +334,6 @@ def _lease_age(record: LeaseRecord) -> str:
         )
     if record.holder is None and record.tenure_ended_at is not None:
         parts.append(f"last tenure ended {clock_time(record.tenure_ended_at)}")
-    parts.append("ages by this host's clock")
     return ", ".join(parts)
 
 

@@ -36,7 +36,8 @@ def test_status_shows_holder_token_pin_participants_and_recent_handovers(lock, p
     assert result.exit_code == 0, result.output
     record = lock.read()
     lines = result.output.splitlines()
-    assert lines[0].startswith(f"Lock {lock.name!r} on redis at {lock.url}, at ")
+    assert lines[0] == f"Lock {lock.name!r} on redis at {lock.url}"
+    assert lines[1].startswith("  read at:      ")
     assert f"  holder:       ecs (instance {record.holder.instance_id})" in lines
     assert f"  token:        {record.token}" in lines
     assert "  pin:          ecs" in lines
