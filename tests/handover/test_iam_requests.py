@@ -111,6 +111,7 @@ def test_the_operator_policy_allows_status_handover_and_set_up(table):
     operator.participants("beat")
     operator.events("beat")
     operator.last_claims("beat")
+    assert operator.lock_names() == ["beat"]
     operator.announce("beat", "ecs", expected_token=token)
     operator.pin("beat", "ecs", expected_token=token, new_version="p1", end_tenure=True)
     operator.record_event(

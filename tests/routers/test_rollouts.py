@@ -6,9 +6,13 @@ the refusals of bad steps. Alarm states are set with CloudWatch's SetAlarmState,
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import boto3
 import pytest
@@ -17,6 +21,7 @@ from beat_handover.handover.alarms import Alarms
 from beat_handover.handover.connection import Connection
 from beat_handover.handover.rollouts import Outcome, Plan, RolloutRun
 from beat_handover.handover.routes import Routes
+from beat_handover.handover.testing.processes import wait_for
 from beat_handover.routers.route_format import Rollout, iso_utc
 from beat_handover.routers.route_store import get_route, history
 from tests.routers.conftest import REGION, origin_route
@@ -327,3 +332,29 @@ def test_a_big_jump_goes_with_yes_and_an_unknown_alarm_is_refused(
     code, _, _ = handover("route", "rollout", web, "--steps", "0.5,100", "--bake", "1s", "--yes")
     assert code == 0
     assert get_route(dynamodb, route_table, web).percent == 100
+
+
+def test_ctrl_c_of_the_command_leaves_the_route_at_its_step(web, route_table, dynamodb, tmp_path):
+    """SIGINT to a real ``handover route rollout`` process baking its first step."""
+    command = [
+        str(Path(sys.executable).with_name("handover")),
+        *f"route rollout {web} --steps 5,50 --bake 30m".split(),
+        "--lock-url",
+        f"dynamodb://{route_table}?region={REGION}",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(
+            lambda: get_route(dynamodb, route_table, web).percent == 5,
+            30,
+            "the first step",
+        )
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, out + err
+    assert out.splitlines()[-1].startswith(f"Interrupted (Ctrl-C): route {web} stays at 5% (step 1")
+    route = get_route(dynamodb, route_table, web)
+    assert (route.percent, route.rollout.state) == (Decimal(5), "stopped")
