@@ -12,6 +12,8 @@ import pytest
 
 from beat_handover.beat_lock.dynamodb import create_table
 from beat_handover.handover.cli import main
+from beat_handover.handover.connection import Connection
+from beat_handover.handover.routes import Routes
 from beat_handover.routers.route_format import Route, side_from_url
 from beat_handover.routers.route_store import create_route, dynamodb_client
 
@@ -96,3 +98,9 @@ def handover(route_table, capsys):
         return caught.value.code, out, err
 
     return run
+
+
+@pytest.fixture
+def routes(route_table) -> Routes:
+    """The operator's view of the test table (``beat_handover.handover.routes``)."""
+    return Routes(Connection(lock_url=f"dynamodb://{route_table}?region={REGION}"))

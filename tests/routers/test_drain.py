@@ -10,9 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from beat_handover.handover.connection import Connection
 from beat_handover.handover.drain import Queues, drain_state, wait_for_drain
-from beat_handover.handover.routes import Routes
 from beat_handover.routers.route_format import Route, side_from_url
 from beat_handover.routers.route_store import change_percent
 from tests.routers.conftest import BY, REGION, origin_route
@@ -33,11 +31,6 @@ def mail(put_route, name, queues):
     sides = [side_from_url("ses_receipts", label, queues[label], where=label) for label in queues]
     put_route(Route(name, "ses_receipts", Decimal(0), *sides, cache_ttl_seconds=1))
     return name
-
-
-@pytest.fixture
-def routes(route_table) -> Routes:
-    return Routes(Connection(lock_url=f"dynamodb://{route_table}?region={REGION}"))
 
 
 @pytest.fixture

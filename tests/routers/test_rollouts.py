@@ -18,9 +18,7 @@ import boto3
 import pytest
 
 from beat_handover.handover.alarms import Alarms
-from beat_handover.handover.connection import Connection
 from beat_handover.handover.rollouts import Outcome, Plan, RolloutRun
-from beat_handover.handover.routes import Routes
 from beat_handover.handover.testing.processes import wait_for
 from beat_handover.routers.route_format import Rollout, iso_utc
 from beat_handover.routers.route_store import get_route, history
@@ -75,11 +73,6 @@ def alarm(cloudwatch, unique_name):
 
     set_state("OK")
     return set_state
-
-
-@pytest.fixture
-def routes(route_table) -> Routes:
-    return Routes(Connection(lock_url=f"dynamodb://{route_table}?region={REGION}"))
 
 
 @pytest.fixture
