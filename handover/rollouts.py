@@ -33,6 +33,7 @@ from beat_handover.scheduler.durations import format_duration
 # 25 -> 100 (or 0 -> 100) asks.
 JUMP_NEEDS_YES = Decimal(50)
 ALARM_POLL_SECONDS = 10.0
+PROGRESS_TICK_SECONDS = 1.0
 # Failed looks at the alarms in a row after which a rollout stops (not knowing is no reason to
 # roll back, but it is no reason to go on either).
 UNREADABLE_LOOKS = 3
@@ -277,7 +278,7 @@ class RolloutRun:
         assert rollout is not None
         label = (
             f"step {rollout.reached}/{len(plan.steps)} at {format_percent(route.percent)}%, "
-            f"baking {format_duration(plan.bake_seconds)}"
+            f"alarms quiet, bake {format_duration(plan.bake_seconds)}"
         )
         started = self.clock()
         unreadable = 0
@@ -298,8 +299,14 @@ class RolloutRun:
             if elapsed >= plan.bake_seconds and unreadable == 0:
                 self.progress.end_wait()
                 return None
-            self.progress.progress(label, elapsed)
-            self.sleep(max(0.01, min(self.poll_seconds, plan.bake_seconds - elapsed)))
+            # Wait for the next look, showing the time pass a tick at a time on the way.
+            next_look = min(elapsed + self.poll_seconds, max(elapsed, plan.bake_seconds))
+            while True:
+                self.progress.progress(label, elapsed)
+                if elapsed >= next_look:
+                    break
+                self.sleep(max(0.01, min(PROGRESS_TICK_SECONDS, next_look - elapsed)))
+                elapsed = self.clock() - started
 
     def _look(self, alarms: Alarms, route: Route) -> list[AlarmState] | Result | None:
         """The alarms that abort (None if CloudWatch did not answer), or a Result if the route

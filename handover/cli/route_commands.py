@@ -252,7 +252,8 @@ def rollout(
         )
     routes = Routes(get_connection())
     region = alarm_region or routes.region
-    console = Console(no_color=no_color)
+    # A bake lasts minutes to hours: off a terminal, a line a minute is enough of a pulse.
+    console = Console(no_color=no_color, plain_every_seconds=60.0)
     run = RolloutRun(
         routes,
         name,
