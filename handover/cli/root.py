@@ -111,7 +111,7 @@ def report_error(exc: BeatLockError) -> ExitCode:
 @click.option(
     "--force",
     is_flag=True,
-    help="Go ahead although a critical entry fires within the guard (still printed).",
+    help="Go ahead although a critical entry fired or fires within the guard (still printed).",
 )
 @click.option("--dry-run", is_flag=True, help="Run the preflight only; change nothing.")
 @click.option(

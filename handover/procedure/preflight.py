@@ -2,8 +2,9 @@
 
 The checks, in order: the store answers; who holds the lease now; whether the target already
 leads (then there is nothing to do); at least one live participant of the target environment;
-no critical entry fires within the guard. Every check after the store's runs even when an
-earlier one refused, so the operator sees all the problems at once. Preflight only reads.
+no critical entry fired or fires within the guard of a handover starting now (the quiet-window
+report's rule). Every check after the store's runs even when an earlier one refused, so the
+operator sees all the problems at once. Preflight only reads.
 """
 
 from __future__ import annotations
