@@ -83,6 +83,7 @@ def test_demo_runs_end_to_end_and_every_claim_holds(tmp_path):
         "[ok]     paas leads, ecs stands by, the worker receives paas's runs",
         "[ok]     handover status: paas holds the lease, one ecs beat is live",
         "critical letters:",
+        f"[ok]     the same windows drawn as a timeline, with no network needed: open {tmp_path}",
         "Done: ecs leads (gap ",
         "[ok]     every slot arrived exactly once",
         "[ok]     no heartbeat slot is missing",
