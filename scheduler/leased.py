@@ -52,6 +52,7 @@ from beat_handover.scheduler.guard import OncePerSlotTask
 from beat_handover.scheduler.headers import RESENT_FROM, format_slot, run_headers
 from beat_handover.scheduler.held_signals import HeldSignals
 from beat_handover.scheduler.in_doubt import InDoubtSlots, Resend
+from beat_handover.scheduler.metrics import BeatMetrics
 from beat_handover.scheduler.settings import BeatLockSettings
 from beat_handover.scheduler.slots import CatchUpRules, Decision, Position, decide, next_due
 from beat_handover.scheduler.startup_checks import (
@@ -96,6 +97,7 @@ class LeasedScheduler(Scheduler):
             self.settings = BeatLockSettings.from_app(app)
             self.location: LockLocation = self.settings.require_location()
             self.environment: str = self.settings.require_environment()
+            self.metrics = BeatMetrics.from_settings(self.settings, self.environment)
             app_timezone(app)
             check_beat_schedule(app.conf.beat_schedule)
         except ConfigError as exc:
@@ -163,7 +165,7 @@ class LeasedScheduler(Scheduler):
         self._store = self._open_store()
         identity = Identity.new(self.environment)
         self.lease = Lease(
-            self._store,
+            self.metrics.timed(self._store),
             self.settings.name,
             identity,
             self.settings.timings,
@@ -177,6 +179,8 @@ class LeasedScheduler(Scheduler):
             wait_seconds=self.settings.timings.safe_seconds,
             reread_seconds=self.settings.timings.poll_seconds,
         )
+        # Each slot found in doubt (resent or reported) is one runs.in_doubt.
+        self.in_doubt.on_event = lambda _kind, entry, _slot: self.metrics.in_doubt(entry)
         logger.info(
             "leased beat joining lock=%s store=%s instance=%s entries=%d",
             self.settings.name,
@@ -205,6 +209,7 @@ class LeasedScheduler(Scheduler):
             self._closed = True
             self._tenure = None
             self._keeper.stop(release=True)
+            self.metrics.stop()
             self._signals.uninstall()
             self._store.close()
             logger.info("leased beat stopped lock=%s", self.settings.name)
@@ -222,6 +227,7 @@ class LeasedScheduler(Scheduler):
             self._started = True
             self._signals.install()
             self._keeper.start()
+            self.metrics.start(self.lease)
         if self._keeper.failure is not None:
             # A terminal store error (table deleted, corrupt record): exit loudly, do not idle.
             raise self._keeper.failure
@@ -492,6 +498,8 @@ class LeasedScheduler(Scheduler):
                 )
                 return _Step.UNANSWERED
             self._unanswered.pop(entry.name, None)
+            if not result.claimed:
+                self.metrics.refused(entry.name, result.outcome.value)
             if result.outcome is ClaimOutcome.LEASE_LOST:
                 logger.info(
                     "entry=%s slot=%s not sent: lease lost (%s); standing by",
@@ -510,6 +518,7 @@ class LeasedScheduler(Scheduler):
                 if stored is not None and entry.name in self._positions:
                     self._settle(entry, Position(stored.slot, stored.slot, stored.runs))
                 return _Step.TAKEN
+            self.metrics.claimed(entry.name)
             runs = stored.runs if stored is not None else self._positions[entry.name].runs + 1
             booked = self._book(entry, slot)
             if entry.name in self._positions:
@@ -629,15 +638,19 @@ class LeasedScheduler(Scheduler):
         """Celery's publish, called by ``apply_entry``. A failure is logged here as a run
         claimed but not published (Celery's ``apply_entry`` would log it without the slot)."""
         try:
-            return super().apply_async(entry, producer=producer, advance=advance, **kwargs)
+            result = super().apply_async(entry, producer=producer, advance=advance, **kwargs)
         except Exception as exc:
             self._unpublished(exc)
             return None
+        if self._publishing is not None:
+            self.metrics.sent(*self._publishing)
+        return result
 
     def _unpublished(self, exc: BaseException) -> None:
         # Whatever failed, the claim stands: the slot is in doubt (the caller decides).
         name, slot = self._publishing or ("?", None)
         self._publish_error = exc
+        self.metrics.publish_failed(name)
         logger.warning(
             "entry=%s slot=%s was claimed but its publish failed: %r",
             name,
@@ -664,6 +677,7 @@ class LeasedScheduler(Scheduler):
                 f"    . lease -> {timings.lease_seconds:g}s (renew {timings.renew_seconds:g}s, "
                 f"safe {timings.safe_seconds:g}s, poll {timings.poll_seconds:g}s)",
                 f"    . catch-up -> {self._catch_up_text()}",
+                f"    . metrics -> {self.metrics.describe()}",
             ]
         )
 

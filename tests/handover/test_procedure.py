@@ -25,6 +25,7 @@ from beat_handover.handover.procedure.model import (
     Outcome,
 )
 from beat_handover.handover.procedure.store_steps import announce_wait_seconds
+from beat_handover.scheduler.quiet import CriticalRun
 from tests.handover.conftest import TIMINGS, CountingReads
 
 pytestmark = pytest.mark.integration
@@ -295,6 +296,7 @@ def test_critical_run_inside_the_guard_is_refused_unless_forced(lock, paas_leads
         next_entry="letters",
         next_at=soon,
         quiet_from=soon + timedelta(minutes=10),
+        blocking=(CriticalRun("letters", soon),),
     )
     before = lock.read()
 
@@ -302,7 +304,10 @@ def test_critical_run_inside_the_guard_is_refused_unless_forced(lock, paas_leads
 
     assert refused.outcome is Outcome.REFUSED
     assert "[REFUSED] critical entries: letters at " in text
-    assert "is inside the 10m guard; the next quiet window of 10m starts at " in text
+    assert (
+        "is within the 10m guard of a handover starting now; the next quiet window starts at "
+        in text
+    )
     assert text.count("; wait for it, or use --force") == 1
     assert unchanged(before, lock.read())
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -187,6 +188,10 @@ def test_a_broker_down_leaves_each_run_in_doubt_resent_if_safe_to_repeat_else_re
         },
     )
     app.conf.beat_lock_repeat_safe = ["to*"]
+    statsd = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    statsd.bind(("127.0.0.1", 0))
+    statsd.settimeout(10)
+    app.conf.beat_lock_statsd_url = f"statsd://127.0.0.1:{statsd.getsockname()[1]}"
     scheduler = LeasedScheduler(app=app)
     store = open_store(parse_lock_url(redis_url))
 
@@ -226,6 +231,16 @@ def test_a_broker_down_leaves_each_run_in_doubt_resent_if_safe_to_repeat_else_re
     )
     kinds = {(e.kind, e.result, e.detail["entry"]) for e in history if e.kind == "in-doubt"}
     assert kinds == {("in-doubt", "reported", "tick"), ("in-doubt", "resent", "tock")}
+    tags = f"#lock:{unique_name},environment:paas"
+    expected = {
+        f"beat_lock.publish.failed:1|c|{tags},entry:tick",
+        f"beat_lock.runs.in_doubt:1|c|{tags},entry:tick",
+        f"beat_lock.runs.in_doubt:1|c|{tags},entry:tock",
+    }
+    with statsd:
+        seen: set[str] = set()
+        while not expected <= seen:
+            seen.add(statsd.recv(65535).decode())  # TimeoutError if one never came
 
 
 def test_an_entry_added_while_leading_is_fenced_and_sent_in_the_same_tenure(
