@@ -20,17 +20,22 @@ LEDGER = Doubt("ledger", SLOT + timedelta(hours=1), 8, "ecs", "not acknowledged"
 
 
 @pytest.mark.parametrize("lock", ["redis", "dynamodb"], indirect=True)
-def test_status_lists_slots_in_doubt_until_an_operator_acknowledges_them(lock):
+def test_status_lists_slots_in_doubt_until_an_operator_acknowledges_them(lock, paas_leads):
     options = ["--lock-url", lock.url, "--lock-name", lock.name]
     lock.store.record_doubt(lock.name, LETTERS)
     lock.store.record_doubt(lock.name, LEDGER)
 
-    status = run("status", *options).output
-    document = json.loads(run("status", "--json", *options).output)
-    assert "  IN DOUBT:     2 slot(s) claimed, publish not known;" in status
-    row = next(line for line in status.splitlines() if "send-letters" in line).split()
-    assert row[:4] == ["send-letters", "2026-03-29T09:00:00+00:00", "7", "paas"]
+    status = run("status", *options).stdout
+    document = json.loads(run("status", "--json", *options).stdout)
+    attention = " ".join(status.split("  attention:", 1)[1].split())  # unfolded
+    assert (
+        "! in doubt: send-letters 2026-03-29T09:00:00+00:00 (token 7): claimed, publish not "
+        "known (the publish failed: refused); check whether it ran, then `handover "
+        "ack-in-doubt send-letters 2026-03-29T09:00:00+00:00`"
+    ) in attention
     assert [d["entry"] for d in document["in_doubt"]] == ["ledger", "send-letters"]
+    assert [line.split(" ", 3)[2] for line in document["attention"]] == ["ledger", "send-letters"]
+    assert max(len(line) for line in status.splitlines()) <= 80
 
     wrong = run("ack-in-doubt", *options, "send-letters", "2026-03-29T10:00:00+00:00")
     assert wrong.exit_code == 2
@@ -44,9 +49,9 @@ def test_status_lists_slots_in_doubt_until_an_operator_acknowledges_them(lock):
     assert [d.entry for d in lock.store.doubts(lock.name)] == ["ledger"]
     assert run("ack-in-doubt", *options, "--all").exit_code == 0
     assert lock.store.doubts(lock.name) == []
-    assert "IN DOUBT" not in run("status", *options).output
+    assert "in doubt" not in run("status", *options).stdout
 
-    history = json.loads(run("history", "--json", *options).output)
+    history = json.loads(run("history", "--json", *options).stdout)
     acknowledged = [e for e in history if e["kind"] == "in-doubt"]
     assert [(e["result"], e["detail"]["entry"]) for e in acknowledged] == [
         ("acknowledged", "ledger"),
