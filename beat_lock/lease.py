@@ -127,6 +127,7 @@ class Lease:
         self._claims_lock = threading.Lock()
         self._role = Role.STANDBY
         self._tenure: _Tenure | None = None
+        self._ended: _Tenure | None = None  # the last tenure that ended, for its runs in flight
         self._seen: tuple[str, float] | None = None  # another holder's version, first seen at
         # a handover announced to our environment (its announced_at as stored), first seen at
         self._announced: tuple[datetime | None, float] | None = None
@@ -234,9 +235,24 @@ class Lease:
             self._acks_held = False
 
     def settle(self, entry: str, slot: datetime) -> None:
-        """The claim of ``slot`` is resolved: published, or recorded as in doubt."""
+        """The claim of ``slot`` is resolved: published, or recorded as in doubt. A claim of a
+        tenure that has ended meanwhile (a run in flight at a pin) is acknowledged at once, in
+        a write of its own: the next leader is waiting for it."""
         with self._claims_lock:
             self._outstanding.pop((entry, slot_millis(slot)), None)
+        ended = self._ended
+        if self._tenure is None and ended is not None:
+            self._last_word(ended.token)
+
+    def may_publish(self, token: int) -> bool:
+        """Whether a run claimed by tenure ``token`` may be published now: that tenure is ours
+        and its safe time has not run out. A tenure ended by a pin or a refused renewal still
+        publishes what it claimed, for the rest of its safe time (the claim was accepted, and
+        a new leader waits that long for its acknowledgement); a holder that was paused or cut
+        off past its safe time publishes nothing it claimed before."""
+        current, ended = self._tenure, self._ended
+        tenure = next((t for t in (current, ended) if t is not None and t.token == token), None)
+        return self._safe_remaining(tenure) > 0.0
 
     @property
     def outstanding(self) -> int:
@@ -400,6 +416,7 @@ class Lease:
                 self._outstanding.clear()
                 self._acked = None
         self._tenure = tenure
+        self._ended = None
         self._role = Role.LEADER
         self._seen = None
         self._standing_by_because = ""
@@ -412,6 +429,7 @@ class Lease:
         self._role = role
         if tenure is None:
             return
+        self._ended = tenure
         log.info(
             "lease stopped leading %s token=%d reason=%r", self._context(), tenure.token, reason
         )

@@ -593,9 +593,10 @@ class LeasedScheduler(Scheduler):
         """Publish one claimed run through Celery's own ``apply_entry``, the seam that
         integrations such as Sentry Crons hook, with the run's headers added to the entry's
         options for the call only (no new entry is built, so any Entry class works). Only while
-        the lease is valid: a leader that was paused or cut off between the claim and here
-        leaves the slot to whoever leads now (ABANDONED)."""
-        if not self.lease.valid() or token != self.lease.token:
+        the claiming tenure's safe time lasts (``Lease.may_publish``): a leader that was paused
+        or cut off between the claim and here leaves the slot to whoever leads now
+        (ABANDONED)."""
+        if token is None or not self.lease.may_publish(token):
             logger.error(
                 "entry=%s slot=%s claimed by token %s but not published: the lease ran out "
                 "before the publish (paused or cut off); the slot is in doubt for the next "

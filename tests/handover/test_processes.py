@@ -220,6 +220,9 @@ def test_handover_to_ecs_and_back_sends_every_slot_once(cluster):
     runs = [senders[0], *(b for a, b in pairwise(senders) if b != a)]
     assert [env for env, _ in runs][-3:] == ["paas", "ecs", "paas"]
     assert runs[-3][1] < runs[-2][1] < runs[-1][1]
+    # A planned handover leaves nothing in doubt: a run the old leader had in flight at the pin
+    # is published and acknowledged, which the new leader waits for.
+    assert cluster.store.doubts(cluster.name) == []
 
 
 def test_no_live_participant_of_the_target_is_refused(cluster):

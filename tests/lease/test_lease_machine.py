@@ -514,3 +514,25 @@ def test_claims_and_renewals_acknowledge_settled_claims_and_an_ended_tenure_has_
     assert lease.token is None
     acked = lease.read().acked
     assert acked == Acked(token, 2) and not third.last.acked_by(acked)
+
+
+def test_a_run_in_flight_when_a_pin_ends_the_tenure_is_published_and_acknowledged(
+    make_store, make_lease, paas, clock
+):
+    """A tenure ended by a pin may still publish what it claimed, for the rest of its safe
+    time, and acknowledges it at once; past its safe time (a pause) it may not."""
+    lease = make_lease(paas)
+    lease.step()
+    lease.fence(["a"], everything=True)
+    lease.predecessors_resolved()
+    claimed = lease.claim("a", SLOT)
+    token = claimed.last.token
+    make_store().pin(lease.name, "ecs", expected_token=None, new_version="p", end_tenure=True)
+    clock.advance(TIMINGS.renew_seconds)
+    lease.step()  # the renewal is refused: the tenure ended, with the claim still in flight
+    assert lease.token is None and not claimed.last.acked_by(lease.read().acked)
+    assert lease.may_publish(token)
+    lease.settle("a", SLOT)  # published: acknowledged in a write of its own
+    assert claimed.last.acked_by(lease.read().acked)
+    clock.advance(TIMINGS.safe_seconds)
+    assert not lease.may_publish(token)
