@@ -11,10 +11,11 @@ Guaranteed: a slot is published at most once, and only by the current holder (a 
 partitioned former leader's claims fail at the store); a new leader, in any environment, first
 fences every entry's claims in the store (from then on a former leader's claims are refused) and
 resumes from them. A claim whose answer was lost is asked again (same claim id, see
-``Lease.claim``) before anything else of its entry, and published if it turns out ours while
-the lease is still valid. A run is published only while the lease is valid: a claim resolved,
-or a publish reached, after the safe time ran out (a pause, a cut-off store) is not published
-here, and its slot is in doubt for whoever leads next. A slot whose claim succeeded but whose
+``Lease.claim``) before anything else of its entry, and published if it turns out ours. A run
+is published only while the claiming tenure's safe time lasts (``Lease.may_publish``; a tenure
+a pin just ended still publishes what it claimed): a claim resolved, or a publish reached, after
+the safe time ran out (a pause, a cut-off store) is not published here, and its slot is in
+doubt for whoever leads next. A slot whose claim succeeded but whose
 publish is not known (the broker refused it, the leader stopped in between) is **in doubt**
 (:mod:`beat_handover.scheduler.in_doubt`): sent again if the entry is safe to repeat, else
 reported (ERROR, ``handover status``) until an operator acknowledges it; never dropped silently.
