@@ -364,10 +364,9 @@ class DynamoDBStore(LeaseStore):
         return self._clock
 
     def _store_now(self) -> float:
-        """The store's time (epoch seconds) as far as known, else this host's: expiry times are
-        judged by every reader, so a host whose clock is wrong must not write them by its own."""
-        bounds = self._clock.store_time()
-        return time.time() if bounds is None else bounds[0]
+        """Expiry times are judged by every reader: a host whose clock is wrong must not write
+        them by its own."""
+        return self._clock.store_now()
 
     @property
     def client(self) -> Any:
@@ -759,7 +758,9 @@ class DynamoDBStore(LeaseStore):
         sequence: int,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        fields = participant_fields(identity, role=role, sequence=sequence, detail=detail)
+        fields = participant_fields(
+            identity, role=role, sequence=sequence, detail=detail, now=self._store_now()
+        )
         names = {f"#f{i}": field for i, field in enumerate(fields)}
         values = {f":f{i}": {"S": value} for i, value in enumerate(fields.values())}
         sets = [f"#f{i} = :f{i}" for i in range(len(fields))]

@@ -603,7 +603,9 @@ class RedisStore(LeaseStore):
         sequence: int,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        fields = participant_fields(identity, role=role, sequence=sequence, detail=detail)
+        fields = participant_fields(
+            identity, role=role, sequence=sequence, detail=detail, now=self._clock.store_now()
+        )
         self._run(
             "heartbeat",
             name,

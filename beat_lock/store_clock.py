@@ -138,6 +138,15 @@ class StoreClock:
             reading.latest + (now - reading.sent_monotonic),
         )
 
+    def store_now(self) -> float:
+        """For times every host reads (heartbeat expiry, when it was seen), in epoch seconds:
+        this host's wall clock if it agrees with the store's within the reading's uncertainty
+        (or nothing was read yet), else the middle of the store's time now."""
+        wall, bounds = self._wall(), self.store_time()
+        if bounds is None or bounds[0] <= wall <= bounds[1]:
+            return wall
+        return (bounds[0] + bounds[1]) / 2
+
     def skew(self, max_seconds: float) -> ClockSkew | None:
         """This host's wall clock now against the store's, judged against ``max_seconds``;
         None before any answer."""

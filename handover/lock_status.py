@@ -52,11 +52,23 @@ def role_of(participant: Participant, record: LeaseRecord | None) -> str:
 
 
 def describe_participant(participant: Participant, record: LeaseRecord | None) -> str:
-    """``host:123:ab12 (leader, seen 0.40 s ago)``."""
+    """``host:123:ab12 (leader, seen 0.40 s ago)``, and the clock of a skewed one."""
     return (
         f"{participant.identity.instance_id} ({role_of(participant, record)}, seen "
-        f"{format_duration(age_seconds(participant.seen_at))} ago)"
+        f"{format_duration(age_seconds(participant.seen_at))} ago{describe_clock(participant)})"
     )
+
+
+def describe_clock(participant: Participant) -> str:
+    """``, clock 3600.2 s ahead of the store's (beyond the 5 s allowed): will not lead`` for
+    a participant whose clock is skewed, else ""."""
+    skew = participant.clock_skew_seconds
+    if not participant.clock_skewed or skew is None:
+        return ""
+    way = "ahead of" if skew >= 0 else "behind"
+    allowed = participant.detail.get("clock_skew_max_seconds")
+    beyond = f" (beyond the {allowed:g} s allowed)" if isinstance(allowed, int | float) else ""
+    return f", clock {abs(skew):.1f} s {way} the store's{beyond}: will not lead"
 
 
 def describe_announcement(record: LeaseRecord, lead: str) -> str:
@@ -105,6 +117,8 @@ def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
                     "role": role_of(p, record),
                     "seen_at": p.seen_at.isoformat(),
                     "seen_seconds_ago": _ago(p.seen_at),
+                    "clock_skew_seconds": p.clock_skew_seconds,
+                    "clock_skewed": p.clock_skewed,
                 }
                 for p in members
             ]
