@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from beat_handover.beat_lock.errors import ConfigError, StoreMissing, StoreUnavailable
 from beat_handover.handover.connection import Connection
 from beat_handover.scheduler import quiet
 from beat_handover.scheduler.quiet import DEFAULT_HORIZON, CriticalRun, QuietWindow
 from beat_handover.scheduler.schedule_source import read_schedule
+from beat_handover.scheduler.startup_checks import app_timezone as beat_timezone
 
 
 @dataclass(frozen=True)
@@ -98,21 +98,13 @@ def load_app_schedule(connection: Connection) -> AppSchedule:
 
 
 def app_timezone(app: Any) -> tzinfo:
-    """The zone beat computes crontabs in: ``app.conf.timezone``, UTC when it is not set."""
-    name = app.conf.timezone
-    if name is None:
-        if app.conf.enable_utc is False:
-            raise ConfigError(
-                "app.conf.timezone is not set and enable_utc is off, so beat uses this "
-                "machine's local time; set app.conf.timezone (e.g. Europe/London) so the report "
-                "computes in the zone beat uses"
-            )
-        return UTC
-    if isinstance(name, tzinfo):
-        return name
-    try:
-        return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
+    """The zone beat computes crontabs in, as beat reads it
+    (:func:`beat_handover.scheduler.startup_checks.app_timezone`); refused when that would be the
+    host's local zone, which this machine cannot know for the host beat runs on."""
+    if app.conf.timezone is None and app.conf.enable_utc is False:
         raise ConfigError(
-            f"app.conf.timezone {name!r} is not a time zone name such as Europe/London or UTC"
-        ) from None
+            "app.conf.timezone is not set and enable_utc is off, so beat uses this "
+            "machine's local time; set app.conf.timezone (e.g. Europe/London) so the report "
+            "computes in the zone beat uses"
+        )
+    return beat_timezone(app)

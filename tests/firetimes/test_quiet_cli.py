@@ -363,21 +363,22 @@ def test_handover_process_json_shape(processes) -> None:
 
 
 def test_the_app_time_zone_is_the_one_beat_uses() -> None:
-    app = Celery("zones", set_as_current=False)
-    assert app_timezone(app) is UTC
-    app.conf.timezone = "Europe/London"
-    assert app_timezone(app) == ZoneInfo("Europe/London")
-    app.conf.timezone = "Europe/Londres"
+    def app_with(**conf: object) -> Celery:
+        # A new app each time: Celery keeps app.timezone once it has read it.
+        app = Celery("zones", set_as_current=False)
+        app.conf.update(conf)
+        return app
+
+    assert app_timezone(app_with()) == ZoneInfo("UTC")
+    assert app_timezone(app_with(timezone="Europe/London")) == ZoneInfo("Europe/London")
     with pytest.raises(
         ConfigError,
-        match=r"^app.conf.timezone 'Europe/Londres' is not a time "
-        r"zone name such as Europe/London or UTC$",
+        match=r"^app.conf.timezone 'Europe/Londres' is not a time zone Celery can load .*; "
+        r"use an IANA name such as Europe/London or UTC$",
     ):
-        app_timezone(app)
-    app.conf.timezone = None
-    app.conf.enable_utc = False
+        app_timezone(app_with(timezone="Europe/Londres"))
     with pytest.raises(ConfigError, match=r"^app.conf.timezone is not set and enable_utc is off"):
-        app_timezone(app)
+        app_timezone(app_with(timezone=None, enable_utc=False))
 
 
 def test_without_an_app_the_command_says_how_to_name_one() -> None:
