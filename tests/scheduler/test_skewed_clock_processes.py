@@ -111,19 +111,27 @@ def test_a_beat_ten_minutes_behind_neither_leads_nor_sends_stale_runs(
     assert paas.logged(SKEWED) and not paas.logged(LEADING)
 
 
-def test_a_leader_stepped_an_hour_ahead_steps_down_at_once(
-    processes: Processes, clock: ShiftedClock
+# A step back sends nothing (every slot up to the real time is claimed), so it shows only if it
+# lasts longer than the on-time grace: then the runs due meanwhile are skipped as late.
+@pytest.mark.parametrize(
+    ("step", "seconds"),
+    [(3600.0, FAULT_SECONDS), (-600.0, GRACE_SECONDS + 2)],
+    ids=["ahead", "behind"],
+)
+def test_a_leader_whose_clock_steps_steps_down_at_once(
+    processes: Processes, clock: ShiftedClock, step: float, seconds: float
 ):
-    """paas leads with a correct clock; its clock steps an hour ahead, then back: no slot is
-    claimed ahead, ecs takes over within the on-time grace, so nothing is lost."""
+    """paas leads with a correct clock; its clock steps an hour ahead (or ten minutes behind),
+    then back: no slot is claimed by the wrong clock, ecs takes over within the on-time grace,
+    so nothing is lost."""
     worker = processes.worker()
     paas = lead(processes, "paas", worker, **clock.env())
     ecs = processes.beat("ecs")
     wait_for(lambda: ecs.logged("lease standby"), STARTUP_SECONDS, "ecs to stand by", ecs, paas)
     wait_sent(processes, "paas", 1, paas, ecs, worker)
     start = time.time()
-    clock.set(3600)
-    time.sleep(FAULT_SECONDS)
+    clock.set(step)
+    time.sleep(seconds)
     clock.set(0)
     time.sleep(AFTER_SECONDS)
     end = time.time() - 1.0
