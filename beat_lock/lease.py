@@ -386,6 +386,7 @@ class Lease:
         skewed = skew is not None and skew.exceeded
         if skewed != self._skewed:
             self._skewed = skewed
+            self._heartbeat_due = 0.0  # show the change to `handover status` at once
             if skewed:
                 log.error(
                     "lease clock skewed %s skew=%s: this host neither leads nor claims until its "

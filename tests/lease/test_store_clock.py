@@ -22,6 +22,7 @@ from beat_handover.beat_lock.redis_store import RedisStore
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.store_clock import ClockSkew, Sent, StoreClock
 from beat_handover.beat_lock.timings import LeaseTimings
+from tests.lease.doubles import FakeClock
 
 TIMINGS = LeaseTimings()  # production durations: the bound is the default 5 s
 MAX = TIMINGS.max_clock_skew_seconds
@@ -153,8 +154,10 @@ def test_an_unreadable_date_header_is_no_reading():
 # -- the lease's rules -------------------------------------------------------------------------
 
 
-def leader(store: LeaseStore, name: str, identity: Identity) -> Lease:
-    lease = Lease(store, name, identity, TIMINGS)
+def leader(
+    store: LeaseStore, name: str, identity: Identity, clock: FakeClock | None = None
+) -> Lease:
+    lease = Lease(store, name, identity, TIMINGS, clock=clock or FakeClock())
     lease.step()  # acquires
     lease.step()  # renews at once
     assert lease.role is Role.LEADER
@@ -163,17 +166,28 @@ def leader(store: LeaseStore, name: str, identity: Identity) -> Lease:
 
 
 def test_a_skewed_standby_does_not_acquire_a_free_lease(shifted, lock_name, paas, caplog):
-    store = shifted(Wall(3600))
-    lease = Lease(store, lock_name, paas, TIMINGS)
-    with caplog.at_level(logging.ERROR, logger="beat_handover.beat_lock.lease"):
+    wall, steps = Wall(3600), FakeClock()
+    store = shifted(wall)
+    lease = Lease(store, lock_name, paas, TIMINGS, clock=steps)
+    with caplog.at_level(logging.WARNING, logger="beat_handover.beat_lock.lease"):
         lease.step()
+        steps.advance(TIMINGS.poll_seconds)
         lease.step()
-    assert lease.role is Role.STANDBY
-    assert store.read(lock_name) is None  # never acquired
-    assert "lease clock skewed" in caplog.text and "s ahead of the store's clock" in caplog.text
+        assert lease.role is Role.STANDBY
+        assert store.read(lock_name) is None  # never acquired
+        assert "lease clock skewed" in caplog.text
+        assert "s ahead of the store's clock" in caplog.text
+        (beat,) = shifted(Wall()).participants(lock_name)
+        assert beat.detail["clock_skewed"] is True
+        assert abs(beat.detail["clock_skew_seconds"] - 3600) < 2
+
+        wall.shift = 0  # corrected: the next poll acquires, the heartbeat shows it at once
+        steps.advance(TIMINGS.poll_seconds)
+        lease.step()
+    assert lease.role is Role.LEADER
+    assert "lease clock within bounds again" in caplog.text
     (beat,) = shifted(Wall()).participants(lock_name)
-    assert beat.detail["clock_skewed"] is True
-    assert abs(beat.detail["clock_skew_seconds"] - 3600) < 2
+    assert beat.detail["clock_skewed"] is False
 
 
 @pytest.mark.parametrize("shift", [3600.0, -600.0])
@@ -211,11 +225,11 @@ def test_a_slot_ahead_of_the_stores_time_is_never_claimed(shifted, lock_name, pa
 
 
 def test_a_leader_renewing_with_a_skewed_clock_steps_down(shifted, lock_name, paas, caplog):
-    wall = Wall()
+    wall, steps = Wall(), FakeClock()
     store = shifted(wall)
-    lease = leader(store, lock_name, paas)
+    lease = leader(store, lock_name, paas, clock=steps)
     wall.shift = -600
-    lease._lease_due = 0.0  # renew now rather than in renew_seconds
+    steps.advance(TIMINGS.renew_seconds)
     with caplog.at_level(logging.INFO, logger="beat_handover.beat_lock.lease"):
         lease.step()
     assert lease.role is Role.STANDBY
