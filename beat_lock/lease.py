@@ -506,13 +506,19 @@ class Lease:
         """Fenced claim of one run. Not valid() -> LEASE_LOST without asking the store, unless an
         earlier attempt at this very slot lost its answer: then the store is read to tell whether
         that attempt was stored (CLAIMED) or not. LEASE_LOST from the store drops leadership
-        (on_stop_leading). Our own retried write (same claim id stored) counts as CLAIMED.
-        StoreUnavailable propagates (the caller retries later, with the same claim id)."""
+        (on_stop_leading); so does a wall clock beyond max_clock_skew_seconds, or a slot that
+        far ahead of the store's time, without asking the store, and the lease is released.
+        Our own retried write (same claim id stored) counts as CLAIMED. StoreUnavailable
+        propagates (the caller retries later, with the same claim id)."""
         key = (entry, slot_millis(slot))
         tenure = self._tenure
         if self._safe_remaining(tenure) <= 0.0:
             return self._claim_without_lease(entry, slot, key, tenure)
-        refusal = self._claim_refusal(slot)
+        with self._claims_lock:
+            asked_before = key in self._pending_claims
+        # An attempt whose answer was lost was judged when it was sent: asking again with its
+        # claim id only tells whether it was stored.
+        refusal = None if asked_before else self._claim_refusal(slot)
         if refusal is not None:
             self._step_down_skewed(tenure, f"claim refused: {refusal}")
             return ClaimResult(ClaimOutcome.LEASE_LOST, entry, slot, None, refusal)
