@@ -121,6 +121,7 @@ class Lease:
         self._heartbeat_detail = heartbeat_detail
         self._store_clock = store.store_clock()
         self._skewed = False  # the last judgement of our wall clock, to log its changes
+        self._unmeasured = False  # warned that the store's answers carry no time
         # _lock serialises the state machine (step, release, stepping down); it is never held
         # by a claim in flight or a heartbeat, so a hung renewal does not hold up a claim.
         self._lock = threading.RLock()
@@ -383,6 +384,15 @@ class Lease:
     def _skew_beyond_bound(self) -> ClockSkew | None:
         """The skew if it is beyond the bound, else None; logs each change of judgement."""
         skew = self.clock_skew()
+        if skew is None and not self._unmeasured:
+            # Called after the store answered: its answers carry no time (a proxy that drops
+            # the Date header?), so this host's clock goes unchecked. Said once.
+            self._unmeasured = True
+            log.warning(
+                "lease store's answers carry no time %s: this host's wall clock cannot be "
+                "compared with the store's, so a wrong clock would move fire times",
+                self._context(),
+            )
         skewed = skew is not None and skew.exceeded
         if skewed != self._skewed:
             self._skewed = skewed

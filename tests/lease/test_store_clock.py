@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from beat_handover.beat_lock.dynamodb import DynamoDBStore
+from beat_handover.beat_lock.errors import StoreUnavailable
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.layout import new_version
 from beat_handover.beat_lock.lease import Lease, Role
@@ -22,7 +23,7 @@ from beat_handover.beat_lock.redis_store import RedisStore
 from beat_handover.beat_lock.store import LeaseStore
 from beat_handover.beat_lock.store_clock import ClockSkew, Sent, StoreClock
 from beat_handover.beat_lock.timings import LeaseTimings
-from tests.lease.doubles import FakeClock
+from tests.lease.doubles import FakeClock, FaultyStore
 
 TIMINGS = LeaseTimings()  # production durations: the bound is the default 5 s
 MAX = TIMINGS.max_clock_skew_seconds
@@ -235,3 +236,42 @@ def test_a_leader_renewing_with_a_skewed_clock_steps_down(shifted, lock_name, pa
     assert lease.role is Role.STANDBY
     assert store.read(lock_name).holder is None
     assert "lease stopped leading" in caplog.text and "s behind the store's clock" in caplog.text
+
+
+def test_a_claim_whose_answer_was_lost_is_resolved_even_after_the_clock_stepped(
+    shifted, lock_name, paas
+):
+    """Asking again with the same claim id only tells whether it was stored (judged when it was
+    sent): the stored run is ours and is published, not refused for the clock."""
+    wall = Wall()
+    faulty = FaultyStore(shifted(wall))
+    lease = leader(faulty, lock_name, paas)
+    slot = wall.now().replace(microsecond=0)
+    faulty.fail["claim"] = "after"
+    with pytest.raises(StoreUnavailable):
+        lease.claim("e", slot)
+    del faulty.fail["claim"]
+    wall.shift = 3600
+    assert lease.claim("e", slot).claimed
+    assert lease.claim("e", slot + timedelta(seconds=1)).outcome is ClaimOutcome.LEASE_LOST
+
+
+def test_answers_without_a_date_leave_the_clock_unchecked_and_say_so(
+    moto_server, lock_table, lock_name, paas, caplog
+):
+    """A proxy that drops the Date header: no reading, the lease works, one WARNING says the
+    clock goes unchecked."""
+    store = DynamoDBStore(parse_lock_url(f"dynamodb://{lock_table}?region=eu-west-2"), TIMINGS)
+
+    def strip_date(parsed, **_):
+        parsed.get("ResponseMetadata", {}).get("HTTPHeaders", {}).pop("date", None)
+
+    store.client.meta.events.register("after-call.dynamodb", strip_date)
+    try:
+        with caplog.at_level(logging.WARNING, logger="beat_handover.beat_lock.lease"):
+            lease = leader(store, lock_name, paas)
+            assert lease.claim("e", datetime.now(UTC).replace(microsecond=0)).claimed
+        assert lease.clock_skew() is None
+        assert caplog.text.count("lease store's answers carry no time") == 1
+    finally:
+        store.close()
