@@ -1,6 +1,7 @@
 """Real beats whose wall clock is wrong, on both lock backends: an hour ahead, ten minutes behind,
-and stepped an hour ahead in the middle of a tenure (``tests/faults/clock.py`` shifts
-``CLOCK_REALTIME`` only, as an NTP step does). The worker and the stores keep the real time.
+and a leader's clock stepped an hour ahead or ten minutes back in the middle of its tenure
+(``tests/faults/clock.py`` shifts ``CLOCK_REALTIME`` only, as an NTP step does). The worker and
+the stores keep the real time.
 
 Every scenario counts, from what the worker received: runs sent more than the allowed skew
 early, one-second slots of the test's window never sent (suppressed, or skipped as late), slots
