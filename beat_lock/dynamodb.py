@@ -846,6 +846,24 @@ class DynamoDBStore(LeaseStore):
             request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
         return items
 
+    def lock_names(self) -> list[str]:
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "ProjectionExpression": "pk",
+            "FilterExpression": "sk = :sk AND begins_with(pk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":sk": {"S": keys.LEASE_SORT_KEY},
+                ":prefix": {"S": keys.LEASE},
+            },
+        }
+        names = []
+        while True:
+            answer = self._call("scan", **request)
+            names += [item["pk"]["S"].removeprefix(keys.LEASE) for item in answer["Items"]]
+            if "LastEvaluatedKey" not in answer:
+                return sorted(names)
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
     def ping(self) -> None:
         self.table_status()
 

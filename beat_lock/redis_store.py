@@ -657,6 +657,15 @@ class RedisStore(LeaseStore):
             for line in lines
         ]
 
+    def lock_names(self) -> list[str]:
+        prefix, suffix = keys.redis_key("", "lease").split("{}")
+        with self._mapped("(every lock)"):
+            found = self._client.scan_iter(match=f"{prefix}{{*}}{suffix}", count=1000)
+            # A run mark of an entry whose name ends in ":lease" matches the pattern too; a lock
+            # name never holds a brace, so the lease key's own braces tell them apart.
+            names = {_text(key)[len(prefix) + 1 : -len(suffix) - 1] for key in found}
+        return sorted(name for name in names if "}" not in name)
+
     def ping(self) -> None:
         with self._mapped("(ping)"):
             self._client.ping()

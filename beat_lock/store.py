@@ -188,6 +188,12 @@ class LeaseStore(ABC):
         after ``ttl_seconds``; False if it was marked before. For the worker-side guard."""
 
     @abstractmethod
+    def lock_names(self) -> list[str]:
+        """The names of every lock with a lease record in this store, sorted; for operators
+        (``handover status`` names them when asked about a lock never acquired). Reads the
+        whole table or key space: never on a beat's path."""
+
+    @abstractmethod
     def ping(self) -> None:
         """Raise StoreUnavailable or StoreMissing unless the store answers and the table exists."""
 

@@ -13,7 +13,7 @@ from typing import Any
 from beat_handover.beat_lock.errors import ConfigError, StoreMissing, StoreUnavailable
 from beat_handover.handover.connection import Connection
 from beat_handover.scheduler import quiet
-from beat_handover.scheduler.quiet import DEFAULT_HORIZON, CriticalRun, QuietWindow
+from beat_handover.scheduler.quiet import CriticalRun, QuietNow
 from beat_handover.scheduler.schedule_source import read_schedule
 from beat_handover.scheduler.startup_checks import app_timezone as beat_timezone
 
@@ -45,27 +45,17 @@ class AppSchedule:
             self.schedules, chosen, now, tz=self.tz, anchors=self.anchors
         )
 
-    def next_quiet_window(
-        self,
-        now: datetime,
-        *,
-        guard: timedelta,
-        min_length: timedelta,
-        critical: Sequence[str] | None = None,
-        horizon: timedelta = DEFAULT_HORIZON,
-    ) -> QuietWindow | None:
-        """The first quiet window from `now` on, within `horizon` (see
-        beat_handover.scheduler.quiet)."""
-        chosen = self.critical if critical is None else critical
-        return quiet.next_quiet_window(
+    def quiet_at(self, now: datetime, *, guard: timedelta, min_length: timedelta) -> QuietNow:
+        """Whether a window of `min_length` starts at `now`, by the report's rule (see
+        beat_handover.scheduler.quiet.quiet_at), for beat_lock_critical."""
+        return quiet.quiet_at(
             self.schedules,
-            chosen,
+            self.critical,
             now,
             tz=self.tz,
             guard=guard,
             min_length=min_length,
             anchors=self.anchors,
-            horizon=horizon,
         )
 
 

@@ -28,11 +28,13 @@ _MEANINGS = {
     ExitCode.OK: "done, or nothing to do (also a dry run whose preflight passed)",
     ExitCode.DEMO_FAILED: "make demo only: a claim the demo checks did not hold",
     ExitCode.USAGE: "usage or configuration error, including an unknown beat_lock_* setting, a "
-    "missing lock table, an unknown route or one that exists already",
+    "missing lock table, a lock name never acquired there, an unknown route or one that exists "
+    "already",
     ExitCode.REFUSED: "refused by preflight, the store could not be reached, or someone else "
-    "changed the item first: nothing was changed",
+    "changed the item first (or runs a rollout of the route): nothing was changed; route drain "
+    "--wait: not drained in time",
     ExitCode.ROLLED_BACK: "the target did not take over in time; rolled back, the previous "
-    "environment leads",
+    "environment leads (route rollout: an alarm fired; the route is back at 0 %)",
     ExitCode.NEEDS_A_PERSON: "the roll-back failed, or the lease is not in the state expected: "
     "a person must look",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C) before the pin (an announced handover is "

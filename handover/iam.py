@@ -3,7 +3,9 @@
 Each policy names the one table and, through ``dynamodb:LeadingKeys``, only the partition keys
 that principal works on (the table layout is in :mod:`beat_handover.beat_lock.keys` and
 :mod:`beat_handover.routers.route_format`), so a beat cannot rewrite routes, a worker can only
-mark the runs it starts, and a router Lambda can only read routes.
+mark the runs it starts, and a router Lambda can only read routes. Beside the table, the
+operator may read CloudWatch alarm states (``route rollout``) and SQS queue counts (``route
+drain``), which nothing in the table names in advance.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ OPERATOR_TABLE_ACTIONS = (
     "dynamodb:UpdateTimeToLive",
     "dynamodb:Scan",
 )
+# handover route rollout watches alarms; handover route drain counts each side's queue.
+OPERATOR_ALARM_ACTIONS = ("cloudwatch:DescribeAlarms",)
+OPERATOR_QUEUE_ACTIONS = ("sqs:GetQueueAttributes",)
 ROUTER_ITEM_ACTIONS = ("dynamodb:GetItem",)
 # Workers whose tasks use the once-per-slot guard write one set-if-absent mark per run.
 WORKER_ITEM_ACTIONS = ("dynamodb:PutItem",)
@@ -99,6 +104,20 @@ def policies(table: str, *, region: str, account_id: str, lock_name: str) -> dic
                 "Effect": "Allow",
                 "Action": list(OPERATOR_TABLE_ACTIONS),
                 "Resource": arn,
+            },
+            # Any region: CloudFront's alarms live in us-east-1 whatever the table's region.
+            {
+                "Sid": "OperatorRolloutAlarms",
+                "Effect": "Allow",
+                "Action": list(OPERATOR_ALARM_ACTIONS),
+                "Resource": f"arn:aws:cloudwatch:*:{account_id}:alarm:*",
+            },
+            # The routes name their queues after `init`; reading counts reveals no message.
+            {
+                "Sid": "OperatorDrainQueues",
+                "Effect": "Allow",
+                "Action": list(OPERATOR_QUEUE_ACTIONS),
+                "Resource": f"arn:aws:sqs:*:{account_id}:*",
             },
         ),
         "worker": _policy(

@@ -19,3 +19,12 @@ def history_time(moment: datetime) -> str:
 def age_seconds(moment: datetime) -> float:
     """How long ago ``moment`` was by this host's wall clock (for people, never for decisions)."""
     return max(0.0, (datetime.now(UTC) - moment).total_seconds())
+
+
+def short_time(moment: datetime, now: datetime) -> str:
+    """An instant in an overview: ``10:15:02Z`` on the day of ``now`` (UTC), else
+    ``2026-03-01 10:15Z``."""
+    moment = moment.astimezone(UTC)
+    if moment.date() == now.astimezone(UTC).date():
+        return moment.strftime("%H:%M:%SZ")
+    return moment.strftime("%Y-%m-%d %H:%MZ")

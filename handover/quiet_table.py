@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
 from beat_handover.scheduler.durations import format_duration
-from beat_handover.scheduler.quiet import CriticalRun, QuietReport, zone_name
+from beat_handover.scheduler.quiet import CriticalRun, QuietReport, QuietWindow, zone_name
 
 WIDTH = 100
+NBSP = "\u00a0"
+ENTRIES_NAMED = 6  # a window's busiest entries named in the table (--json has them all)
 
 
 def render_table(report: QuietReport, *, phase_unknown_reason: str) -> str:
@@ -59,9 +61,11 @@ def render_table(report: QuietReport, *, phase_unknown_reason: str) -> str:
         lines.extend(_critical_lines(runs[shown:before], tz))
         shown = before
         lines.append(table[row])
+        lines.extend(_runs_line(window))
     lines.extend(_critical_lines(runs[shown:], tz))
     if not report.windows:
-        lines.append(f"  No quiet window of at least {min_length} in this period.")
+        lines.append(f"  No quiet window of at least {min_length} in this period:")
+        lines.extend(_wrap(report.no_window_reason() + ".", indent="    "))
     if report.phase_unknown:
         lines += [
             "",
@@ -83,6 +87,19 @@ def _wrap(text: str, indent: str = "") -> list[str]:
         subsequent_indent=indent + "  ",
         break_on_hyphens=False,
     )
+
+
+def _runs_line(window: QuietWindow) -> list[str]:
+    """The window's other runs per entry, most first; the first few entries by name."""
+    if not window.runs_by_entry:
+        return []
+    named = [f"{entry} {count}" for entry, count in window.runs_by_entry[:ENTRIES_NAMED]]
+    rest = window.runs_by_entry[ENTRIES_NAMED:]
+    if rest:
+        named.append(f"{len(rest)} more entries {sum(count for _, count in rest)}")
+    # An entry and its count stay on one line: wrap at the commas only.
+    text = f"runs inside: {', '.join(item.replace(' ', NBSP) for item in named)}"
+    return [line.replace(NBSP, " ") for line in _wrap(text, indent="      ")]
 
 
 def _critical_lines(runs: Sequence[CriticalRun], tz: tzinfo) -> list[str]:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from beat_handover.beat_lock.errors import (
 )
 from beat_handover.beat_lock.unreachable import explain
 from beat_handover.handover.connection import Connection
-from beat_handover.handover.instants import history_time
+from beat_handover.handover.instants import history_time, short_time
 from beat_handover.handover.procedure.audit import operator
 from beat_handover.routers.errors import (
     MalformedRoute,
@@ -46,6 +46,7 @@ from beat_handover.routers.errors import (
 )
 from beat_handover.routers.packaging import build_zip
 from beat_handover.routers.route_format import (
+    Rollout,
     Route,
     RouteChange,
     format_percent,
@@ -60,12 +61,16 @@ from beat_handover.routers.route_store import (
     get_route,
     history,
     list_routes,
+    write_change,
 )
 from beat_handover.scheduler.durations import format_duration
 
 ENDPOINT_NAMES = "the lock URL's ?region=, AWS_REGION and AWS_ENDPOINT_URL"
 # Keys a packaged handler gets from the route and the lock URL; handler options may not set them.
 DERIVED_KEYS = ("route", "table", "region", "cache_ttl_seconds", "fallback_side")
+# A running rollout writes at the end of every bake; one silent this long past that is taken to
+# be gone (its process killed, its host lost) and may be taken over with --take-over.
+STALE_AFTER = timedelta(minutes=2)
 
 
 @contextmanager
@@ -147,17 +152,48 @@ class Routes:
     def change(
         self, name: str, percent: Decimal, *, action: str, reason: str
     ) -> tuple[Route, Route | None]:
-        """Set route ``name`` to ``percent``: (before, after), after None if it already was."""
+        """Set route ``name`` to ``percent``: (before, after), after None if it already was.
+        ``abort`` ends any rollout of the route; ``set`` ends a stopped one and is refused
+        while one runs (the rollout owns the percentage then)."""
         who = operator()
         with route_errors():
             current = get_route(self.client, self.table, name)
-            if current.percent == percent:
+            rollout = current.rollout
+            if action != "abort" and rollout is not None and rollout.state == "running":
+                raise ConfigError(
+                    f"route {name!r} has a rollout running ({rollout.owner}); it sets the "
+                    f"percentage: stop it with Ctrl-C where it runs, or send everything back "
+                    f"with `handover route abort {name}`"
+                )
+            if current.percent == percent and rollout is None:
                 return current, None
+            if rollout is not None:
+                reason = f"{reason}; ends the rollout" if reason else "ends the rollout"
             return change_percent(
                 self.client,
                 self.table,
                 name,
                 percent,
+                action=action,
+                reason=reason,
+                actor=who.user,
+                host=who.host,
+                end_rollout=True,
+            )
+
+    def write(
+        self, before: Route, percent: Decimal, rollout: Rollout | None, *, action: str, reason: str
+    ) -> Route:
+        """Write ``before`` with ``percent`` and ``rollout`` if nobody wrote it since it was
+        read (WriteConflict otherwise), recorded as ``action`` by :func:`operator`."""
+        who = operator()
+        with route_errors():
+            return write_change(
+                self.client,
+                self.table,
+                before,
+                percent=percent,
+                rollout=rollout,
                 action=action,
                 reason=reason,
                 actor=who.user,
@@ -197,7 +233,22 @@ class Routes:
 
 def route_json(route: Route) -> dict[str, Any]:
     sides = {"old": side_to_dict(route.old), "new": side_to_dict(route.new)}
-    return {**asdict(route), "percent": format_percent(route.percent), **sides}
+    rollout = None
+    if route.rollout is not None:
+        rollout = {
+            **asdict(route.rollout),
+            "steps": [format_percent(step) for step in route.rollout.steps],
+            "alarms": list(route.rollout.alarms),
+            "next_step": None
+            if route.rollout.next_step is None
+            else format_percent(route.rollout.next_step),
+        }
+    return {
+        **asdict(route),
+        "percent": format_percent(route.percent),
+        **sides,
+        "rollout": rollout,
+    }
 
 
 def describe(route: Route) -> list[str]:
@@ -211,7 +262,94 @@ def describe(route: Route) -> list[str]:
         f"  version {route.version}, changed {changed} by {route.updated_by}"
         + (f": {route.reason}" if route.reason else ""),
         f"  cache TTL {format_duration(route.cache_ttl_seconds)}",
+    ] + ([f"  rollout {rollout_summary(route.rollout)}"] if route.rollout else [])
+
+
+def stale_at(rollout: Rollout) -> datetime:
+    """When a running rollout that has not written since counts as gone."""
+    since = datetime.fromisoformat(rollout.since)
+    return since + timedelta(seconds=rollout.bake_seconds) + STALE_AFTER
+
+
+def rollout_summary(rollout: Rollout, *, now: datetime | None = None) -> str:
+    """``step 2/5 (5%), next 25% at 10:42Z; running, alice@ops-1`` for status and route show."""
+    now = now or datetime.now(UTC)
+    total = len(rollout.steps)
+    where = (
+        f"step {rollout.reached}/{total} ({format_percent(rollout.steps[rollout.reached - 1])}%)"
+        if rollout.reached
+        else f"starting, 0/{total} steps"
+    )
+    due = datetime.fromisoformat(rollout.since) + timedelta(seconds=rollout.bake_seconds)
+    upcoming = rollout.next_step
+    if rollout.state == "stopped":
+        then = f"next {format_percent(upcoming)}%" if upcoming is not None else "last bake"
+        return f"{where}, stopped (Ctrl-C) by {rollout.owner}; {then} on resume"
+    then = f"next {format_percent(upcoming)}%" if upcoming is not None else "done"
+    state = f"running, {rollout.owner}"
+    if now > stale_at(rollout):
+        state = f"SILENT since {due.strftime('%H:%MZ')} ({rollout.owner}): may be taken over"
+    return f"{where}, {then} at {due.strftime('%H:%MZ')}; {state}"
+
+
+@dataclass(frozen=True)
+class RouteStatus:
+    """A route as the overview shows it: since when it sends its percentage, and its last
+    change (None when its history is empty)."""
+
+    route: Route
+    since: str | None  # ISO time of the change that set the current percentage, if in view
+    last: RouteChange | None
+
+
+def route_status(routes: Routes, route: Route, *, look_back: int = 20) -> RouteStatus:
+    """``route`` with the time its percentage was set, from its newest ``look_back`` changes."""
+    changes = routes.history(route.name, look_back)
+    since = next(
+        (
+            change.at
+            for change in changes
+            if change.new_percent == route.percent and change.old_percent != route.percent
+        ),
+        None,
+    )
+    return RouteStatus(route, since, changes[0] if changes else None)
+
+
+def route_status_json(status: RouteStatus) -> dict[str, Any]:
+    return {
+        **route_json(status.route),
+        "percent_since": status.since,
+        "rollout_summary": None
+        if status.route.rollout is None
+        else rollout_summary(status.route.rollout),
+    }
+
+
+def route_status_lines(status: RouteStatus, now: datetime) -> list[str]:
+    """Two lines (three with a rollout) of at most 80 columns:
+
+    ``web (cloudfront): 5% to ecs, the rest to paas, since 10:12:40Z``
+    ``  last: rollout-step 10:12:40Z by alice@ops-1: step 2/5``
+    ``  rollout: step 2/5 (5%), next 25% at 10:42Z; running, alice@ops-1``
+    """
+    route = status.route
+    since = ""
+    if status.since is not None:
+        since = f", since {short_time(datetime.fromisoformat(status.since), now)}"
+    lines = [
+        f"  {route.name} ({route.kind}): {format_percent(route.percent)}% to {route.new.label}, "
+        f"the rest to {route.old.label}{since}"
     ]
+    last = status.last
+    if last is not None:
+        lines.append(
+            f"    last: {last.action} {short_time(datetime.fromisoformat(last.at), now)} by "
+            f"{last.actor}@{last.host}" + (f": {last.reason}" if last.reason else "")
+        )
+    if route.rollout is not None:
+        lines.append(f"    rollout: {rollout_summary(route.rollout, now=now)}")
+    return [line if len(line) <= 80 else line[:77] + "..." for line in lines]
 
 
 def follow_note(route: Route) -> str:

@@ -8,6 +8,11 @@ Route item, pk=``route#NAME``, sk=``route``:
     cache_ttl_seconds  N  how long a handler container caches the item (baked in when packaged)
     version            N  +1 on every write; every write is conditional on the version it read
     updated_at, updated_by, reason   S  for people
+    rollout            M  absent unless a step-by-step rollout is under way (``Rollout``): its
+                          steps, bake time, alarms, owner, state and how far it got
+
+A handler reads kind, percent, old, new and cache_ttl_seconds only, and ignores attributes it does
+not know, so a handler packaged before a field was added keeps reading items that carry it.
 
 Audit entry, pk=``route-audit#NAME``, sk=``<ISO-8601 UTC>#<random hex>``, ``expires_at`` about
 400 days on: action, actor, host, old_percent (absent on create), new_percent, version, reason.
@@ -50,6 +55,10 @@ QUEUE_URL_PATTERN = re.compile(
 )
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 SIDES = ("old", "new")
+ROLLOUT_STATES = ("running", "stopped")  # stopped: interrupted (Ctrl-C), to be resumed
+MAX_ROLLOUT_STEPS = 20
+MAX_ROLLOUT_ALARMS = 20
+ALARM_NAME_PATTERN = re.compile(r"^[^\x00-\x1f]{1,255}$")
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,30 @@ Side = OriginSide | QueueSide
 
 
 @dataclass(frozen=True)
+class Rollout:
+    """A step-by-step rollout under way on a route: raise the percentage to each of ``steps``
+    in turn, each held for ``bake_seconds`` while ``alarms`` stay quiet. ``reached`` steps have
+    been taken (0 before the first); the current one was reached, or the rollout last
+    (re)started, at ``since``. Only ``owner`` (user@host) writes it while it is ``running``."""
+
+    id: str
+    owner: str
+    state: str
+    steps: tuple[Decimal, ...]
+    bake_seconds: int
+    alarms: tuple[str, ...]
+    insufficient_data_aborts: bool
+    reached: int
+    since: str
+    started_at: str
+
+    @property
+    def next_step(self) -> Decimal | None:
+        """The percentage of the next step, None once the last one is reached."""
+        return self.steps[self.reached] if self.reached < len(self.steps) else None
+
+
+@dataclass(frozen=True)
 class Route:
     """A validated route item."""
 
@@ -101,6 +134,7 @@ class Route:
     updated_at: str = ""
     updated_by: str = ""
     reason: str = ""
+    rollout: Rollout | None = None
 
     @property
     def threshold(self) -> int:
@@ -222,6 +256,85 @@ def _queue_url(value: Any) -> str:
     return value
 
 
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("non-empty text")
+    return value
+
+
+def _state(value: Any) -> str:
+    if value not in ROLLOUT_STATES:
+        raise ValueError(" or ".join(map(repr, ROLLOUT_STATES)))
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("true or false")
+    return value
+
+
+def parse_steps(values: object, *, source: str, error: type[RouterError]) -> tuple[Decimal, ...]:
+    """Rollout steps: 1 to MAX_ROLLOUT_STEPS percentages above 0, each exact to the route's
+    resolution and larger than the one before, else ``error``."""
+    if not isinstance(values, list | tuple) or not 0 < len(values) <= MAX_ROLLOUT_STEPS:
+        raise error(
+            f"{source} must be 1 to {MAX_ROLLOUT_STEPS} percentages such as 1,5,25,50,100, got "
+            f"{values!r}"
+        )
+    steps = tuple(parse_percent(value, source=source, error=error) for value in values)
+    if any(after <= before for before, after in zip((Decimal(0), *steps), steps, strict=False)):
+        raise error(
+            f"{source} must rise step by step, above 0 (such as 1,5,25,50,100), got "
+            f"{','.join(format_percent(step) for step in steps)}"
+        )
+    return steps
+
+
+def _alarms(value: Any) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_ROLLOUT_ALARMS
+        or not all(isinstance(name, str) and ALARM_NAME_PATTERN.match(name) for name in value)
+    ):
+        raise ValueError(f"a list of up to {MAX_ROLLOUT_ALARMS} CloudWatch alarm names")
+    return tuple(value)
+
+
+_ROLLOUT_FIELDS: dict[str, Field] = {
+    "id": Field(_text, REQUIRED),
+    "owner": Field(_text, REQUIRED),
+    "state": Field(_state, REQUIRED),
+    "steps": Field(lambda value: value, REQUIRED),  # checked by parse_steps
+    "bake_seconds": Field(lambda value: _whole(value, 0, 7 * 86400, "whole seconds"), REQUIRED),
+    "alarms": Field(_alarms, REQUIRED),
+    "insufficient_data_aborts": Field(_flag, REQUIRED),
+    "reached": Field(lambda value: _whole(value, 0, MAX_ROLLOUT_STEPS, "a step count"), REQUIRED),
+    "since": Field(_text, REQUIRED),
+    "started_at": Field(_text, REQUIRED),
+}
+
+
+def parse_rollout(data: object, *, where: str, error: type[RouterError]) -> Rollout:
+    """A route's rollout from its stored map, else ``error`` naming the field and value."""
+    values = parse_fields(data, _ROLLOUT_FIELDS, where=where, noun="field", error=error)
+    values["steps"] = parse_steps(values["steps"], source=f"{where}: steps", error=error)
+    if values["reached"] > len(values["steps"]):
+        raise error(
+            f"{where}: reached is {values['reached']}, but there are only "
+            f"{len(values['steps'])} steps"
+        )
+    return Rollout(**values)
+
+
+def rollout_to_dict(rollout: Rollout) -> dict[str, Any]:
+    """The stored map of a rollout (what ``parse_rollout`` reads back)."""
+    data = asdict(rollout)
+    data["steps"] = list(rollout.steps)
+    data["alarms"] = list(rollout.alarms)
+    return data
+
+
 _SIDE_FIELDS: dict[str, dict[str, Field]] = {
     "cloudfront": {
         "label": Field(_label, REQUIRED),
@@ -315,7 +428,10 @@ def parse_route(data: Mapping[str, Any], *, error: type[RouterError]) -> Route:
     bad = {key: value for key, value in texts.items() if not isinstance(value, str)}
     if bad:
         raise error(f"{where}: {', '.join(bad)} must be text, got {bad!r}")
-    return Route(name, kind, percent, old, new, ttl, version, **texts)
+    rollout = data.get("rollout")
+    if rollout is not None:
+        rollout = parse_rollout(rollout, where=f"{where}: rollout", error=error)
+    return Route(name, kind, percent, old, new, ttl, version, **texts, rollout=rollout)
 
 
 def new_route(name: str, kind: str, old: Side, new: Side, *, cache_ttl_seconds: int) -> Route:
@@ -351,6 +467,8 @@ def route_to_item(route: Route) -> dict[str, Any]:
         "updated_by": route.updated_by,
         "reason": route.reason,
     }
+    if route.rollout is not None:
+        data["rollout"] = rollout_to_dict(route.rollout)
     return {key: serialize(value) for key, value in data.items()}
 
 

@@ -30,6 +30,7 @@ from beat_handover.routers.route_format import (
     AUDIT_PREFIX,
     ROUTE_PREFIX,
     ROUTE_SK,
+    Rollout,
     Route,
     RouteChange,
     audit_item,
@@ -150,22 +151,64 @@ def change_percent(
     reason: str,
     actor: str,
     host: str,
+    end_rollout: bool = False,
     now: datetime | None = None,
 ) -> tuple[Route, Route]:
-    """Set a route's percentage, as ``actor`` on ``host``; returns (before, after).
-    RouteNotFound, RouteConflict."""
-    now = now or datetime.now(UTC)
+    """Set a route's percentage, as ``actor`` on ``host`` (with ``end_rollout``, ending any
+    rollout under way in the same write); returns (before, after). RouteNotFound,
+    RouteConflict."""
     before = get_route(client, table, name)
+    after = write_change(
+        client,
+        table,
+        before,
+        percent=percent,
+        rollout=None if end_rollout else before.rollout,
+        action=action,
+        reason=reason,
+        actor=actor,
+        host=host,
+        now=now,
+    )
+    return before, after
+
+
+def write_change(
+    client: Any,
+    table: str,
+    before: Route,
+    *,
+    percent: Decimal,
+    rollout: Rollout | None,
+    action: str,
+    reason: str,
+    actor: str,
+    host: str,
+    now: datetime | None = None,
+) -> Route:
+    """Write route ``before`` with ``percent`` and ``rollout``, only if it is still at the
+    version read, together with its audit entry; the route as written. RouteConflict if someone
+    else wrote it since ``before`` was read."""
+    now = now or datetime.now(UTC)
     after = replace(
         before,
         percent=percent,
+        rollout=rollout,
         version=before.version + 1,
         updated_at=iso_utc(now),
         updated_by=f"{actor}@{host}",
         reason=reason,
     )
     change = RouteChange(
-        name, iso_utc(now), action, actor, host, before.percent, percent, after.version, reason
+        before.name,
+        iso_utc(now),
+        action,
+        actor,
+        host,
+        before.percent,
+        percent,
+        after.version,
+        reason,
     )
     _write(
         client,
@@ -175,11 +218,11 @@ def change_percent(
         now,
         condition="version = :version",
         values={":version": {"N": str(before.version)}},
-        conflict=f"route {name!r} was changed by someone else while we wrote it (we read "
-        f"version {before.version}); look with `handover route show {name}` and run the "
+        conflict=f"route {before.name!r} was changed by someone else while we wrote it (we read "
+        f"version {before.version}); look with `handover route show {before.name}` and run the "
         "command again",
     )
-    return before, after
+    return after
 
 
 def _write(

@@ -45,6 +45,7 @@ from beat_handover.scheduler.errors import UnsupportedSchedule
 from beat_handover.scheduler.gates import OPEN, Gates
 from beat_handover.scheduler.headers import format_slot, run_headers
 from beat_handover.scheduler.held_signals import HeldSignals
+from beat_handover.scheduler.metrics import BeatMetrics
 from beat_handover.scheduler.settings import BeatLockSettings
 from beat_handover.scheduler.slots import CatchUpRules, Decision, Position, decide, next_due
 from beat_handover.scheduler.startup_checks import (
@@ -83,6 +84,7 @@ class LeasedScheduler(Scheduler):
             self.settings = BeatLockSettings.from_app(app)
             self.location: LockLocation = self.settings.require_location()
             self.environment: str = self.settings.require_environment()
+            self.metrics = BeatMetrics.from_settings(self.settings, self.environment)
             app_timezone(app)
             check_beat_schedule(app.conf.beat_schedule)
         except ConfigError as exc:
@@ -143,7 +145,7 @@ class LeasedScheduler(Scheduler):
         self._store = self._open_store()
         identity = Identity.new(self.environment)
         self.lease = Lease(
-            self._store,
+            self.metrics.timed(self._store),
             self.settings.name,
             identity,
             self.settings.timings,
@@ -178,6 +180,7 @@ class LeasedScheduler(Scheduler):
             self._closed = True
             self._tenure = None
             self._keeper.stop(release=True)
+            self.metrics.stop()
             self._signals.uninstall()
             self._store.close()
             logger.info("leased beat stopped lock=%s", self.settings.name)
@@ -195,6 +198,7 @@ class LeasedScheduler(Scheduler):
             self._started = True
             self._signals.install()
             self._keeper.start()
+            self.metrics.start(self.lease)
         if self._keeper.failure is not None:
             # A terminal store error (table deleted, corrupt record): exit loudly, do not idle.
             raise self._keeper.failure
@@ -392,6 +396,8 @@ class LeasedScheduler(Scheduler):
                 )
                 return _Step.UNANSWERED
             self._unanswered.pop(entry.name, None)
+            if not result.claimed:
+                self.metrics.refused(entry.name, result.outcome.value)
             if result.outcome is ClaimOutcome.LEASE_LOST:
                 logger.info(
                     "entry=%s slot=%s not sent: lease lost (%s); standing by",
@@ -409,6 +415,7 @@ class LeasedScheduler(Scheduler):
                 if stored is not None and entry.name in self._positions:
                     self._settle(entry, Position(stored.slot, stored.slot, stored.runs))
                 return _Step.TAKEN
+            self.metrics.claimed(entry.name)
             runs = stored.runs if stored is not None else self._positions[entry.name].runs + 1
             booked = self._book(entry, slot)
             if entry.name in self._positions:
@@ -486,14 +493,18 @@ class LeasedScheduler(Scheduler):
         """Celery's publish, called by ``apply_entry``. A failure is logged here as a run
         claimed but not published (Celery's ``apply_entry`` would log it without the slot)."""
         try:
-            return super().apply_async(entry, producer=producer, advance=advance, **kwargs)
+            result = super().apply_async(entry, producer=producer, advance=advance, **kwargs)
         except Exception:
             self._unpublished()
             return None
+        if self._publishing is not None:
+            self.metrics.sent(*self._publishing)
+        return result
 
     def _unpublished(self) -> None:
         # Whatever failed, the claim stands: say so loudly and keep the other entries going.
         name, slot = self._publishing or ("?", None)
+        self.metrics.publish_failed(name)
         logger.exception(
             "entry=%s slot=%s was claimed but could not be published; it will not be sent "
             "(a claim cannot be undone and resending could send it twice)",
@@ -523,6 +534,7 @@ class LeasedScheduler(Scheduler):
                 f"leads only with its clock within {timings.max_clock_skew_seconds:g}s of the "
                 "store's",
                 f"    . catch-up -> {self._catch_up_text()}",
+                f"    . metrics -> {self.metrics.describe()}",
             ]
         )
 

@@ -3,6 +3,10 @@ beat, with the count of other runs inside each.
 
 A critical run at ``at`` blocks ``[at - guard, at + guard]``; the rest of the period, cut into
 maximal free stretches, gives the windows, of which those at least ``min_length`` long are kept.
+The handover's preflight asks the same question of one instant (:func:`quiet_at`): now is quiet
+when a window of the handover's length starts now, so a critical run that has just fired blocks
+a handover as surely as one about to fire. When a period has no window, :func:`crowding` says
+which critical entries leave none.
 Fire times come from :mod:`beat_handover.scheduler.firetimes`, the same function the leased
 scheduler uses for its slots, so what the report promises is what beat does.
 
@@ -17,12 +21,14 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from beat_handover.beat_lock.errors import ConfigError
+from beat_handover.scheduler.durations import format_duration
 from beat_handover.scheduler.entry_names import describe_names, matching
 from beat_handover.scheduler.errors import PhaseUnknown, UnsupportedSchedule
 from beat_handover.scheduler.firetimes import fire_times, next_fire_time, utc_instant
@@ -31,11 +37,14 @@ ONE_MICROSECOND = timedelta(microseconds=1)
 DEFAULT_HORIZON = timedelta(days=7)
 __all__ = [
     "CriticalRun",
+    "Crowding",
+    "QuietNow",
     "QuietReport",
     "QuietWindow",
     "describe_names",
     "next_critical_run",
     "next_quiet_window",
+    "quiet_at",
     "quiet_windows",
     "select_critical",
 ]
@@ -51,15 +60,31 @@ class CriticalRun:
 
 @dataclass(frozen=True)
 class QuietWindow:
-    """A stretch with no critical run within the guard, and how many other runs fall inside it."""
+    """A stretch with no critical run within the guard, and how many other runs fall inside it,
+    in all and per entry (most runs first)."""
 
     start: datetime  # aware UTC
     end: datetime
     noncritical_runs: int
+    runs_by_entry: tuple[tuple[str, int], ...] = ()
 
     @property
     def length(self) -> timedelta:
         return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Crowding:
+    """A critical entry whose runs alone leave no quiet window in a period."""
+
+    entry: str
+    runs: int  # its runs whose guard reaches into the period
+    longest_gap: timedelta | None  # the longest time between two of them (None: fewer than 2)
+
+    def describe(self) -> str:
+        if self.longest_gap is None:
+            return f"{self.entry} runs once, its guard covering the whole period"
+        return f"{self.entry} runs at most {_duration(self.longest_gap)} apart"
 
 
 @dataclass(frozen=True)
@@ -85,6 +110,24 @@ class QuietReport:
     phase_unknown: tuple[Unplaced, ...]  # interval entries with no anchor: not counted
     unsupported: tuple[Unplaced, ...]  # schedules the maths cannot compute: not counted
     runs_computed: int
+    # Each other entry's runs in the period, ascending: what the page draws as density.
+    other_runs: Mapping[str, tuple[datetime, ...]] = field(default_factory=dict, compare=False)
+
+    @property
+    def crowded_by(self) -> tuple[Crowding, ...]:
+        """When the period has no window: the critical entries that alone leave none (empty
+        if it takes several together, or if there is a window)."""
+        if self.windows:
+            return ()
+        return crowding(self.critical_runs, self.start, self.end, self.guard, self.min_length)
+
+    def no_window_reason(self) -> str:
+        """Why the period has no window, in one sentence (empty if it has one)."""
+        if self.windows:
+            return ""
+        return no_window_reason(
+            self.critical_runs, self.start, self.end, self.guard, self.min_length
+        )
 
     def to_dict(self) -> dict[str, Any]:
         def local(at: datetime) -> str:
@@ -103,9 +146,11 @@ class QuietReport:
                     "end": local(window.end),
                     "minutes": minutes(window.length),
                     "noncritical_runs": window.noncritical_runs,
+                    "runs_by_entry": dict(window.runs_by_entry),
                 }
                 for window in self.windows
             ],
+            "no_window_because": self.no_window_reason() or None,
             "critical_runs": [
                 {"entry": run.entry, "at": local(run.at)} for run in self.critical_runs
             ],
@@ -176,7 +221,7 @@ def quiet_windows(
     if anchors is None:
         anchors = {}
     runs: list[CriticalRun] = []
-    others: list[list[datetime]] = []  # each entry's runs, ascending
+    others: dict[str, list[datetime]] = {}  # each entry's runs, ascending
     phase_unknown: list[Unplaced] = []
     unsupported: list[Unplaced] = []
     for name, entry in schedules.items():
@@ -189,18 +234,14 @@ def quiet_windows(
             runs.extend(CriticalRun(name, at) for at in times)
             continue
         try:
-            others.append(fire_times(entry, start - ONE_MICROSECOND, end, tz=tz, anchor=anchor))
+            others[name] = fire_times(entry, start - ONE_MICROSECOND, end, tz=tz, anchor=anchor)
         except PhaseUnknown as exc:
             phase_unknown.append(Unplaced(name, str(exc)))
         except UnsupportedSchedule as exc:
             unsupported.append(Unplaced(name, str(exc)))
     runs.sort(key=lambda run: (run.at, run.entry))
     windows = tuple(
-        QuietWindow(
-            free_start,
-            free_end,
-            sum(bisect_right(times, free_end) - bisect_left(times, free_start) for times in others),
-        )
+        _window(free_start, free_end, others)
         for free_start, free_end in _free_stretches([run.at for run in runs], start, end, guard)
         if free_end - free_start >= min_length
     )
@@ -215,8 +256,20 @@ def quiet_windows(
         tuple(runs),
         tuple(phase_unknown),
         tuple(unsupported),
-        len(runs) + sum(len(times) for times in others),
+        len(runs) + sum(len(times) for times in others.values()),
+        {name: tuple(times) for name, times in others.items()},
     )
+
+
+def _window(start: datetime, end: datetime, others: Mapping[str, list[datetime]]) -> QuietWindow:
+    counts = {
+        name: bisect_right(times, end) - bisect_left(times, start) for name, times in others.items()
+    }
+    by_entry = sorted(
+        ((name, count) for name, count in counts.items() if count),
+        key=lambda item: (-item[1], item[0]),
+    )
+    return QuietWindow(start, end, sum(counts.values()), tuple(by_entry))
 
 
 def next_critical_run(
@@ -252,6 +305,48 @@ def next_quiet_window(
 ) -> QuietWindow | None:
     """The first quiet window of ``[now, now + horizon]`` (it starts at `now` when we are inside
     one), or None. A window that reaches the horizon is cut there."""
+    return quiet_at(
+        beat_schedule,
+        critical,
+        now,
+        tz=tz,
+        guard=guard,
+        min_length=min_length,
+        anchors=anchors,
+        horizon=horizon,
+    ).window
+
+
+@dataclass(frozen=True)
+class QuietNow:
+    """Whether a window of the wanted length starts at ``now``, by the report's rule, and if
+    not, which critical runs prevent it and when the next window starts (or why none can)."""
+
+    now: datetime
+    blocking: tuple[CriticalRun, ...]  # runs whose guard reaches into [now, now + min_length]
+    window: QuietWindow | None  # the window starting now, else the next within the horizon
+    no_window_reason: str  # when there is no window: which critical entries leave none
+    crowded: bool  # some critical entry alone leaves no window: waiting cannot help
+
+    @property
+    def quiet(self) -> bool:
+        return self.window is not None and self.window.start == self.now
+
+
+def quiet_at(
+    beat_schedule: Mapping[str, Any],
+    critical: Sequence[str],
+    now: datetime,
+    *,
+    tz: tzinfo,
+    guard: timedelta,
+    min_length: timedelta,
+    anchors: Mapping[str, datetime] | None = None,
+    horizon: timedelta = DEFAULT_HORIZON,
+) -> QuietNow:
+    """The report of ``[now, now + horizon]`` read at its first instant: now is quiet when its
+    first window starts at ``now``; the runs that block it are those that fired less than
+    `guard` ago or fire before ``now + min_length + guard``."""
     now = utc_instant(now, "now")
     report = quiet_windows(
         beat_schedule,
@@ -263,7 +358,61 @@ def next_quiet_window(
         min_length=min_length,
         anchors=anchors,
     )
-    return report.windows[0] if report.windows else None
+    blocking = tuple(
+        run for run in report.critical_runs if now - guard < run.at < now + min_length + guard
+    )
+    return QuietNow(
+        now,
+        blocking,
+        report.windows[0] if report.windows else None,
+        report.no_window_reason(),
+        bool(report.crowded_by),
+    )
+
+
+def crowding(
+    runs: Sequence[CriticalRun],
+    start: datetime,
+    end: datetime,
+    guard: timedelta,
+    min_length: timedelta,
+) -> tuple[Crowding, ...]:
+    """The critical entries whose runs (ascending), each entry on its own, leave no free
+    stretch of `min_length` in ``[start, end]``."""
+    by_entry: dict[str, list[datetime]] = {}
+    for run in runs:
+        by_entry.setdefault(run.entry, []).append(run.at)
+    crowded = []
+    for entry, times in sorted(by_entry.items()):
+        stretches = _free_stretches(times, start, end, guard)
+        if all(free_end - free_start < min_length for free_start, free_end in stretches):
+            gaps = [later - earlier for earlier, later in pairwise(times)]
+            crowded.append(Crowding(entry, len(times), max(gaps, default=None)))
+    return tuple(crowded)
+
+
+def no_window_reason(
+    runs: Sequence[CriticalRun],
+    start: datetime,
+    end: datetime,
+    guard: timedelta,
+    min_length: timedelta,
+) -> str:
+    """Which critical entries leave no window of `min_length` in ``[start, end]``: those that
+    do it alone, else all those with runs there, together."""
+    need = (
+        f"a window of {_duration(min_length)} needs {_duration(2 * guard + min_length)} between "
+        f"two critical runs (the {_duration(guard)} guard on both sides)"
+    )
+    alone = crowding(runs, start, end, guard, min_length)
+    if alone:
+        return f"{'; '.join(item.describe() for item in alone)}, and {need}"
+    entries = sorted({run.entry for run in runs})
+    return f"{', '.join(entries)} together leave no gap long enough: {need}"
+
+
+def _duration(length: timedelta) -> str:
+    return format_duration(length.total_seconds())
 
 
 @contextmanager

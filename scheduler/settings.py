@@ -38,6 +38,7 @@ from beat_handover.beat_lock.timings import (
     LeaseTimings,
 )
 from beat_handover.scheduler.durations import DurationRange, format_duration, parse_duration
+from beat_handover.scheduler.metrics import StatsdTarget, parse_statsd_url
 
 PREFIX = "beat_lock_"
 CATCH_UP_POLICIES = ("latest", "all", "none")
@@ -104,6 +105,17 @@ def _positive_int(value: Any, source: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{source} must be a whole number of at least 1, got {value!r}")
     return value
+
+
+def _flag(value: Any, source: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ConfigError(f"{source} must be true or false, got {value!r}")
 
 
 def _names(value: Any, source: str) -> tuple[str, ...]:
@@ -220,6 +232,19 @@ SETTINGS: dict[str, Setting] = {
         7 * DAY,
         "how long the worker-side guard remembers that a run was executed",
     ),
+    "beat_lock_statsd_url": Setting(
+        parse_statsd_url,
+        None,
+        "where beat sends its metrics: statsd://HOST:PORT/PREFIX (add ?tags=graphite for a "
+        "statsd without tags); unset: the STATSD_HOST, STATSD_PORT and STATSD_PREFIX "
+        "environment variables, or no statsd",
+    ),
+    "beat_lock_metrics_emf": Setting(
+        _flag,
+        False,
+        "also write beat's metrics as CloudWatch EMF JSON lines on standard output (ECS "
+        "forwards them to CloudWatch Logs, which makes them metrics)",
+    ),
 }
 
 
@@ -237,6 +262,8 @@ class BeatLockSettings:
     max_lateness_seconds: float
     catch_up_limit: int
     guard_ttl_seconds: float
+    statsd: StatsdTarget | None = None
+    metrics_emf: bool = False
 
     @property
     def grace_seconds(self) -> float:
@@ -321,6 +348,8 @@ class BeatLockSettings:
             max_lateness_seconds=value("beat_lock_max_lateness_seconds"),
             catch_up_limit=value("beat_lock_catch_up_limit"),
             guard_ttl_seconds=value("beat_lock_guard_ttl_seconds"),
+            statsd=value("beat_lock_statsd_url"),
+            metrics_emf=value("beat_lock_metrics_emf"),
         )
         if settings.max_lateness_seconds < settings.grace_seconds:
             raise ConfigError(

@@ -40,11 +40,17 @@ class Console:
     """Human output of one command (the procedure's :class:`~.model.Progress`)."""
 
     def __init__(
-        self, *, json_mode: bool = False, stream: TextIO | None = None, no_color: bool = False
+        self,
+        *,
+        json_mode: bool = False,
+        stream: TextIO | None = None,
+        no_color: bool = False,
+        plain_every_seconds: float = PLAIN_PROGRESS_EVERY_SECONDS,
     ) -> None:
         self.stream = stream if stream is not None else (sys.stderr if json_mode else sys.stdout)
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.colour = colour_wanted(self.stream, no_color=no_color)
+        self.plain_every_seconds = plain_every_seconds
         self._shown_width = 0  # of the progress line on screen; 0 when there is none
         self._last_progress_at: float | None = None
 
@@ -80,7 +86,7 @@ class Console:
             self._shown_width = max(self._shown_width, len(text))
             self._last_progress_at = elapsed_seconds
             return
-        due = (self._last_progress_at or 0.0) + PLAIN_PROGRESS_EVERY_SECONDS
+        due = (self._last_progress_at or 0.0) + self.plain_every_seconds
         if elapsed_seconds >= due:
             click.echo(f"  {label}: {format_duration(round(elapsed_seconds))}", file=self.stream)
             self._last_progress_at = elapsed_seconds

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 import click
 
-from beat_handover.beat_lock.errors import StoreUnavailable
-from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.beat_lock.errors import BeatLockError, StoreUnavailable
+from beat_handover.handover.app_schedule import load_app_schedule
 from beat_handover.handover.cli.params import (
     INTERVAL,
     Duration,
@@ -20,9 +20,16 @@ from beat_handover.handover.cli.params import (
     get_connection,
     json_option,
 )
+from beat_handover.handover.exit_codes import ExitCode
 from beat_handover.handover.history import event_json, lock_history_lines
 from beat_handover.handover.instants import clock_time
-from beat_handover.handover.lock_status import snapshot_json, snapshot_lines, take_snapshot
+from beat_handover.handover.lock_status import (
+    Overview,
+    missing_lock_line,
+    overview_json,
+    overview_lines,
+    take_overview,
+)
 from beat_handover.handover.lock_table import init_table
 from beat_handover.scheduler.durations import format_duration
 
@@ -40,25 +47,38 @@ from beat_handover.scheduler.durations import format_duration
     help="How often --watch refreshes.",
 )
 def status(as_json: bool, watch: bool, interval: float) -> None:
-    """Who leads, the pin, live participants, recent handovers.
+    """Every entry point at a glance: beat's lock and every route.
 
-    Also the token, the lease's age and the participants of each environment, once, as JSON,
-    or refreshed until Ctrl-C."""
+    Beat: who leads, the token, the pin, the participants of each environment, the last runs,
+    late runs (with -A), what needs attention, recent handovers. Each route: its percentage,
+    sides, since when, its last change and any rollout under way. Once, as JSON, or refreshed
+    until Ctrl-C. A lock name never acquired in the store exits 2, naming the locks it holds."""
     connection = get_connection()
-    store, name = connection.store(), connection.settings().name
+    schedule, late_unknown = None, ""
+    if connection.load_app() is not None:
+        try:
+            schedule = load_app_schedule(connection)
+        except BeatLockError as exc:
+            late_unknown = f"the app's schedule could not be read: {exc}"
+
+    def take() -> Overview:
+        return take_overview(connection, schedule=schedule, late_unknown=late_unknown)
+
     if watch:
-        watch_lock(store, name, as_json=as_json, interval_seconds=interval)
+        watch_overview(take, as_json=as_json, interval_seconds=interval)
         return
-    snapshot = take_snapshot(store, name)
+    overview = take()
     if as_json:
-        click.echo(json.dumps(snapshot_json(snapshot), indent=2))
+        click.echo(json.dumps(overview_json(overview), indent=2))
     else:
-        click.echo("\n".join(snapshot_lines(snapshot)))
+        click.echo("\n".join(overview_lines(overview)))
+    if overview.beat.record is None:
+        click.echo(f"Error: {missing_lock_line(overview.beat)}", err=True)
+        raise click.exceptions.Exit(ExitCode.USAGE)
 
 
-def watch_lock(
-    store: LeaseStore,
-    name: str,
+def watch_overview(
+    take: Callable[[], Overview],
     *,
     as_json: bool,
     interval_seconds: float,
@@ -70,17 +90,17 @@ def watch_lock(
     try:
         while True:
             try:
-                snapshot = take_snapshot(store, name)
+                overview = take()
             except StoreUnavailable as exc:
                 text = f"{clock_time(datetime.now(UTC))}: the store did not answer ({exc})"
                 click.echo(json.dumps({"error": str(exc)}) if as_json else text)
             else:
                 if as_json:
-                    click.echo(json.dumps(snapshot_json(snapshot)))
+                    click.echo(json.dumps(overview_json(overview)))
                 else:
                     if tty:
                         click.clear()
-                    click.echo("\n".join(snapshot_lines(snapshot)))
+                    click.echo("\n".join(overview_lines(overview)))
                     click.echo(
                         f"(refreshing every {format_duration(interval_seconds)}; Ctrl-C to stop)"
                         if tty

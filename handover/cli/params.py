@@ -27,6 +27,8 @@ QUIET_GUARD = DurationRange(low=1, high=DAY, off="none", bare=False)
 MIN_LENGTH = DurationRange(low=1, high=7 * DAY, off="any length", bare=False)
 CACHE_TTL = DurationRange(low=1, high=MAX_CACHE_TTL_SECONDS, whole=True)
 ORIGIN_TIMEOUT = DurationRange(low=1, high=HOUR, whole=True)
+BAKE = DurationRange(low=1, high=7 * DAY, whole=True)
+DRAIN_TIMEOUT = DurationRange(low=1, high=7 * DAY)
 
 
 class Duration(click.ParamType):

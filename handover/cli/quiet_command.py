@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 
@@ -17,6 +18,7 @@ from beat_handover.handover.cli.params import (
     get_connection,
     json_option,
 )
+from beat_handover.handover.quiet_page import render_page
 from beat_handover.handover.quiet_period import resolve_period
 from beat_handover.handover.quiet_table import render_table
 from beat_handover.scheduler import quiet
@@ -63,6 +65,14 @@ from beat_handover.scheduler import quiet
     help="Shortest window worth reporting.",
 )
 @json_option("Print JSON for tools instead of a table.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    metavar="FILE",
+    help="Also write the period as a timeline to FILE: one self-contained HTML page (no "
+    "network), a row per day.",
+)
 def quiet_windows(
     start_text: str | None,
     end_text: str | None,
@@ -72,6 +82,7 @@ def quiet_windows(
     guard: float,
     min_length: float,
     as_json: bool,
+    html_path: Path | None,
 ) -> None:
     """When is it safe to move beat?
 
@@ -108,6 +119,11 @@ def quiet_windows(
         min_length=timedelta(seconds=min_length),
         anchors=app_schedule.anchors,
     )
+    if html_path is not None:
+        write_page(html_path, render_page(report, generated=datetime.now(UTC)))
+        click.echo(
+            f"Wrote the timeline of {len(report.windows)} quiet windows to {html_path}", err=True
+        )
     if as_json:
         document = report.to_dict()
         document["phase_unknown_reason"] = (
@@ -116,3 +132,13 @@ def quiet_windows(
         click.echo(json.dumps(document, indent=2))
     else:
         click.echo(render_table(report, phase_unknown_reason=app_schedule.phase_unknown_reason))
+
+
+def write_page(path: Path, page: str) -> None:
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"--html {path}: cannot write the page ({exc.strerror}); give a file in a "
+            "directory you can write to"
+        ) from None

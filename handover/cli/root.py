@@ -39,11 +39,11 @@ INTRO = """Move Celery beat between environments safely, and steer the percentag
 
 \b
   handover --to ecs          check, announce, pin to ecs, confirm, report
-  handover status [--watch]  who leads, the pin, live participants, handovers
+  handover status [--watch]  beat and every route at a glance
   handover history           the lock's history: handovers, pins, roll-backs
   handover init              create the lock table, print the IAM policies
   handover quiet-windows     when it is safe to move beat: no critical run
-  handover route ...         steer the percentage routers (CloudFront, SES)
+  handover route ...         steer the routers: set, rollout, drain
 
 Connection options (-A/--app, --lock-url, --lock-name) work before or after a command.
 Durations are written 90s, 10m or 1h30m; a bare number is seconds, except for --guard and
@@ -111,7 +111,7 @@ def report_error(exc: BeatLockError) -> ExitCode:
 @click.option(
     "--force",
     is_flag=True,
-    help="Go ahead although a critical entry fires within the guard (still printed).",
+    help="Go ahead although a critical entry fired or fires within the guard (still printed).",
 )
 @click.option("--dry-run", is_flag=True, help="Run the preflight only; change nothing.")
 @click.option(

@@ -4,21 +4,30 @@ over :mod:`beat_handover.handover.routes`."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import click
 
+from beat_handover.handover.alarms import Alarms
+from beat_handover.handover.cli.console import Console
 from beat_handover.handover.cli.params import (
+    BAKE,
     CACHE_TTL,
+    DRAIN_TIMEOUT,
+    INTERVAL,
     ORIGIN_TIMEOUT,
     Duration,
     connection_options,
     get_connection,
     json_option,
 )
+from beat_handover.handover.drain import Queues, drain_state, wait_for_drain
+from beat_handover.handover.exit_codes import ExitCode
 from beat_handover.handover.history import change_json, route_history_lines
+from beat_handover.handover.rollouts import Outcome, Plan, RolloutRun, parse_steps_option
 from beat_handover.handover.routes import Routes, describe, follow_note, route_errors, route_json
 from beat_handover.routers.config import json_object
 from beat_handover.routers.packaging import HANDLERS, sha256_of
@@ -28,6 +37,7 @@ from beat_handover.routers.route_format import (
     format_percent,
     parse_percent,
 )
+from beat_handover.scheduler.durations import format_duration
 
 
 @click.group(name="route")
@@ -166,6 +176,152 @@ def set_percent(name: str, percent: str, reason: str) -> None:
 def abort(name: str, reason: str) -> None:
     """Send everything back to the old side at once (0 %)."""
     _change(name, Decimal(0), action="abort", reason=reason)
+
+
+@route.command(name="rollout")
+@click.argument("name")
+@click.option(
+    "--steps",
+    metavar="P,P,...",
+    help="Percentages to raise the route to in turn, rising, e.g. 1,5,25,50,100.",
+)
+@click.option(
+    "--bake",
+    type=Duration(BAKE),
+    metavar="DURATION",
+    help="How long each step holds, alarms quiet, before the next (and the last before the "
+    "rollout ends). Needed with --steps.",
+)
+@click.option(
+    "--abort-on-alarm",
+    "alarms",
+    multiple=True,
+    metavar="ALARM",
+    help="CloudWatch alarm whose ALARM state sets the route back to 0 % (repeatable).",
+)
+@click.option(
+    "--allow-insufficient-data",
+    is_flag=True,
+    help="Do not abort on an alarm in INSUFFICIENT_DATA (by default it aborts, as AppConfig).",
+)
+@click.option(
+    "--alarm-region",
+    metavar="REGION",
+    help="Region of the alarms (default: the lock URL's). CloudFront's metrics are in us-east-1.",
+)
+@click.option("--yes", is_flag=True, help="Allow a step that raises the share by over 50 points.")
+@click.option(
+    "--take-over",
+    is_flag=True,
+    help="Continue a rollout whose process went silent (its next write overdue by 2 minutes).",
+)
+@click.option("--no-color", is_flag=True, help="No colour, even on a terminal.")
+@connection_options
+def rollout(
+    name: str,
+    steps: str | None,
+    bake: float | None,
+    alarms: tuple[str, ...],
+    allow_insufficient_data: bool,
+    alarm_region: str | None,
+    yes: bool,
+    take_over: bool,
+    no_color: bool,
+) -> None:
+    """Raise a route step by step, baking each step; abort on an alarm.
+
+    Runs in the foreground. Each step is held for --bake while the alarms stay quiet; an alarm
+    in ALARM (or INSUFFICIENT_DATA, unless --allow-insufficient-data) sets the route back to 0 %
+    at once and exits 4. Ctrl-C leaves the route at its step; run the command again without
+    --steps to resume. The rollout is kept in the route item: `handover status` shows it and
+    a second rollout of the route is refused. Every step is in `handover route history`."""
+    plan = None
+    if steps is not None:
+        if bake is None:
+            raise click.UsageError("--steps needs --bake DURATION (how long each step holds)")
+        plan = Plan(
+            parse_steps_option(steps),
+            int(bake),
+            tuple(dict.fromkeys(alarms)),
+            insufficient_data_aborts=not allow_insufficient_data,
+        )
+    elif bake is not None or alarms or allow_insufficient_data:
+        raise click.UsageError(
+            "--bake, --abort-on-alarm and --allow-insufficient-data go with --steps; to resume "
+            f"a rollout, give none of them: handover route rollout {name}"
+        )
+    routes = Routes(get_connection())
+    region = alarm_region or routes.region
+    # A bake lasts minutes to hours: off a terminal, a line a minute is enough of a pulse.
+    console = Console(no_color=no_color, plain_every_seconds=60.0)
+    run = RolloutRun(
+        routes,
+        name,
+        alarms_for=lambda chosen: Alarms(
+            chosen.alarms,
+            region=region,
+            insufficient_data_aborts=chosen.insufficient_data_aborts,
+        ),
+        progress=console,
+    )
+    result = run.run(plan, yes=yes, take_over=take_over)
+    if result.outcome is Outcome.DONE:
+        console.line(result.message)
+        return
+    console.loud(result.message)
+    raise click.exceptions.Exit(
+        {
+            Outcome.ABORTED: ExitCode.ROLLED_BACK,
+            Outcome.STOPPED: ExitCode.INTERRUPTED,
+            Outcome.HALTED: ExitCode.REFUSED,
+        }[result.outcome]
+    )
+
+
+@route.command()
+@click.argument("name")
+@click.option("--wait", is_flag=True, help="Wait, showing progress, until the old side drains.")
+@click.option(
+    "--timeout",
+    type=Duration(DRAIN_TIMEOUT),
+    default="1h",
+    show_default=True,
+    metavar="DURATION",
+    help="How long --wait waits before giving up (exit 3).",
+)
+@click.option(
+    "--interval",
+    type=Duration(INTERVAL),
+    default="10s",
+    show_default=True,
+    metavar="DURATION",
+    help="How often --wait counts the queues.",
+)
+@json_option("One JSON object (after the wait, with --wait).")
+@connection_options
+def drain(name: str, wait: bool, timeout: float, interval: float, as_json: bool) -> None:
+    """Has the old side of an SES-receipts route drained?
+
+    Counts each side's SQS queue (waiting, in flight, delayed) and says whether the old side
+    has drained: the route at 100 % for longer than its cache TTL and the old queue empty.
+    Exits 0 when drained, 3 when not (with --wait: not within --timeout)."""
+    routes = Routes(get_connection())
+    queues = Queues(routes.region)
+    console = Console(json_mode=as_json)
+    if wait:
+        state = wait_for_drain(
+            routes, name, queues, timeout_seconds=timeout, every_seconds=interval, progress=console
+        )
+    else:
+        state = drain_state(routes, name, queues)
+    if as_json:
+        click.echo(json.dumps(state.as_json(), indent=2))
+    else:
+        click.echo("\n".join(state.lines(datetime.now(UTC))))
+    if not state.drained:
+        if wait:
+            console.loud(f"not drained within {format_duration(timeout)}")
+        raise click.exceptions.Exit(ExitCode.REFUSED)
 
 
 @route.command(name="history")

@@ -6,9 +6,10 @@ transport), two real ``celery beat -S leased`` processes labelled paas and ecs, 
 that records every run it receives. Then, step by step, it runs the real ``handover`` commands
 and checks what it shows: who leads, when it is safe to move, the handover to ecs, each slot
 received exactly once and from which environment, what a SIGKILL of the ecs beat does, and a
-CloudFront route moved from 0 to 10 %. Every check is a claim: the demo exits 0 if all held,
-1 naming the claims that did not, 130 on Ctrl-C (143 on SIGTERM), and in every case stops
-everything it started and removes its temporary directory.
+CloudFront route moved from 0 to 10 %, then raised step by step until a CloudWatch alarm (in
+moto) sends it back to 0 %, and the overview of it all (``handover status``). Every check is a
+claim: the demo exits 0 if all held, 1 naming the claims that did not, 130 on Ctrl-C (143 on
+SIGTERM), and in every case stops everything it started and removes its temporary directory.
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import boto3
 
 from beat_handover.beat_lock.errors import ConfigError
 from beat_handover.handover.demo.narrator import ClaimFailed, Narrator
@@ -34,6 +40,7 @@ from beat_handover.handover.demo.stage import (
     REGION,
     TABLE,
     TIMEZONE,
+    CommandResult,
     Interrupted,
     Stage,
     signals_interrupt,
@@ -49,12 +56,17 @@ from beat_handover.handover.testing.received_runs import (
 )
 from beat_handover.routers.cloudfront import make_handler
 from beat_handover.routers.route_format import DEFAULT_CACHE_TTL_SECONDS
+from beat_handover.routers.route_store import dynamodb_client, get_route, history
 from beat_handover.scheduler.durations import format_duration
 from beat_handover.scheduler.settings import BeatLockSettings
 
+ALARM = "web-5xx"
+ROLLOUT_STEPS = (20, 30)
+ROLLOUT_BAKE_SECONDS = 3  # long enough for the demo to set the alarm while the second bakes
 STARTUP_SECONDS = 60.0  # a celery process on a loaded two-core machine
 HEARTBEAT = timedelta(seconds=1)  # the demo app's heartbeat entry, caught up with policy all
 VISITORS = 1000
+PAGE_NAME = "beat-handover-quiet-windows.html"
 
 
 def letters_time(now: datetime) -> str:
@@ -151,11 +163,18 @@ def look(stage: Stage, say: Narrator) -> None:
     )
 
     say.step("When is it safe to move beat?")
-    quiet = stage.handover("quiet-windows")
+    # Kept after the demo (its directory is removed) so the page can be opened in a browser.
+    page = Path(tempfile.gettempdir()) / PAGE_NAME
+    quiet = stage.handover("quiet-windows", "--html", str(page))
     say.command(quiet)
     say.claim(
         "the quiet-window report places the critical letters run and the windows around it",
         quiet.returncode == 0 and "critical letters:" in quiet.stdout,
+    )
+    drawn = page.read_text() if page.exists() else ""
+    say.claim(
+        f"the same windows drawn as a timeline, with no network needed: open {page}",
+        "letters" in drawn and "<script src" not in drawn and "<link" not in drawn,
     )
 
 
@@ -349,6 +368,104 @@ def route(stage: Stage, say: Narrator) -> None:
     )
 
 
+def rollout(stage: Stage, say: Narrator) -> None:
+    """``handover route rollout`` raises web step by step; an alarm set during the second
+    step's bake sends it back to 0 %."""
+    say.step("Raise web step by step; an alarm aborts")
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    cloudwatch.put_metric_alarm(
+        AlarmName=ALARM,
+        MetricName="5xxErrorRate",
+        Namespace="AWS/CloudFront",
+        Dimensions=[{"Name": "DistributionId", "Value": "EDFDVBD6EXAMPLE"}],
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="no 5xx")
+    say.say(
+        f"CloudWatch alarm {ALARM} (web's 5xx rate over 5 %), in moto, is OK. The rollout "
+        f"holds each step for its bake time and looks at the alarm all along; here the alarm "
+        f"fires while {ROLLOUT_STEPS[1]} % bakes (the demo sets its state, as a burst of 5xx "
+        "would)."
+    )
+    ran: list[CommandResult] = []
+    command = threading.Thread(
+        target=lambda: ran.append(
+            stage.handover(
+                "route",
+                "rollout",
+                "web",
+                "--steps",
+                ",".join(map(str, ROLLOUT_STEPS)),
+                "--bake",
+                f"{ROLLOUT_BAKE_SECONDS}s",
+                "--abort-on-alarm",
+                ALARM,
+            )
+        ),
+        daemon=True,
+    )
+    command.start()
+    client = dynamodb_client(REGION)
+    wait_for(
+        lambda: (
+            get_route(client, TABLE, "web").percent == ROLLOUT_STEPS[1] or not command.is_alive()
+        ),
+        STARTUP_SECONDS,
+        f"web to reach {ROLLOUT_STEPS[1]} %",
+    )
+    cloudwatch.set_alarm_state(
+        AlarmName=ALARM, StateValue="ALARM", StateReason="Threshold Crossed: 5xx rate 9.5 > 5"
+    )
+    command.join(STARTUP_SECONDS)
+    if not ran:
+        raise RuntimeError("handover route rollout did not finish")
+    (result,) = ran
+    say.command(result)
+    after = get_route(client, TABLE, "web")
+    changes = [
+        (change.action, change.new_percent)
+        for change in reversed(history(client, TABLE, "web", limit=4))
+    ]
+    say.claim(
+        "the first step baked with the alarm quiet, the second was aborted by it: exit 4",
+        result.returncode == ExitCode.ROLLED_BACK
+        and changes[1:]
+        == [
+            ("rollout-step", ROLLOUT_STEPS[0]),
+            ("rollout-step", ROLLOUT_STEPS[1]),
+            ("rollout-abort", 0),
+        ],
+        f"exit {result.returncode}, changes {changes}",
+    )
+    say.claim(
+        "web is back at 0 %, the rollout over, the alarm named in the route's history",
+        after.percent == 0 and after.rollout is None and ALARM in after.reason,
+        f"{after.percent} %, {after.reason!r}",
+    )
+    shown = stage.handover("route", "history", "web", "--limit", "4")
+    say.command(shown)
+
+
+def overview(stage: Stage, say: Narrator) -> None:
+    """``handover status``: beat and every route, on one screen."""
+    say.step("The whole migration at a glance")
+    status = stage.handover("status")
+    say.command(status)
+    lines = status.stdout.splitlines()
+    say.claim(
+        "handover status shows beat's leader and the web route with its last change, in 80 columns",
+        status.returncode == 0
+        and re.search(r"holder:\s+paas", status.stdout)
+        and "  web (cloudfront): 0% to ecs, the rest to paas" in status.stdout
+        and "    last: rollout-abort " in status.stdout
+        and all(len(line) <= 80 for line in lines),
+    )
+
+
 def visit(handler: Any) -> dict[str, str]:
     """One request per visitor; the side each was sent to."""
     sides = {}
@@ -443,6 +560,8 @@ def story(stage: Stage, say: Narrator) -> None:
     hand_over(stage, say, app)
     crash(stage, say, app)
     route(stage, say)
+    rollout(stage, say)
+    overview(stage, say)
 
 
 def run() -> int:

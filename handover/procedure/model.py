@@ -16,6 +16,7 @@ from beat_handover.beat_lock.record import LeaseRecord
 from beat_handover.handover.exit_codes import ExitCode
 from beat_handover.handover.instants import clock_time
 from beat_handover.scheduler.durations import format_duration
+from beat_handover.scheduler.quiet import CriticalRun
 
 
 @dataclass(frozen=True)
@@ -130,15 +131,22 @@ class RollbackReport:
 
 @dataclass(frozen=True)
 class CriticalOutlook:
-    """The next critical run after now, and when a quiet window long enough for a handover
-    begins. ``unknown`` says why nothing could be computed (no app given, an interval entry
-    that never ran); the guard then refuses unless forced: "cannot tell" is not "quiet"."""
+    """The critical runs around now, by the quiet-window report's rule (a guard on both sides
+    of each): ``blocking`` holds the runs that keep a handover from starting now (none: quiet),
+    ``quiet_from`` when the next window long enough for a handover begins, and when there is
+    none, ``no_window`` says which entries leave none (``crowded``: an entry does it alone, so
+    waiting cannot help). ``next_*`` is the next critical run after now. ``unknown`` says why
+    nothing could be computed (no app given, an interval entry that never ran); the guard then
+    refuses unless forced: "cannot tell" is not "quiet"."""
 
     entries: tuple[str, ...]
     next_entry: str | None = None
     next_at: datetime | None = None
     quiet_from: datetime | None = None
     unknown: str | None = None
+    blocking: tuple[CriticalRun, ...] = ()
+    no_window: str | None = None
+    crowded: bool = False
 
 
 Outlook = Callable[[LeaseRecord | None], CriticalOutlook]

@@ -3,7 +3,10 @@
 A thin adapter over the quiet-window computation (:mod:`beat_handover.scheduler.quiet`, through the
 app reader of :mod:`beat_handover.handover.app_schedule`), so the guard refuses exactly the runs
 beat would send: same schedules, same time zone, same fire-time rules, and the last claimed slots in
-the store as the phase of interval entries.
+the store as the phase of interval entries; and by the report's own rule
+(:func:`beat_handover.scheduler.quiet.quiet_at`): now is quiet only if the report would put a
+window long enough for the handover starting now, so a run that fired less than the guard ago
+blocks as one about to fire does.
 """
 
 from __future__ import annotations
@@ -66,12 +69,15 @@ def critical_outlook(
     )
     try:
         run = anchored.next_critical_run(now)
-        quiet = anchored.next_quiet_window(now, guard=guard, min_length=window)
+        around = anchored.quiet_at(now, guard=guard, min_length=window)
     except (PhaseUnknown, UnsupportedSchedule) as exc:
         return CriticalOutlook(entries, unknown=str(exc))
     return CriticalOutlook(
         entries,
         next_entry=None if run is None else run.entry,
         next_at=None if run is None else run.at,
-        quiet_from=None if quiet is None else quiet.start,
+        quiet_from=None if around.window is None else around.window.start,
+        blocking=around.blocking,
+        no_window=around.no_window_reason or None,
+        crowded=around.crowded,
     )

@@ -3,8 +3,9 @@
 The checks, in order: the store answers; who holds the lease now; whether the target already
 leads (then there is nothing to do); at least one live participant of the target environment
 whose wall clock is within the allowed skew of the store's (a skewed one will not lead); no
-critical entry fires within the guard. Every check after the store's runs even when an earlier
-one refused, so the operator sees all the problems at once. Preflight only reads.
+critical entry fired or fires within the guard of a handover starting now (the quiet-window
+report's rule). Every check after the store's runs even when an earlier one refused, so the
+operator sees all the problems at once. Preflight only reads.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from beat_handover.handover.procedure.model import (
     Verdict,
 )
 from beat_handover.scheduler.durations import format_duration
-from beat_handover.scheduler.quiet import DEFAULT_HORIZON
+from beat_handover.scheduler.quiet import DEFAULT_HORIZON, CriticalRun
 
 OK, REFUSED, FAILED, FORCED, STOP = (
     CheckStatus.OK,
@@ -178,28 +179,52 @@ def _critical_check(outlook: CriticalOutlook, guard_seconds: float, force: bool)
     name = "critical entries"
     guard = format_duration(guard_seconds)
     blocked = REFUSED if not force else FORCED
-    advice = "" if force else "; wait for it, or use --force"
+    wait = "" if force else "; wait for it, or use --force"
     if outlook.unknown is not None:
-        return Check(name, blocked, f"cannot tell when they fire: {outlook.unknown}{advice}")
+        return Check(name, blocked, f"cannot tell when they fire: {outlook.unknown}{wait}")
     if not outlook.entries:
         return Check(name, OK, "none configured (beat_lock_critical is empty)")
-    if outlook.next_at is None:
-        return Check(name, OK, f"none of {', '.join(outlook.entries)} is due to fire again")
-    in_seconds = (outlook.next_at - datetime.now(UTC)).total_seconds()
-    when = f"{outlook.next_entry} at {clock_time(outlook.next_at)}"
-    if in_seconds > guard_seconds:
+    now = datetime.now(UTC)
+    if not outlook.blocking:
+        if outlook.next_at is None:
+            return Check(name, OK, f"none of {', '.join(outlook.entries)} is due to fire again")
+        in_seconds = (outlook.next_at - now).total_seconds()
         return Check(
             name,
             OK,
-            f"none fires within the {guard} guard (next: {when}, in "
-            f"{format_duration(max(in_seconds, 0.0))})",
+            f"none fired or fires within the {guard} guard (next: {outlook.next_entry} at "
+            f"{clock_time(outlook.next_at)}, in {format_duration(max(in_seconds, 0.0))})",
         )
-    quiet = f"no quiet window in the next {DEFAULT_HORIZON.days} days"
+    runs, verb = _blocking(outlook.blocking, now)
     if outlook.quiet_from is not None:
-        quiet = f"the next quiet window of {guard} starts at {clock_time(outlook.quiet_from)}"
+        then = f"the next quiet window starts at {clock_time(outlook.quiet_from)}{wait}"
+    elif outlook.crowded:
+        # Waiting cannot help: an entry on its own leaves no window, now or later.
+        advice = "" if force else "; shorten --guard, or use --force"
+        then = f"no quiet window can come: {outlook.no_window}{advice}"
+    else:
+        advice = "" if force else "; use --force"
+        days = DEFAULT_HORIZON.days
+        then = f"no quiet window in the next {days} days: {outlook.no_window}{advice}"
     return Check(
-        name,
-        blocked,
-        f"{when} (in {format_duration(max(in_seconds, 0.0))}) is inside the {guard} guard; "
-        f"{quiet}{advice}",
+        name, blocked, f"{runs} {verb} within the {guard} guard of a handover starting now; {then}"
     )
+
+
+def _blocking(runs: tuple[CriticalRun, ...], now: datetime) -> tuple[str, str]:
+    """The runs that block now, as the last one before and the first one after it (an
+    every-second entry blocks hundreds), and the verb that agrees with them."""
+    before = [run for run in runs if run.at < now][-1:]
+    after = [run for run in runs if run.at >= now][:1]
+    shown = [_critical_run(run.entry, run.at, now) for run in (*before, *after)]
+    more = len(runs) - len(shown)
+    text = " and ".join(shown) + (f" (and {more} more critical runs)" if more else "")
+    return text, "is" if len(runs) == 1 else "are"
+
+
+def _critical_run(entry: str | None, at: datetime, now: datetime) -> str:
+    """``letters at 10:15 (in 3m)``, or ``letters ran at 10:15 (2m ago)``."""
+    seconds = (at - now).total_seconds()
+    if seconds < 0:
+        return f"{entry} ran at {clock_time(at)} ({format_duration(-seconds)} ago)"
+    return f"{entry} at {clock_time(at)} (in {format_duration(seconds)})"

@@ -38,10 +38,16 @@ Critical: billing-nightly, letters-weekday; guard 10m either side of each critic
 
   START (local)         END (local)           UTC                          LENGTH  RUNS INSIDE
   Wed 17 Jun 00:00 BST  Wed 17 Jun 01:50 BST  16 Jun 23:00 - 17 Jun 00:50  1h50m   610
+      runs inside: health-db 111, health-queue 111, health-redis 111, inbox-poll 111,
+        metrics-push 111, refresh-search 8, 10 more entries 47
       critical billing-nightly: Wed 17 Jun 02:00 BST (17 Jun 01:00 UTC)
   Wed 17 Jun 02:10 BST  Wed 17 Jun 17:20 BST  17 Jun 01:10 - 17 Jun 16:20  15h10m  5012
+      runs inside: health-db 911, health-queue 911, health-redis 911, inbox-poll 911,
+        metrics-push 911, expire-sessions 61, 14 more entries 396
       critical letters-weekday: Wed 17 Jun 17:30 BST (17 Jun 16:30 UTC)
   Wed 17 Jun 17:40 BST  Thu 18 Jun 00:00 BST  17 Jun 16:40 - 17 Jun 23:00  6h20m   2087
+      runs inside: health-db 381, health-queue 381, health-redis 381, inbox-poll 381,
+        metrics-push 381, expire-sessions 26, 10 more entries 156
 
 Not counted, phase unknown (beat_lock_url is not set, so no claimed slots could be read): heartbeat,
   queue-depth, cache-stats, token-refresh, reconcile-ledger
@@ -93,6 +99,10 @@ def test_json_for_tools() -> None:
         ],
         "unsupported": [],
         "phase_unknown_reason": "beat_lock_url is not set, so no claimed slots could be read",
+        "no_window_because": (
+            "letters-weekday runs once, its guard covering the whole period, and a window of "
+            "1m30s needs 3h1m30s between two critical runs (the 1h30m guard on both sides)"
+        ),
     }
 
 
@@ -346,11 +356,16 @@ def test_handover_process_json_shape(processes) -> None:
         "phase_unknown",
         "unsupported",
         "phase_unknown_reason",
+        "no_window_because",
     }
     assert document["timezone"] == "Europe/London"
+    assert document["no_window_because"] is None
     assert [set(window) for window in document["windows"]] == [
-        {"start", "end", "minutes", "noncritical_runs"}
+        {"start", "end", "minutes", "noncritical_runs", "runs_by_entry"}
     ] * 3
+    for window in document["windows"]:
+        assert sum(window["runs_by_entry"].values()) == window["noncritical_runs"]
+    assert document["windows"][0]["runs_by_entry"]["refresh-search"] == 8
     assert [
         (w["start"], w["end"], w["minutes"], w["noncritical_runs"]) for w in document["windows"]
     ] == [

@@ -12,8 +12,9 @@ import pytest
 from celery import Celery
 from celery.schedules import crontab
 
-from beat_handover.handover.cli.lock_commands import watch_lock
+from beat_handover.handover.cli.lock_commands import watch_overview
 from beat_handover.handover.connection import Connection
+from beat_handover.handover.lock_status import take_overview
 from beat_handover.handover.procedure.outlook import outlook_for
 from tests.handover.running import run
 
@@ -35,15 +36,18 @@ def test_status_shows_holder_token_pin_participants_and_recent_handovers(lock, p
     assert result.exit_code == 0, result.output
     record = lock.read()
     lines = result.output.splitlines()
-    assert lines[0].startswith(f"Lock {lock.name!r} on redis at {lock.url}, at ")
+    assert lines[0] == f"Lock {lock.name!r} on redis at {lock.url}"
+    assert lines[1].startswith("  read at:      ")
     assert f"  holder:       ecs (instance {record.holder.instance_id})" in lines
     assert f"  token:        {record.token}" in lines
     assert "  pin:          ecs" in lines
     assert any(
         line.startswith("  lease:        renewed ") and " ago, held for " in line for line in lines
     )
-    assert any(line.startswith("    ecs: 1 live: ") and "(leader, seen" in line for line in lines)
-    assert any(line.startswith("    paas: 1 live: ") and "(standby, seen" in line for line in lines)
+    assert any(line.startswith("    ecs: 1 live: leader (seen ") for line in lines)
+    assert any(line.startswith("    paas: 1 live: standby (seen ") for line in lines)
+    assert "  attention:    none" in lines
+    assert all(len(line) <= 80 for line in lines)
     assert any(" handover  done " in line and "from=paas" in line for line in lines)
 
     document = json.loads(
@@ -70,9 +74,8 @@ def test_status_and_preflight_show_a_pending_announcement(lock, paas_leads):
     document = json.loads(run("status", "--json", *options).output)
     preflight = run(*options, "--to", "ecs", "--dry-run")
 
-    assert (
-        f"\n  pin:          none (any environment may lead)\n  pending:      {pending}\n"
-    ) in status
+    assert "\n  pin:          none (any environment may lead)\n  pending:      handover" in status
+    assert pending in " ".join(status.split())
     assert document["lease"]["handover_to"] == "ecs"
     assert document["lease"]["handover_announced_at"].startswith(str(datetime.now(UTC).year))
     assert preflight.exit_code == 3  # no live ecs participant
@@ -87,7 +90,10 @@ def test_status_watch_refreshes_until_interrupted(lock, paas_leads, capsys):
         if len(naps) == 3:
             raise KeyboardInterrupt
 
-    watch_lock(lock.store, lock.name, as_json=True, interval_seconds=0.5, sleep=sleep)
+    connection = Connection(lock_url=lock.url, lock_name=lock.name)
+    watch_overview(
+        lambda: take_overview(connection), as_json=True, interval_seconds=0.5, sleep=sleep
+    )
 
     lines = [line for line in capsys.readouterr().out.splitlines() if line]
     assert naps == [0.5, 0.5, 0.5]

@@ -111,6 +111,7 @@ def test_the_operator_policy_allows_status_handover_and_set_up(table):
     operator.participants("beat")
     operator.events("beat")
     operator.last_claims("beat")
+    assert operator.lock_names() == ["beat"]
     operator.announce("beat", "ecs", expected_token=token)
     operator.pin("beat", "ecs", expected_token=token, new_version="p1", end_tenure=True)
     operator.record_event(
@@ -125,3 +126,73 @@ def test_the_worker_policy_allows_the_guard(table):
     worker, recorder = recorded_store(table)
     assert worker.mark_run("beat", f"letters#{SLOT.isoformat()}", ttl_seconds=60)
     assert denied("worker", recorder, table) == []
+
+
+def allowed_on(document: dict[str, Any], action: str, resource: str) -> bool:
+    return any(
+        action in statement["Action"] and fnmatch.fnmatchcase(resource, statement["Resource"])
+        for statement in document["Statement"]
+    )
+
+
+def test_the_operator_policy_allows_watching_alarms_and_counting_queues(moto_server, unique_name):
+    """``route rollout`` reads alarms (in us-east-1 for CloudFront, wherever the table is) and
+    ``route drain`` reads each side's queue counts: the requests they send, as IAM sees them."""
+    import boto3
+
+    from beat_handover.handover.alarms import Alarms
+    from beat_handover.handover.drain import Queues
+    from beat_handover.routers.route_format import QueueSide
+
+    account = "123456789012"
+    document = policies("t", region="eu-west-2", account_id=account, lock_name="beat")["operator"]
+    requests: list[tuple[str, str]] = []
+
+    def record(service: str, region: str):
+        def hook(params: dict[str, Any], model: Any, **_: Any) -> None:
+            if service == "cloudwatch":
+                for name in params.get("AlarmNames", []):
+                    requests.append(
+                        (
+                            f"cloudwatch:{model.name}",
+                            f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+                        )
+                    )
+            else:
+                queue = params["QueueUrl"].rsplit("/", 1)[-1]
+                requests.append((f"sqs:{model.name}", f"arn:aws:sqs:{region}:{account}:{queue}"))
+
+        return hook
+
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    cloudwatch.meta.events.register(
+        "provide-client-params.cloudwatch.*", record("cloudwatch", "us-east-1")
+    )
+    alarm = f"web-5xx-{unique_name}"
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        MetricName="5xxErrorRate",
+        Namespace="AWS/CloudFront",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    requests.clear()
+    assert [s.name for s in Alarms((alarm,), region="us-east-1", client=cloudwatch).states()] == [
+        alarm
+    ]
+
+    sqs = boto3.client("sqs", region_name="eu-west-2")
+    sqs.meta.events.register(
+        "provide-client-params.sqs.GetQueueAttributes", record("sqs", "eu-west-2")
+    )
+    url = sqs.create_queue(QueueName=f"paas-{unique_name}")["QueueUrl"]
+    assert Queues("eu-west-2", client=sqs).depth(QueueSide("paas", url)).empty
+
+    assert {action for action, _ in requests} == {
+        "cloudwatch:DescribeAlarms",
+        "sqs:GetQueueAttributes",
+    }
+    assert [r for r in requests if not allowed_on(document, *r)] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import threading
 import time
@@ -30,6 +31,7 @@ from beat_handover.handover.procedure.model import (
     Outcome,
 )
 from beat_handover.handover.procedure.store_steps import announce_wait_seconds
+from beat_handover.scheduler.quiet import CriticalRun
 from tests.handover.conftest import TIMINGS, CountingReads
 
 pytestmark = pytest.mark.integration
@@ -300,6 +302,7 @@ def test_critical_run_inside_the_guard_is_refused_unless_forced(lock, paas_leads
         next_entry="letters",
         next_at=soon,
         quiet_from=soon + timedelta(minutes=10),
+        blocking=(CriticalRun("letters", soon),),
     )
     before = lock.read()
 
@@ -307,7 +310,10 @@ def test_critical_run_inside_the_guard_is_refused_unless_forced(lock, paas_leads
 
     assert refused.outcome is Outcome.REFUSED
     assert "[REFUSED] critical entries: letters at " in text
-    assert "is inside the 10m guard; the next quiet window of 10m starts at " in text
+    assert (
+        "is within the 10m guard of a handover starting now; the next quiet window starts at "
+        in text
+    )
     assert text.count("; wait for it, or use --force") == 1
     assert unchanged(before, lock.read())
 
@@ -448,5 +454,8 @@ def test_every_target_participant_skewed_is_refused_and_status_shows_their_clock
     assert ecs["clock_skewed"] is True and abs(ecs["clock_skew_seconds"] - 3600) < 2
     (paas,) = snapshot_json(snapshot)["participants"]["paas"]
     assert paas["clock_skewed"] is False and abs(paas["clock_skew_seconds"]) < 2
-    (line,) = [line for line in snapshot_lines(snapshot) if line.startswith("    ecs:")]
-    assert line.endswith("s ahead of the store's (beyond the 5 s allowed): will not lead)")
+    shown = " ".join(line.strip() for line in snapshot_lines(snapshot))
+    attention = (
+        r"! ecs/\S+ has its clock 3\d{3}\.\d s ahead of the store's \(beyond the 5 s allowed\): "
+    )
+    assert re.search(attention + "it will not lead; fix its time sync", shown), shown

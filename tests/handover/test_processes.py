@@ -164,8 +164,9 @@ def test_dry_run_changes_nothing(cluster):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Dry run: preflight passed; nothing was changed." in result.stdout
-    assert "[ok]      critical entries: none fires within the 10m guard (next: letters" in (
-        result.stdout
+    assert (
+        "[ok]      critical entries: none fired or fires within the 10m guard (next: letters"
+        in result.stdout
     )
     cluster.unchanged_since(before, events)
 
@@ -176,11 +177,14 @@ def test_critical_entry_inside_the_guard_is_refused(cluster):
     result = cluster.handover("--to", "ecs", env={"BEAT_LOCK_CRITICAL": "every-second"})
 
     assert result.returncode == 3, result.stdout + result.stderr
-    assert "[REFUSED] critical entries: every-second at " in result.stdout
+    assert "[REFUSED] critical entries: every-second ran at " in result.stdout
     assert (
-        "is inside the 10m guard; no quiet window in the next 7 days; wait for it, "
-        "or use --force" in result.stdout
+        "more critical runs) are within the 10m guard of a handover starting now; no quiet "
+        "window can come: every-second runs at most 1s apart, and a window of 1m needs 21m "
+        "between two critical runs (the 10m guard on both sides); shorten --guard, or use "
+        "--force" in result.stdout
     )
+    assert "wait for it" not in result.stdout
     assert "Refused by preflight (critical entries): nothing was changed." in result.stdout
     cluster.unchanged_since(before, events)
 

@@ -474,3 +474,18 @@ def test_a_redis_key_of_another_type_is_a_corrupt_record(redis_url, lock_name, p
             f"a key of lock {lock_name!r} in Redis at {redis_url} (beat_lock:{{{lock_name}}}:*) "
             "holds a value of another type (WRONGTYPE"
         )
+
+
+def test_lock_names_lists_the_locks_with_a_lease_record(store, lock_name, paas):
+    other = f"{lock_name}-other"
+    for name in (lock_name, other):
+        store.acquire(name, paas, expected_version=None, new_version="v1")
+    # Items of other kinds, even one whose key ends like a lease key, name no lock.
+    store.heartbeat(f"{lock_name}-heartbeat-only", paas, role="standby", ttl_seconds=60, sequence=1)
+    store.mark_run(lock_name, "odd:lease", ttl_seconds=60)
+    names = store.lock_names()
+    assert names == sorted(names)
+    assert {lock_name, other} <= set(names)
+    assert not [
+        name for name in names if name.startswith(lock_name) and name not in (lock_name, other)
+    ]

@@ -11,6 +11,9 @@ import boto3
 import pytest
 
 from beat_handover.beat_lock.dynamodb import create_table
+from beat_handover.handover.cli import main
+from beat_handover.handover.connection import Connection
+from beat_handover.handover.routes import Routes
 from beat_handover.routers.route_format import Route, side_from_url
 from beat_handover.routers.route_store import create_route, dynamodb_client
 
@@ -82,3 +85,22 @@ def put_route(dynamodb, route_table) -> Callable[[Route], Route]:
         return create_route(dynamodb, route_table, route, reason="test", **BY)
 
     return put
+
+
+@pytest.fixture
+def handover(route_table, capsys):
+    """Run ``handover ARGS --lock-url <test table>``; returns (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as caught:
+            main([*args, "--lock-url", f"dynamodb://{route_table}?region={REGION}"])
+        out, err = capsys.readouterr()
+        return caught.value.code, out, err
+
+    return run
+
+
+@pytest.fixture
+def routes(route_table) -> Routes:
+    """The operator's view of the test table (``beat_handover.handover.routes``)."""
+    return Routes(Connection(lock_url=f"dynamodb://{route_table}?region={REGION}"))

@@ -22,19 +22,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def handover(route_table, capsys):
-    """Run ``handover ARGS --lock-url <test table>``; returns (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as caught:
-            main([*args, "--lock-url", f"dynamodb://{route_table}?region={REGION}"])
-        out, err = capsys.readouterr()
-        return caught.value.code, out, err
-
-    return run
-
-
-@pytest.fixture
 def created(handover, name):
     create = f"route create {name} --kind cloudfront --old https://paas.example.com --new "
     code, out, err = handover(

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beat_handover.routers.config import CloudFrontConfig, open_switch, parse_config
-from beat_handover.routers.route_format import RESOLUTION, route_to_item
-from beat_handover.routers.route_store import change_percent
+from beat_handover.routers.route_format import RESOLUTION, Rollout, route_from_item, route_to_item
+from beat_handover.routers.route_store import change_percent, get_route, write_change
 from beat_handover.routers.switch import NEW, OLD, bucket
 from tests.routers.conftest import BY, REGION, origin_route
 from tests.servers import free_port
@@ -261,3 +261,51 @@ def test_each_refresh_and_batch_writes_one_emf_line_with_counts(
     clock.advance(30)
     switch.decide(None)
     assert emitted[2]["event"] == "refresh" and emitted[2]["RoutedToOld"] == 0
+
+
+def test_a_route_mid_rollout_is_read_as_any_other_and_a_bad_rollout_is_refused(
+    name, make_switch, put_route, dynamodb, route_table, clock, caplog
+):
+    """The rollout fields the operator's tools add to the item: a handler reads the route it
+    carries; a rollout that fails validation makes the item malformed, and the handler keeps the
+    last good route, as with any other bad field."""
+    put_route(origin_route(name, "0"))
+    switch = make_switch()
+    assert switch.decide().side == OLD
+    rollout = Rollout(
+        "r1",
+        "bob@ops",
+        "running",
+        (Decimal(50), Decimal(100)),
+        60,
+        ("web-5xx",),
+        True,
+        2,
+        "2026-11-29T10:00:00.000Z",
+        "2026-11-29T09:59:00.000Z",
+    )
+    written = write_change(
+        dynamodb,
+        route_table,
+        get_route(dynamodb, route_table, name),
+        percent=Decimal(100),
+        rollout=rollout,
+        action="rollout-step",
+        reason="",
+        **BY,
+    )
+    item = dynamodb.get_item(
+        TableName=route_table, Key={"pk": {"S": f"route#{name}"}, "sk": {"S": "route"}}
+    )["Item"]
+    assert route_from_item(item) == written and written.rollout == rollout
+    clock.advance(30)
+    assert new_share(switch, [None] * 1000) == 1000
+    assert switch.route().rollout == rollout
+
+    item["rollout"]["M"]["reached"] = {"N": "3"}  # more steps reached than there are
+    dynamodb.put_item(TableName=route_table, Item=item)
+    clock.advance(30)
+    with caplog.at_level(logging.WARNING):
+        assert new_share(switch, [None] * 1000) == 1000
+    assert "rollout: reached is 3, but there are only 2 steps" in caplog.text
+    assert "keeping the last good config" in caplog.text

@@ -3,6 +3,7 @@ celery processes of one test (all killed at teardown)."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -63,3 +64,13 @@ def processes(tmp_path, broker_url: str, lock: Lock) -> Iterator[Processes]:
         tmp_path, APP, {"TEST_BROKER_URL": broker_url, **lock.env(), **TIMINGS}
     ) as procs:
         yield procs
+
+
+@pytest.fixture
+def statsd_listener() -> Iterator[socket.socket]:
+    """A UDP socket on the loopback interface, as a statsd server listens (5 s receive
+    timeout)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        yield sock

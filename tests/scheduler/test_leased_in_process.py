@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -160,6 +161,10 @@ def test_a_run_claimed_but_not_published_is_logged_at_error_with_its_slot(
             "tick": {"task": "noop", "schedule": timedelta(seconds=1)},
         },
     )
+    statsd = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    statsd.bind(("127.0.0.1", 0))
+    statsd.settimeout(10)
+    app.conf.beat_lock_statsd_url = f"statsd://127.0.0.1:{statsd.getsockname()[1]}"
     scheduler = LeasedScheduler(app=app)
 
     def unpublished() -> list[str]:
@@ -183,6 +188,11 @@ def test_a_run_claimed_but_not_published_is_logged_at_error_with_its_slot(
         "(a claim cannot be undone and resending could send it twice)"
     )
     assert runs(redis_url, unique_name, "tick") >= 2  # the failed run's claim stands
+    failed = f"beat_lock.publish.failed:1|c|#lock:{unique_name},environment:paas,entry:tick"
+    with statsd:
+        seen: list[str] = []
+        while failed not in seen:
+            seen.append(statsd.recv(65535).decode())  # TimeoutError if it never came
 
 
 def test_an_entry_added_while_leading_is_fenced_and_sent_in_the_same_tenure(

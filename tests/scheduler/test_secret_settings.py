@@ -62,6 +62,6 @@ def test_the_password_setting_is_masked_by_celery_and_used_by_beat(
     assert answer["beat_lock_url"] == lock_url
     assert PASSWORD not in inspect.stdout + inspect.stderr
     assert status.returncode == 0, status.stdout + status.stderr
-    assert status.stdout.startswith(f"Lock {unique_name!r} on redis at {lock_url}, at ")
+    assert status.stdout.startswith(f"Lock {unique_name!r} on redis at {lock_url}\n")
     assert "holder:       paas" in status.stdout
     assert PASSWORD not in status.stdout + status.stderr + logs
