@@ -106,6 +106,7 @@ from beat_handover.beat_lock.record import (
     Participant,
 )
 from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.beat_lock.store_clock import StoreClock
 from beat_handover.beat_lock.timings import LeaseTimings
 from beat_handover.beat_lock.unreachable import unreachable
 
@@ -270,20 +271,30 @@ class _Rejected(Exception):
         )
 
 
-class _Caller:
-    """Calls the client, mapping botocore's errors onto the toolkit's."""
+def _date_header(response: Mapping[str, Any]) -> str | None:
+    return response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
 
-    def __init__(self, client: Any, table: str) -> None:
+
+class _Caller:
+    """Calls the client, mapping botocore's errors onto the toolkit's, and reads the store's
+    clock from the ``Date`` header of every answer, refusals included."""
+
+    def __init__(self, client: Any, table: str, clock: StoreClock) -> None:
         self.client = client
         self.table = table
+        self.clock = clock
 
     def __call__(
         self, operation: str, *, expect: tuple[str, ...] = (), **kwargs: Any
     ) -> dict[str, Any]:
         """Call ``operation``; error codes in ``expect`` raise _Rejected for the caller."""
+        sent = self.clock.sent()
         try:
-            return getattr(self.client, operation)(**kwargs)
+            response = getattr(self.client, operation)(**kwargs)
+            self.clock.observe_http_date(sent, _date_header(response))
+            return response
         except ClientError as exc:
+            self.clock.observe_http_date(sent, _date_header(exc.response))
             code = exc.response.get("Error", {}).get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if code == "ResourceNotFoundException":
@@ -344,14 +355,28 @@ class DynamoDBStore(LeaseStore):
     """Leases of any number of locks in one DynamoDB table (``dynamodb://TABLE?region=R``)."""
 
     def __init__(
-        self, location: LockLocation, timings: LeaseTimings, *, endpoint_url: str | None = None
+        self,
+        location: LockLocation,
+        timings: LeaseTimings,
+        *,
+        endpoint_url: str | None = None,
+        clock: StoreClock | None = None,
     ) -> None:
         if location.backend != "dynamodb" or not location.table:
             raise ConfigError(f"DynamoDBStore needs a dynamodb:// location, got {location.url!r}")
         self.location = location
         self.table = location.table
         client = make_client(location.region, timings, endpoint_url)
-        self._call = _Caller(client, location.table)
+        self._clock = clock or StoreClock()  # tests give one with a shifted wall clock
+        self._call = _Caller(client, location.table, self._clock)
+
+    def store_clock(self) -> StoreClock:
+        return self._clock
+
+    def _store_now(self) -> float:
+        """Expiry times are judged by every reader: a host whose clock is wrong must not write
+        them by its own."""
+        return self._clock.store_now()
 
     @property
     def client(self) -> Any:
@@ -781,7 +806,9 @@ class DynamoDBStore(LeaseStore):
         sequence: int,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        fields = participant_fields(identity, role=role, sequence=sequence, detail=detail)
+        fields = participant_fields(
+            identity, role=role, sequence=sequence, detail=detail, now=self._store_now()
+        )
         names = {f"#f{i}": field for i, field in enumerate(fields)}
         values = {f":f{i}": {"S": value} for i, value in enumerate(fields.values())}
         sets = [f"#f{i} = :f{i}" for i in range(len(fields))]
@@ -795,7 +822,7 @@ class DynamoDBStore(LeaseStore):
             ExpressionAttributeNames=names | {"#expires": "expires_at", "#joined": "joined_at"},
             ExpressionAttributeValues=values
             | {
-                ":expires": {"N": str(math.ceil(time.time() + ttl_seconds))},
+                ":expires": {"N": str(math.ceil(self._store_now() + ttl_seconds))},
                 ":seen": {"S": fields["seen_at"]},
             },
         )
@@ -810,10 +837,10 @@ class DynamoDBStore(LeaseStore):
     def participants(self, name: str) -> list[Participant]:
         items = self._query(keys.partition(keys.MEMBER, name), limit=None)
         rows = [_text_fields(item, f"heartbeat of lock {name!r}") for item in items]
-        return participants_from_rows(name, rows, time.time())
+        return participants_from_rows(name, rows, self._store_now())
 
     def mark_run(self, name: str, run: str, *, ttl_seconds: float) -> bool:
-        expires_at = math.ceil(time.time() + ttl_seconds)
+        expires_at = math.ceil(self._store_now() + ttl_seconds)
         return self._put_new(
             self._key(keys.partition(keys.RUN, name), run),
             {"expires_at": {"N": str(expires_at)}},

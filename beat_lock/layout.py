@@ -264,14 +264,17 @@ def participant_fields(
     role: str,
     sequence: int,
     detail: Mapping[str, Any] | None,
+    now: float,
 ) -> dict[str, str]:
     """The stored fields of one heartbeat, less ``expires_at`` and ``joined_at`` (the store
-    sets those: expiry from its own clock where it has one, the first heartbeat's time)."""
+    sets those: expiry from its own clock where it has one, the first heartbeat's time).
+    ``now`` is the store's time as the writer knows it (epoch seconds), so a host with a wrong
+    clock is not shown as seen an hour ago."""
     return {
         "environment": identity.environment,
         "instance_id": identity.instance_id,
         "role": role,
-        "seen_at": now_iso(),
+        "seen_at": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
         "sequence": str(sequence),
         "detail": json.dumps(dict(detail or {}), sort_keys=True, default=str),
     }

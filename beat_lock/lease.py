@@ -30,6 +30,16 @@ takeover timing above holds. A stale answer can only delay: a free lease, an ann
 pin is seen up to the replica's lag later (AWS: usually under a second). While an announced
 handover is under way the reads are strongly consistent, so the pin is seen at once.
 
+Wall clocks. Expiry never compares them, but fire times are wall-clock by nature, so every
+participant compares its wall clock with the store's on each renewal, poll and claim (the
+store's clock rides on those answers: :mod:`beat_handover.beat_lock.store_clock`). Beyond
+``max_clock_skew_seconds`` a standby does not acquire or take over, a leader steps down and
+releases at once (a correct standby acquires the free lease within a poll), and every claim is
+refused; and a claim of a slot more than ``max_clock_skew_seconds`` ahead of the store's time is
+refused whatever the last reading said, so a clock stepped forward between two renewals cannot
+claim (and so suppress) future runs. Each change of judgement is logged (ERROR when skewed) and
+the skew is in every heartbeat.
+
 Ambiguous writes (the answer was lost): a renewal is simply retried (it is conditional on our
 token, which only we can still hold); an acquire is resolved by the next read, which shows us as
 the holder; a claim is retried with the same claim id, so our own stored claim counts once.
@@ -70,6 +80,7 @@ from beat_handover.beat_lock.record import (
     LeaseRecord,
 )
 from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.beat_lock.store_clock import ClockSkew
 from beat_handover.beat_lock.timings import LeaseTimings
 
 log = logging.getLogger(__name__)
@@ -120,6 +131,9 @@ class Lease:
         self._on_start_leading = on_start_leading
         self._on_stop_leading = on_stop_leading
         self._heartbeat_detail = heartbeat_detail
+        self._store_clock = store.store_clock()
+        self._skewed = False  # the last judgement of our wall clock, to log its changes
+        self._unmeasured = False  # warned that the store's answers carry no time
         # _lock serialises the state machine (step, release, stepping down); it is never held
         # by a claim in flight or a heartbeat, so a hung renewal does not hold up a claim.
         self._lock = threading.RLock()
@@ -218,6 +232,10 @@ class Lease:
         self._tenure = _Tenure(tenure.token, sent_at)
         if acked is not None:
             self._acked = acked
+        skew = self._skew_beyond_bound()
+        if skew is not None:
+            self._step_down_skewed(self._tenure, f"this host's wall clock is {skew.describe()}")
+            return self._clock()
         return sent_at + self.timings.renew_seconds
 
     def _acknowledgement(self, token: int) -> Acked | None:
@@ -288,7 +306,15 @@ class Lease:
         seen_at = self._clock()  # after the answer: the version existed by then, at the latest
         self._note_announcement(record, seen_at)
         environment = self.identity.environment
-        if record is not None and record.holder == self.identity:
+        skew = self._skew_beyond_bound()
+        if skew is not None:
+            # Neither acquire nor take over; a tenure of ours the record still shows (an answer
+            # lost before we stepped down) is released, so a correct standby acquires it now.
+            self._seen = None
+            self._standing_by("clock skewed beyond max_clock_skew_seconds")
+            if record is not None and record.holder == self.identity:
+                self._release_quietly(record.token)
+        elif record is not None and record.holder == self.identity:
             # Our acquire whose answer was lost, or our own tenure after an outage: confirm it
             # with a renewal, which succeeds only if nobody took over meanwhile.
             self._resume(record)
@@ -445,15 +471,92 @@ class Lease:
         except Exception:
             log.exception("lease callback %r failed %s", callback, self._context())
 
+    def clock_skew(self) -> ClockSkew | None:
+        """This host's wall clock against the store's now, judged against
+        ``max_clock_skew_seconds``; None until the store has answered once."""
+        return self._store_clock.skew(self.timings.max_clock_skew_seconds)
+
+    def _skew_beyond_bound(self) -> ClockSkew | None:
+        """The skew if it is beyond the bound, else None; logs each change of judgement."""
+        skew = self.clock_skew()
+        if skew is None and not self._unmeasured:
+            # Called after the store answered: its answers carry no time (a proxy that drops
+            # the Date header?), so this host's clock goes unchecked. Said once.
+            self._unmeasured = True
+            log.warning(
+                "lease store's answers carry no time %s: this host's wall clock cannot be "
+                "compared with the store's, so a wrong clock would move fire times",
+                self._context(),
+            )
+        skewed = skew is not None and skew.exceeded
+        if skewed != self._skewed:
+            self._skewed = skewed
+            self._heartbeat_due = 0.0  # show the change to `handover status` at once
+            if skewed:
+                log.error(
+                    "lease clock skewed %s skew=%s: this host neither leads nor claims until its "
+                    "wall clock is corrected (check NTP)",
+                    self._context(),
+                    skew.describe(),
+                )
+            else:
+                log.warning(
+                    "lease clock within bounds again %s skew=%s",
+                    self._context(),
+                    "unknown" if skew is None else skew.describe(),
+                )
+        return skew if skewed else None
+
+    def _claim_refusal(self, slot: datetime) -> str | None:
+        """Why our wall clock may not claim ``slot``, or None: beyond the bound, or the slot
+        further ahead of the store's time (tracked on our monotonic clock since its last
+        answer, so a wall clock stepped since then cannot hide) than the bound."""
+        skew = self._skew_beyond_bound()
+        if skew is not None:
+            return f"this host's wall clock is {skew.describe()}"
+        bounds = self._store_clock.store_time()
+        bound = self.timings.max_clock_skew_seconds
+        if bounds is not None and slot.timestamp() - bounds[0] > bound:
+            return (
+                f"slot {slot.isoformat()} is {slot.timestamp() - bounds[0]:.1f} s ahead of the "
+                f"store's clock (at most {bound:g} s allowed): this host's wall clock is wrong"
+            )
+        return None
+
+    def _step_down_skewed(self, tenure: _Tenure, reason: str) -> None:
+        """Stop leading at once and release, so a standby with a correct clock acquires the
+        free lease within a poll instead of waiting lease_seconds."""
+        with self._lock:
+            if self._tenure is not tenure:
+                return
+            self._step_down(reason)
+            self._lease_due = self._clock()
+        self._release_quietly(tenure.token)
+
+    def _release_quietly(self, token: int) -> None:
+        try:
+            self.store.release(self.name, self.identity, token, new_version=new_version())
+        except StoreError as exc:
+            log.warning(
+                "lease release failed %s error=%s: a standby takes over after lease_seconds=%s",
+                self._context(),
+                exc,
+                self.timings.lease_seconds,
+            )
+
     def _heartbeat(self) -> float:
         self._sequence += 1
+        skew = self.clock_skew()
+        detail = dict(self._heartbeat_detail or {})
+        if skew is not None:
+            detail |= skew.detail()
         self.store.heartbeat(
             self.name,
             self.identity,
             role=self._role.value,
             ttl_seconds=self.timings.lease_seconds,
             sequence=self._sequence,
-            detail=self._heartbeat_detail,
+            detail=detail,
         )
         return self._clock() + self.timings.renew_seconds
 
@@ -508,12 +611,22 @@ class Lease:
         """Fenced claim of one run. Not valid() -> LEASE_LOST without asking the store, unless an
         earlier attempt at this very slot lost its answer: then the store is read to tell whether
         that attempt was stored (CLAIMED) or not. LEASE_LOST from the store drops leadership
-        (on_stop_leading). Our own retried write (same claim id stored) counts as CLAIMED.
-        StoreUnavailable propagates (the caller retries later, with the same claim id)."""
+        (on_stop_leading); so does a wall clock beyond max_clock_skew_seconds, or a slot that
+        far ahead of the store's time, without asking the store, and the lease is released.
+        Our own retried write (same claim id stored) counts as CLAIMED. StoreUnavailable
+        propagates (the caller retries later, with the same claim id)."""
         key = (entry, slot_millis(slot))
         tenure = self._tenure
         if self._safe_remaining(tenure) <= 0.0:
             return self._claim_without_lease(entry, slot, key, tenure)
+        with self._claims_lock:
+            asked_before = key in self._pending_claims
+        # An attempt whose answer was lost was judged when it was sent: asking again with its
+        # claim id only tells whether it was stored.
+        refusal = None if asked_before else self._claim_refusal(slot)
+        if refusal is not None:
+            self._step_down_skewed(tenure, f"claim refused: {refusal}")
+            return ClaimResult(ClaimOutcome.LEASE_LOST, entry, slot, None, refusal)
         with self._claims_lock:
             claim_id = self._pending_claims.pop(key, None) or new_version()
             self._pending_claims[key] = claim_id

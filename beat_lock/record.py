@@ -119,6 +119,19 @@ class Participant:
     sequence: int  # increases on every heartbeat of this instance
     detail: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def clock_skew_seconds(self) -> float | None:
+        """Its wall clock minus the store's when it last wrote its heartbeat (None: not
+        measured yet, or a beat from before the measurement)."""
+        value = self.detail.get("clock_skew_seconds")
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def clock_skewed(self) -> bool:
+        """Its wall clock is beyond its beat_lock_max_clock_skew_seconds: it neither leads
+        nor claims."""
+        return self.detail.get("clock_skewed") is True
+
 
 @dataclass(frozen=True)
 class AuditEvent:

@@ -15,7 +15,12 @@ last claims and lease writes. With ``LockLocation.wait_replicas`` (the setting
 by ``WAIT``; fewer replicas than asked within the timeout raise StoreUnavailable, so the write
 counts as unanswered and nothing is published on it.
 
-The scripts read the Redis server's clock only to expire heartbeats; no lease decision uses it.
+
+Every script answers with the server's ``TIME`` beside its result, and a poll's read sends
+``TIME`` in the same pipeline, so the store's clock
+(:class:`~beat_handover.beat_lock.store_clock.StoreClock`) is read on every renewal, poll and
+claim at no extra round trip; it judges this host's wall clock (fire times), and expires
+heartbeats. No lease expiry uses it.
 A script whose condition failed returns what it saw, so the store tells in the same round trip
 whether the failure was our own earlier attempt (redis-py retried a command whose answer was
 lost: same ``version`` or ``claim_id``), a lost lease or a slot already claimed.
@@ -80,6 +85,7 @@ from beat_handover.beat_lock.record import (
     Participant,
 )
 from beat_handover.beat_lock.store import LeaseStore
+from beat_handover.beat_lock.store_clock import StoreClock
 from beat_handover.beat_lock.timings import LeaseTimings
 from beat_handover.beat_lock.unreachable import unreachable
 
@@ -302,6 +308,11 @@ return 1
 """
 
 
+def timed(script: str) -> str:
+    """``script`` answering ``{TIME, its own answer}``: the server's clock on every answer."""
+    return f"local function body()\n{script}\nend\nreturn {{redis.call('TIME'), body()}}\n"
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -325,7 +336,9 @@ def _json_fields(raw: bytes | str, what: str, advice: str) -> dict[str, str]:
 class RedisStore(LeaseStore):
     """Leases of any number of locks in one Redis database (``redis://HOST:PORT/DB``)."""
 
-    def __init__(self, location: LockLocation, timings: LeaseTimings) -> None:
+    def __init__(
+        self, location: LockLocation, timings: LeaseTimings, *, clock: StoreClock | None = None
+    ) -> None:
         if location.backend != "redis":
             raise ConfigError(f"RedisStore needs a redis:// location, got {location.url!r}")
         self.location = location
@@ -353,7 +366,13 @@ class RedisStore(LeaseStore):
             "participants": PARTICIPANTS,
             "record_event": RECORD_EVENT,
         }
-        self._scripts = {name: self._client.register_script(text) for name, text in scripts.items()}
+        self._scripts = {
+            name: self._client.register_script(timed(text)) for name, text in scripts.items()
+        }
+        self._clock = clock or StoreClock()  # tests give one with a shifted wall clock
+
+    def store_clock(self) -> StoreClock:
+        return self._clock
 
     @contextmanager
     def _mapped(self, name: str) -> Iterator[None]:
@@ -371,10 +390,12 @@ class RedisStore(LeaseStore):
                 unreachable(f"Redis at {where}", exc, names="the host and port in beat_lock_url")
             ) from None
         except RedisError as exc:
-            if str(exc).startswith("WRONGTYPE"):
+            text = str(exc)
+            if "WRONGTYPE" in text:  # a pipeline's error names its command first: left out
                 raise CorruptRecord(
                     f"a key of lock {name!r} in Redis at {where} ({keys.redis_key(name, '*')}) "
-                    f"holds a value of another type ({exc}); it was not written by beat_lock"
+                    f"holds a value of another type ({text[text.index('WRONGTYPE') :]}); it was "
+                    "not written by beat_lock"
                 ) from None
             if "DB index is out of range" in str(exc):
                 raise ConfigError(
@@ -383,12 +404,18 @@ class RedisStore(LeaseStore):
             raise StoreError(f"Redis at {where}, lock {name!r}: {exc}") from None
 
     def _run(self, script: str, name: str, keys: list[str], args: list[Any]) -> Any:
-        if script not in REPLICATED:
+        sent = self._clock.sent()
+        if script in REPLICATED:
+            stamp, answer = self._write(
+                script,
+                name,
+                lambda client: self._scripts[script](keys=keys, args=args, client=client),
+            )
+        else:
             with self._mapped(name):
-                return self._scripts[script](keys=keys, args=args)
-        return self._write(
-            script, name, lambda client: self._scripts[script](keys=keys, args=args, client=client)
-        )
+                stamp, answer = self._scripts[script](keys=keys, args=args)
+        self._clock.observe_redis_time(sent, stamp)
+        return answer
 
     def _write(self, what: str, name: str, command: Callable[[Any], Any]) -> Any:
         """``command(client)``'s answer; with wait_replicas, only once that many replicas have
@@ -426,7 +453,14 @@ class RedisStore(LeaseStore):
         return {_text(key): _text(value) for key, value in stored.items()}
 
     def read(self, name: str, *, consistent: bool = True) -> LeaseRecord | None:
-        fields = self._lease_fields(name)  # one primary: every read is consistent
+        # One primary: every read is consistent. TIME rides in the same round trip.
+        with self._mapped(name):
+            sent = self._clock.sent()
+            stored, stamp = (
+                self._client.pipeline(transaction=False).hgetall(lease_key(name)).time().execute()
+            )
+        self._clock.observe_redis_time(sent, stamp)
+        fields = {_text(key): _text(value) for key, value in stored.items()}
         return record_from_fields(name, fields) if fields else None
 
     def acquire(
@@ -665,7 +699,9 @@ class RedisStore(LeaseStore):
         sequence: int,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        fields = participant_fields(identity, role=role, sequence=sequence, detail=detail)
+        fields = participant_fields(
+            identity, role=role, sequence=sequence, detail=detail, now=self._clock.store_now()
+        )
         self._run(
             "heartbeat",
             name,

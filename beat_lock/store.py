@@ -40,12 +40,18 @@ from beat_handover.beat_lock.record import (
     LeaseRecord,
     Participant,
 )
+from beat_handover.beat_lock.store_clock import StoreClock
 
 
 class LeaseStore(ABC):
     """One lock store (a DynamoDB table or a Redis database) holding any number of named locks."""
 
     location: LockLocation
+
+    @abstractmethod
+    def store_clock(self) -> StoreClock:
+        """The store's clock as this process last read it, on the answers of its own requests
+        (no request of its own): this host's skew and the store's time now."""
 
     @abstractmethod
     def read(self, name: str, *, consistent: bool = True) -> LeaseRecord | None:

@@ -135,6 +135,12 @@ def beat_attention(snapshot: Snapshot) -> list[str]:
     grouped = by_environment(snapshot.participants)
     if record.pin is not None and record.pin not in grouped:
         lines.append(f"pinned to {record.pin}, but no {record.pin} participant is alive")
+    for participant in snapshot.participants:
+        clock = clock_text(participant)
+        if clock is not None:
+            lines.append(
+                f"{participant.identity} has its {clock}: it will not lead; fix its time sync (NTP)"
+            )
     lines.extend(f"late: {run.describe(snapshot.taken_at)}" for run in snapshot.late or [])
     lines.extend(
         f"in doubt: {d.entry} {format_slot(d.slot)} (token {d.token}): claimed, publish not "
@@ -182,11 +188,30 @@ def role_of(participant: Participant, record: LeaseRecord | None) -> str:
 
 
 def describe_participant(participant: Participant, record: LeaseRecord | None) -> str:
-    """``host:123:ab12 (leader, seen 0.40 s ago)``."""
+    """``host:123:ab12 (leader, seen 0.40 s ago)``, and the clock of a skewed one."""
     return (
         f"{participant.identity.instance_id} ({role_of(participant, record)}, seen "
-        f"{format_duration(age_seconds(participant.seen_at))} ago)"
+        f"{format_duration(age_seconds(participant.seen_at))} ago{describe_clock(participant)})"
     )
+
+
+def describe_clock(participant: Participant) -> str:
+    """``, clock 3600.2 s ahead of the store's (beyond the 5 s allowed): will not lead`` for
+    a participant whose clock is skewed, else ""."""
+    text = clock_text(participant)
+    return "" if text is None else f", {text}: will not lead"
+
+
+def clock_text(participant: Participant) -> str | None:
+    """``clock 3600.2 s ahead of the store's (beyond the 5 s allowed)`` for a participant whose
+    clock is skewed, else None."""
+    skew = participant.clock_skew_seconds
+    if not participant.clock_skewed or skew is None:
+        return None
+    way = "ahead of" if skew >= 0 else "behind"
+    allowed = participant.detail.get("clock_skew_max_seconds")
+    beyond = f" (beyond the {allowed:g} s allowed)" if isinstance(allowed, int | float) else ""
+    return f"clock {abs(skew):.1f} s {way} the store's{beyond}"
 
 
 def describe_announcement(record: LeaseRecord, lead: str) -> str:
@@ -235,6 +260,8 @@ def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
                     "role": role_of(p, record),
                     "seen_at": p.seen_at.isoformat(),
                     "seen_seconds_ago": _ago(p.seen_at),
+                    "clock_skew_seconds": p.clock_skew_seconds,
+                    "clock_skewed": p.clock_skewed,
                 }
                 for p in members
             ]

@@ -677,7 +677,9 @@ class LeasedScheduler(Scheduler):
                 f"    . environment -> {self.environment}",
                 f"    . role -> {self._role_text()}",
                 f"    . lease -> {timings.lease_seconds:g}s (renew {timings.renew_seconds:g}s, "
-                f"safe {timings.safe_seconds:g}s, poll {timings.poll_seconds:g}s)",
+                f"safe {timings.safe_seconds:g}s, poll {timings.poll_seconds:g}s), "
+                f"leads only with its clock within {timings.max_clock_skew_seconds:g}s of the "
+                "store's",
                 f"    . catch-up -> {self._catch_up_text()}",
                 f"    . metrics -> {self.metrics.describe()}",
             ]

@@ -31,6 +31,7 @@ from beat_handover.beat_lock.location import LockLocation, parse_lock_url, url_p
 from beat_handover.beat_lock.timings import (
     DEFAULT_FALLBACK_SECONDS,
     DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_CLOCK_SKEW_SECONDS,
     DEFAULT_POLL_SECONDS,
     DEFAULT_RENEW_SECONDS,
     DEFAULT_SAFE_SECONDS,
@@ -209,6 +210,13 @@ SETTINGS: dict[str, Setting] = {
         "a standby of another environment takes a lease pinned elsewhere (and moves the pin) "
         "after seeing nobody there renew it this long",
     ),
+    "beat_lock_max_clock_skew_seconds": Setting(
+        _duration(HOUR),
+        DEFAULT_MAX_CLOCK_SKEW_SECONDS,
+        "how far this host's wall clock may be from the lock store's (DynamoDB's Date header, "
+        "Redis TIME) before it neither leads nor claims; at least 2 s (the Date header has "
+        "one-second resolution), and how early a run can go at most",
+    ),
     "beat_lock_critical": Setting(
         _names,
         (),
@@ -358,7 +366,9 @@ class BeatLockSettings:
         }
         try:
             timings = LeaseTimings(
-                **durations, fallback_seconds=value("beat_lock_fallback_seconds")
+                **durations,
+                fallback_seconds=value("beat_lock_fallback_seconds"),
+                max_clock_skew_seconds=value("beat_lock_max_clock_skew_seconds"),
             )
         except ConfigError as exc:
             raise ConfigError(f"beat_lock_* durations: {exc}") from None

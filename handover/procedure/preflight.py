@@ -1,8 +1,9 @@
 """Preflight of a handover: look before acting, print each check with its result.
 
 The checks, in order: the store answers; who holds the lease now; whether the target already
-leads (then there is nothing to do); at least one live participant of the target environment;
-no critical entry fired or fires within the guard of a handover starting now (the quiet-window
+leads (then there is nothing to do); at least one live participant of the target environment
+whose wall clock is within the allowed skew of the store's (a skewed one will not lead); no
+critical entry fired or fires within the guard of a handover starting now (the quiet-window
 report's rule). Every check after the store's runs even when an earlier one refused, so the
 operator sees all the problems at once. Preflight only reads.
 """
@@ -163,6 +164,14 @@ def _participants_check(
             f"in {target} with beat_lock_environment={target} and the same lock, then retry",
         )
     listed = "; ".join(describe_participant(p, record) for p in ours)
+    if all(p.clock_skewed for p in ours):
+        return Check(
+            name,
+            REFUSED,
+            f"every live {target} beat's wall clock is skewed beyond "
+            f"beat_lock_max_clock_skew_seconds, so none of them would lead ({listed}); fix "
+            f"their clock (NTP) and retry",
+        )
     return Check(name, OK, f"{len(ours)}: {listed}")
 
 

@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from beat_handover.beat_lock.dynamodb import DynamoDBStore
 from beat_handover.beat_lock.identity import Identity
 from beat_handover.beat_lock.layout import new_version
 from beat_handover.beat_lock.location import parse_lock_url
+from beat_handover.beat_lock.redis_store import RedisStore
+from beat_handover.beat_lock.store_clock import StoreClock
 from beat_handover.beat_lock.stores import open_store
 from beat_handover.beat_lock.timings import LeaseTimings
 from beat_handover.handover.cli.console import Console
+from beat_handover.handover.lock_status import snapshot_json, snapshot_lines, take_snapshot
 from beat_handover.handover.procedure.flow import hand_over
 from beat_handover.handover.procedure.model import (
     CheckStatus,
@@ -418,3 +424,38 @@ def test_ctrl_c_while_waiting_after_the_announcement_withdraws_it(lock, paas_lea
         "  the announcement was withdrawn\n"
     )
     assert unchanged(before, lock.read())
+
+
+@both_stores
+def test_every_target_participant_skewed_is_refused_and_status_shows_their_clock(lock, paas_leads):
+    """An ecs beat whose wall clock is an hour ahead stays standby (it would send every run an
+    hour early): preflight refuses a handover to ecs, and status shows why."""
+    ahead = StoreClock(wall=lambda: time.time() + 3600)
+    location = parse_lock_url(lock.url)
+    if location.backend == "redis":
+        skewed_store = RedisStore(location, TIMINGS, clock=ahead)
+    else:
+        skewed_store = DynamoDBStore(location, TIMINGS, clock=ahead)
+    lock.join("ecs", store=skewed_store)
+    lock.wait_for(lambda _r: any(p.clock_skewed for p in lock.store.participants(lock.name)), 10)
+    before = lock.read()
+
+    report, text = handover(lock, "ecs")
+
+    assert report.outcome is Outcome.REFUSED and report.exit_code == 3
+    assert (
+        "[REFUSED] live ecs participants: every live ecs beat's wall clock is skewed beyond "
+        "beat_lock_max_clock_skew_seconds, so none of them would lead ("
+    ) in text
+    assert "s ahead of the store's (beyond the 5 s allowed): will not lead)); fix their" in text
+    assert unchanged(before, lock.read())
+    snapshot = take_snapshot(lock.store, lock.name)
+    (ecs,) = snapshot_json(snapshot)["participants"]["ecs"]
+    assert ecs["clock_skewed"] is True and abs(ecs["clock_skew_seconds"] - 3600) < 2
+    (paas,) = snapshot_json(snapshot)["participants"]["paas"]
+    assert paas["clock_skewed"] is False and abs(paas["clock_skew_seconds"]) < 2
+    shown = " ".join(line.strip() for line in snapshot_lines(snapshot))
+    attention = (
+        r"! ecs/\S+ has its clock 3\d{3}\.\d s ahead of the store's \(beyond the 5 s allowed\): "
+    )
+    assert re.search(attention + "it will not lead; fix its time sync", shown), shown
