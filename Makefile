@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# pytest workers for make test; PYTEST_WORKERS=0 runs the tests in this process, one at a time.
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test lint bench clean
 
@@ -23,7 +25,7 @@ test: $(BIN)/.installed
 	@command -v redis-server >/dev/null || { echo "make test: redis-server is not installed; the tests start their own. On Debian/Ubuntu: apt-get install redis-server; on macOS: brew install redis" >&2; exit 2; }
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
